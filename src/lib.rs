@@ -1,0 +1,13 @@
+//! camsam — refine weakly-supervised segmentation pseudo-labels with Segment Anything.
+//!
+//! The crate is layered (see `ARCHITECTURE.md`):
+//! - pure label logic, free of GPU and browser types: [`label`], [`npy`], [`cam`], [`masks`],
+//!   [`sepl`], [`metrics`];
+//! - the SAM model interface ([`predictor`]) and its implementations;
+//! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
+
+pub mod error;
+pub mod label;
+pub mod predictor;
+
+pub use error::{Error, Result};

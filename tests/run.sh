@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite (README's test command). Installs what it needs, then runs every check CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/setup
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "format"
+cargo fmt --check
+step "clippy"
+cargo clippy --all-targets -- -D warnings
+step "label core and models build for wasm32"
+cargo build --target wasm32-unknown-unknown --lib
+step "native tests"
+cargo test --all-targets
