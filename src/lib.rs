@@ -6,8 +6,13 @@
 //! - the SAM model interface ([`predictor`]) and its implementations;
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
+pub mod demo;
 pub mod error;
+pub mod export;
 pub mod label;
 pub mod predictor;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};
