@@ -93,8 +93,10 @@ function group() {
       const s = stem(f.path);
       if (e === 'npy' || e === 'npz') { entry(s).camArray = f; continue; }
       if (e !== 'png') { issues.push({ file: f.path, reason: 'expected .npy, .npz or .png' }); continue; }
-      const m = /^(.+)_(\d+)$/.exec(s);
-      if (m && !known.has(s) && Number(m[2]) < nClasses && (known.has(m[1]) || !known.size)) {
+      // `<name>_<class id>` with the id written without leading zeros (so VOC's
+      // `2007_000032.png` is a pseudo-label), as `camsam cam2label` reads folders.
+      const m = /^(.+)_(0|[1-9][0-9]{0,2})$/.exec(s);
+      if (m && !known.has(s) && Number(m[2]) < Math.min(nClasses, 256)) {
         entry(m[1]).cams.push({ cls: Number(m[2]), f });
       } else {
         entry(s).pseudo = f;
@@ -143,6 +145,7 @@ async function indexZips() {
       const zip = wasm.MaskZip.open(await bytesOf(f.file), f.path);
       state.zips.set(f.path, zip);
       state.zipIndex.set(f.path, zip.names());
+      for (const w of zip.warnings()) state.issues.push({ file: f.path, reason: w });
     } catch (err) {
       state.issues.push({ file: f.path, reason: String(err.message || err) });
       state.zips.set(f.path, null);
@@ -155,31 +158,35 @@ async function indexZips() {
 
 function settingsJs() {
   const s = state.settings;
-  return { preset: s.preset, t1: Number(s.t1), t2: Number(s.t2), combine: s.combine, bg_threshold: Number(s.bg) };
+  return { preset: s.preset, t1: Number(s.t1), t2: Number(s.t2), combine: s.combine, bg_threshold: Number(s.bg), num_classes: state.classes.length || 21 };
 }
 
 function freeResult(r) {
-  for (const k of ['pseudo', 'refined', 'merged', 'gt', 'masks']) r[k]?.free?.();
+  for (const k of ['pseudo', 'refined', 'merged', 'gt', 'masks', 'cams']) r[k]?.free?.();
 }
 
-async function loadMasks(e) {
-  if (e.maskZip) {
-    const zip = state.zips.get(e.maskZip);
-    return zip.masks(e.name);
-  }
-  const files = [...e.maskFiles].sort((a, b) => Number(stem(a.path)) - Number(stem(b.path)));
-  const builder = new wasm.MaskSetBuilder(e.name);
-  for (const f of files) builder.add(await bytesOf(f.file), f.path);
-  return builder.finish();
+async function loadMasks(e, width, height) {
+  if (e.maskZip) return state.zips.get(e.maskZip).masks(e.name, width, height);
+  const files = new wasm.MaskFiles(e.name);
+  for (const f of e.maskFiles) files.add(f.path.split('/').pop(), await bytesOf(f.file));
+  return files.decode(width, height);
 }
 
 async function pseudoLabel(e) {
   if (e.pseudo) return wasm.Label.fromPng(await bytesOf(e.pseudo.file), e.pseudo.path);
-  const cams = new wasm.CamSet(e.name);
-  if (e.camArray) cams.addArray(await bytesOf(e.camArray.file), e.camArray.path);
-  for (const c of e.cams.sort((a, b) => a.cls - b.cls)) cams.addHeatmap(c.cls, await bytesOf(c.f.file), c.f.path);
-  const label = cams.toLabel(settingsJs());
-  return { label, cams };
+  const n = state.classes.length || 21;
+  let cams;
+  if (e.camArray) {
+    if (e.cams.length) throw new Error(`${e.name}: both ${e.camArray.path} and heatmap PNGs; expected one kind of CAM per image`);
+    cams = wasm.Cams.fromArray(await bytesOf(e.camArray.file), e.camArray.path, n);
+  } else {
+    const files = new wasm.HeatmapFiles();
+    for (const c of e.cams) files.add(c.cls, await bytesOf(c.f.file), c.f.path);
+    cams = files.decode(n);
+  }
+  try {
+    return { label: cams.toLabel(settingsJs()), cams };
+  } catch (err) { cams.free(); throw err; }
 }
 
 async function runOne(e) {
@@ -188,10 +195,10 @@ async function runOne(e) {
     const p = await pseudoLabel(e);
     if (p instanceof wasm.Label) r.pseudo = p; else { r.pseudo = p.label; r.cams = p.cams; }
     r.width = r.pseudo.width; r.height = r.pseudo.height;
-    if (e.maskFiles.length || e.maskZip) r.masks = await loadMasks(e);
+    if (e.maskFiles.length || e.maskZip) r.masks = await loadMasks(e, r.width, r.height);
     else r.masks = await state.model.everything(await bytesOf(e.image.file), e.image.path, (d, t) => progress({ sub: d / t }), () => state.cancel);
     if (e.gt) r.gt = wasm.Label.fromPng(await bytesOf(e.gt.file), e.gt.path);
-    if (e.image) r.image = e.image.file;
+    if (e.image) { r.image = e.image.file; r.imagePath = e.image.path; }
     remerge(r);
     return r;
   } catch (err) {
@@ -371,11 +378,14 @@ function report() {
   };
 }
 
-function exportZip({ gray, overlays }) {
+async function exportZip({ gray, overlays }) {
   const zip = new wasm.Zip();
   for (const r of state.results.values()) {
     zip.add(`${r.name}.png`, r.refined.toPng(!!gray));
-    if (overlays) zip.add(`overlays/${r.name}.png`, wasm.overlayPng(r.refined, r.pseudo));
+    if (overlays) {
+      const img = r.image && /\.png$/i.test(r.imagePath || '') ? await bytesOf(r.image) : undefined;
+      zip.add(`overlays/${r.name}.png`, wasm.overlayPng(r.refined, img, r.imagePath || ''));
+    }
   }
   zip.add('report.json', new TextEncoder().encode(JSON.stringify(report(), null, 2)));
   return zip.finish();
