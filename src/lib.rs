@@ -10,4 +10,8 @@ pub mod error;
 pub mod label;
 pub mod predictor;
 
+pub mod pamr;
+pub mod peaks;
+pub mod se_map;
+
 pub use error::{Error, Result};
