@@ -12,4 +12,8 @@ pub mod label;
 pub mod postprocess;
 pub mod predictor;
 
+pub mod pamr;
+pub mod peaks;
+pub mod se_map;
+
 pub use error::{Error, Result};
