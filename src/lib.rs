@@ -6,11 +6,16 @@
 //! - the SAM model interface ([`predictor`]) and its implementations;
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
+pub mod amg;
 pub mod demo;
 pub mod error;
 pub mod export;
 pub mod label;
+pub mod pamr;
+pub mod peaks;
+pub mod postprocess;
 pub mod predictor;
+pub mod se_map;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
