@@ -269,9 +269,9 @@ fn render(spec: &SceneSpec, seed: u32) -> Scene {
             for (b, band) in spec.bands.iter().enumerate() {
                 if fy >= band.y0 && fy < band.y1 {
                     let t = (fy - band.y0) / (band.y1 - band.y0);
-                    for c in 0..3 {
-                        colour[c] = band.top[c] as f32 * (1.0 - t) + band.bottom[c] as f32 * t;
-                    }
+                    colour = std::array::from_fn(|c| {
+                        band.top[c] as f32 * (1.0 - t) + band.bottom[c] as f32 * t
+                    });
                     band_of[i] = b;
                 }
             }
@@ -284,8 +284,8 @@ fn render(spec: &SceneSpec, seed: u32) -> Scene {
                     }
                 }
             }
-            for c in 0..3 {
-                rgb[3 * i + c] = (colour[c] + noise).round().clamp(0.0, 255.0) as u8;
+            for (dst, c) in rgb[3 * i..3 * i + 3].iter_mut().zip(colour) {
+                *dst = (c + noise).round().clamp(0.0, 255.0) as u8;
             }
         }
     }
