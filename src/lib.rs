@@ -11,3 +11,4 @@ pub mod label;
 pub mod predictor;
 
 pub use error::{Error, Result};
+pub mod sam;
