@@ -10,5 +10,9 @@ pub mod error;
 pub mod label;
 pub mod predictor;
 
-pub use error::{Error, Result};
+pub mod pamr;
+pub mod peaks;
 pub mod sam;
+pub mod se_map;
+
+pub use error::{Error, Result};
