@@ -414,8 +414,9 @@ mod tests {
             worst.1,
             worst.0
         );
-        assert_eq!(erf(10.0), 1.0);
-        assert_eq!(erf(-10.0), -1.0);
+        assert!((erf(10.0) - 1.0).abs() <= TOL as f32);
+        assert!((erf(-10.0) + 1.0).abs() <= TOL as f32);
+        assert!(erf(f32::INFINITY).is_finite());
     }
 
     #[test]
