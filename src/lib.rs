@@ -14,6 +14,7 @@ pub mod predictor;
 
 pub mod pamr;
 pub mod peaks;
+pub mod sam;
 pub mod se_map;
 
 pub use error::{Error, Result};
