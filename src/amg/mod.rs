@@ -533,7 +533,10 @@ mod tests {
             short_answer: true,
         };
         let err = pollster::block_on(generator.generate(&mut p, &image)).unwrap_err();
-        assert!(err.to_string().contains("3 predictions for 4 prompts"), "{err}");
+        assert!(
+            err.to_string().contains("3 predictions for 4 prompts"),
+            "{err}"
+        );
     }
 
     #[test]

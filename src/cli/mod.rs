@@ -1,5 +1,7 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod everything;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -12,13 +14,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Segment everything: SAM's automatic mask generator on one image, written as SAM's
+    /// amg.py writes it (DIR/<i>.png + DIR/metadata.csv).
+    Everything(everything::Args),
+}
 
-// Allowed while `Command` has no variants (it is uninhabited); harmless afterwards.
-#[allow(unreachable_code, unused_variables)]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: camsam::Result<()> = match cli.command {};
+    let result: camsam::Result<()> = match cli.command {
+        Command::Everything(args) => everything::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

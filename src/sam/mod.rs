@@ -208,3 +208,10 @@ impl<B: SamBackend> SamBackend for &B {
         (**self).decode(embedding, prompts, multimask).await
     }
 }
+
+/// The automatic mask generator sets each crop through this (`set_image` above).
+impl<B: SamBackend> crate::predictor::ImagePredictor for Predictor<B> {
+    async fn set_image(&mut self, image: &RgbImage) -> Result<()> {
+        Predictor::set_image(self, image).await
+    }
+}
