@@ -6,8 +6,10 @@
 //! - the SAM model interface ([`predictor`]) and its implementations;
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
+pub mod amg;
 pub mod error;
 pub mod label;
+pub mod postprocess;
 pub mod predictor;
 
 pub mod pamr;

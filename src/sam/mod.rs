@@ -27,7 +27,7 @@ pub mod cpu;
 pub mod preprocess;
 pub mod weights;
 
-use crate::predictor::{LowResMasks, MaskPredictor, Prompt};
+use crate::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
 use crate::{Error, Result};
 use preprocess::{ModelInput, RgbImage};
 
@@ -176,6 +176,12 @@ impl<B: SamBackend> MaskPredictor for Predictor<B> {
         self.backend
             .decode(&state.embedding, prompts, multimask)
             .await
+    }
+}
+
+impl<B: SamBackend> ImagePredictor for Predictor<B> {
+    async fn set_image(&mut self, image: &RgbImage) -> Result<()> {
+        Predictor::set_image(self, image).await
     }
 }
 
