@@ -12,6 +12,7 @@ pub mod label;
 pub mod postprocess;
 pub mod predictor;
 
+pub mod cpm;
 pub mod pamr;
 pub mod peaks;
 pub mod sam;

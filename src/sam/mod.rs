@@ -27,7 +27,7 @@ pub mod cpu;
 pub mod preprocess;
 pub mod weights;
 
-use crate::predictor::{LowResMasks, MaskPredictor, Prompt};
+use crate::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
 use crate::{Error, Result};
 use preprocess::{ModelInput, RgbImage};
 
@@ -179,6 +179,12 @@ impl<B: SamBackend> MaskPredictor for Predictor<B> {
     }
 }
 
+impl<B: SamBackend> ImagePredictor for Predictor<B> {
+    async fn set_image(&mut self, image: &RgbImage) -> Result<()> {
+        Predictor::set_image(self, image).await
+    }
+}
+
 /// A shared reference to a backend is a backend (several predictors can share one model).
 impl<B: SamBackend> SamBackend for &B {
     type Embedding = B::Embedding;
@@ -206,12 +212,5 @@ impl<B: SamBackend> SamBackend for &B {
         multimask: bool,
     ) -> Result<Vec<LowResMasks>> {
         (**self).decode(embedding, prompts, multimask).await
-    }
-}
-
-/// The automatic mask generator sets each crop through this (`set_image` above).
-impl<B: SamBackend> crate::predictor::ImagePredictor for Predictor<B> {
-    async fn set_image(&mut self, image: &RgbImage) -> Result<()> {
-        Predictor::set_image(self, image).await
     }
 }
