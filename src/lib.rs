@@ -8,6 +8,9 @@
 
 pub mod error;
 pub mod label;
+pub mod masks;
+pub mod overlay;
 pub mod predictor;
+pub mod sepl;
 
 pub use error::{Error, Result};

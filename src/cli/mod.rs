@@ -1,5 +1,9 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod batch;
+mod bench;
+mod merge;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -12,11 +16,18 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    Merge(merge::Args),
+    /// Measure speed on your data and print the figures (`camsam bench merge …`).
+    Bench(bench::Args),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: camsam::Result<()> = match cli.command {};
+    let result: camsam::Result<()> = match cli.command {
+        Command::Merge(args) => merge::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
