@@ -22,6 +22,8 @@ enum Command {
     Bench(bench::Args),
 }
 
+// Allowed while `Command` has no variants (it is uninhabited); harmless afterwards.
+#[allow(unreachable_code, unused_variables)]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
