@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod everything;
 mod merge;
 
 use clap::{Parser, Subcommand};
@@ -20,15 +21,17 @@ enum Command {
     Merge(merge::Args),
     /// Measure speed on your data and print the figures (`camsam bench merge …`).
     Bench(bench::Args),
+    /// Segment everything: SAM's automatic mask generator on one image, written as SAM's
+    /// amg.py writes it (DIR/<i>.png + DIR/metadata.csv).
+    Everything(everything::Args),
 }
 
-// Allowed while `Command` has no variants (it is uninhabited); harmless afterwards.
-#[allow(unreachable_code, unused_variables)]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Everything(args) => everything::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
