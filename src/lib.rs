@@ -9,8 +9,11 @@
 pub mod amg;
 pub mod error;
 pub mod label;
+pub mod masks;
+pub mod overlay;
 pub mod postprocess;
 pub mod predictor;
+pub mod sepl;
 
 pub mod cpm;
 pub mod pamr;
