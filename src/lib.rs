@@ -7,15 +7,20 @@
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
 pub mod amg;
+pub mod cpm;
 pub mod demo;
 pub mod error;
 pub mod export;
 pub mod label;
+pub mod masks;
+pub mod overlay;
 pub mod pamr;
 pub mod peaks;
 pub mod postprocess;
 pub mod predictor;
+pub mod sam;
 pub mod se_map;
+pub mod sepl;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

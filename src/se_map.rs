@@ -113,6 +113,22 @@ pub fn se_map(
     })
 }
 
+/// The SE map of the automatic mask generator's output, in its output order (see
+/// [`crate::amg`]); errors when the records are not all of one size.
+pub fn se_map_from_records(records: &[crate::amg::MaskRecord], order: SeOrder) -> Result<SeMap> {
+    let Some(first) = records.first() else {
+        return Err(Error::input(
+            "SE map",
+            "no masks; expected the generator's output for one image (use se_map for a known size)",
+        ));
+    };
+    let (w, h) = (first.segmentation.width(), first.segmentation.height());
+    let bools: Vec<Vec<bool>> = records.iter().map(|r| r.segmentation.to_bools()).collect();
+    let refs: Vec<&[bool]> = bools.iter().map(|b| b.as_slice()).collect();
+    let iou: Vec<f32> = records.iter().map(|r| r.predicted_iou).collect();
+    se_map(&refs, &iou, w, h, order)
+}
+
 impl SeMap {
     /// The map as a 16-bit grayscale PNG holding `index + 1` (0 where no mask lies), so
     /// up to 65 534 masks fit. Errors when there are more.
@@ -245,6 +261,26 @@ mod tests {
         let back = SeMap::decode_png(&map.encode_png().unwrap(), "se.png").unwrap();
         assert_eq!(back.data, map.data);
         assert_eq!((back.width, back.height), (4, 1));
+    }
+
+    #[test]
+    fn from_generator_records() {
+        use crate::amg::mask_data::BitMask;
+        use crate::amg::MaskRecord;
+        let record = |bools: &[bool], iou: f32| MaskRecord {
+            segmentation: BitMask::from_bools(2, 1, bools),
+            area: bools.iter().filter(|&&b| b).count(),
+            bbox: [0, 0, 2, 1],
+            predicted_iou: iou,
+            point_coords: [0.0, 0.0],
+            stability_score: 1.0,
+            crop_box: [0, 0, 2, 1],
+        };
+        let records = [record(&[true, false], 0.99), record(&[true, true], 0.9)];
+        let map = se_map_from_records(&records, SeOrder::AscendingIou).unwrap();
+        assert_eq!(map.order, vec![1, 0]);
+        assert_eq!(map.data, vec![1, 0]);
+        assert!(se_map_from_records(&[], SeOrder::AscendingIou).is_err());
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod batch;
+mod bench;
+mod demo;
+mod everything;
+mod merge;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-
-mod demo;
 
 /// Refine weakly-supervised segmentation pseudo-labels with Segment Anything.
 #[derive(Parser)]
@@ -17,12 +21,21 @@ struct Cli {
 enum Command {
     /// Write the bundled demo data (generated scenes, CAMs, SAM masks, ground truth) to a folder.
     Demo(demo::Args),
+    Merge(merge::Args),
+    /// Measure speed on your data and print the figures (`camsam bench merge …`).
+    Bench(bench::Args),
+    /// Segment everything: SAM's automatic mask generator on one image, written as SAM's
+    /// amg.py writes it (DIR/<i>.png + DIR/metadata.csv).
+    Everything(everything::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Everything(args) => everything::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
