@@ -177,6 +177,10 @@ function fmtEta(s) {
 }
 
 onProgress = (p) => {
+  if (p.sub !== undefined) {
+    setStatus(`running: segment everything in ${p.name}: ${(100 * p.sub).toFixed(0)} %`);
+    return;
+  }
   if (p.total !== undefined) {
     $('progress').max = Math.max(1, p.total);
     $('progress').value = p.done;
@@ -208,7 +212,11 @@ $('run').addEventListener('click', async () => {
     $('run').disabled = false; $('cancel').disabled = true;
   }
 });
-$('cancel').addEventListener('click', () => call('cancel'));
+$('cancel').addEventListener('click', () => {
+  if (ui.cancelFlag) Atomics.store(new Int32Array(ui.cancelFlag), 0, 1);
+  call('cancel');
+});
+$('points-per-side').addEventListener('change', () => call('amg', { options: { points_per_side: Math.max(1, +$('points-per-side').value || 32) } }));
 
 // Sliders and the preset re-merge instantly: the image under review first, then the data set.
 let remergeTimer = null;
@@ -546,7 +554,7 @@ async function bench() {
   $('bench').hidden = false;
   $('bench-out').textContent = 'running…';
   try {
-    const r = await call('bench', {});
+    const r = await call('bench', { pointsPerSide: Number(params.get('points') || 32) });
     $('bench-out').textContent = r.lines.join('\n');
     $('bench-out').dataset.result = JSON.stringify(r);
   } catch (e) { $('bench-out').textContent = `error: ${e.message}`; }
@@ -559,7 +567,9 @@ async function start() {
   ui.palette = vocPalette();
   const backend = params.get('backend') || 'auto';
   try {
-    const info = await call('init', { backend });
+    // A shared flag lets Cancel stop segment-everything mid-image (needs cross-origin isolation).
+    ui.cancelFlag = self.crossOriginIsolated ? new SharedArrayBuffer(4) : null;
+    const info = await call('init', { backend, cancelFlag: ui.cancelFlag });
     ui.classes = info.classes;
     $('classes').value = ui.classes.join('\n');
     fillClassSelects();
@@ -567,7 +577,11 @@ async function start() {
     $('adapter').textContent = info.adapter ? `(${info.adapter})` : '';
     $('version').textContent = info.version;
     const w = await call('restoreWeights').catch(() => null);
-    if (w) $('weights-state').textContent = `weights: ${w.name} (cached in this browser)`;
+    if (w) {
+      $('weights-state').textContent = `weights: ${w.name} (cached in this browser)`;
+      $('backend').textContent = w.backend;
+    }
+    if (params.get('points')) { $('points-per-side').value = params.get('points'); await call('amg', { options: { points_per_side: +params.get('points') } }); }
     if (params.has('nodemo')) showPlan(await call('plan'));
     else showPlan(await call('loadDemo'));
     setStatus(params.has('nodemo') ? 'ready' : 'ready: demo loaded — press Run');

@@ -196,7 +196,12 @@ async function runOne(e) {
     if (p instanceof wasm.Label) r.pseudo = p; else { r.pseudo = p.label; r.cams = p.cams; }
     r.width = r.pseudo.width; r.height = r.pseudo.height;
     if (e.maskFiles.length || e.maskZip) r.masks = await loadMasks(e, r.width, r.height);
-    else r.masks = await state.model.everything(await bytesOf(e.image.file), e.image.path, (d, t) => progress({ sub: d / t }), () => state.cancel);
+    else {
+      r.masks = await state.model.everything(
+        await bytesOf(e.image.file), e.image.path, state.amg,
+        (d, t) => progress({ sub: d / t, name: e.name }), cancelled);
+      if (r.masks.len() && (r.masks.mask(0).length !== r.width * r.height)) throw new Error(`${e.image.path}: image size differs from its CAM / pseudo-label`);
+    }
     if (e.gt) r.gt = wasm.Label.fromPng(await bytesOf(e.gt.file), e.gt.path);
     if (e.image) { r.image = e.image.file; r.imagePath = e.image.path; }
     remerge(r);
@@ -405,14 +410,17 @@ async function loadDemo() {
   return plan();
 }
 
+// The model's backend: 'webgpu' when the model runs on a WebGPU device, else 'cpu'. This
+// build's model runs on the CPU (the WebGPU engine plugs in here); an adapter is still
+// detected and shown, so the page says what the machine offers.
 async function detectBackend(prefer) {
   state.backend = 'cpu';
   state.adapter = '';
+  state.prefer = prefer || 'auto';
   if (prefer !== 'cpu' && self.navigator && navigator.gpu) {
     try {
       const adapter = await navigator.gpu.requestAdapter();
       if (adapter) {
-        state.backend = 'webgpu';
         const info = adapter.info || {};
         state.adapter = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
       }
@@ -421,10 +429,131 @@ async function detectBackend(prefer) {
   return { backend: state.backend, adapter: state.adapter };
 }
 
+const cancelled = () => state.cancel || (state.cancelFlag ? Atomics.load(state.cancelFlag, 0) === 1 : false);
+
+const WEIGHTS_CACHE = 'camsam-weights-v1';
+const WEIGHTS_KEY = new URL('../camsam-cache/weights', self.location.href).href;
+
+async function loadWeights({ file, name, cache = true }) {
+  const bytes = await bytesOf(file);
+  const model = wasm.Sam.load(bytes, name, state.prefer || 'auto');
+  state.model?.free();
+  state.model = model;
+  state.backend = model.backend.startsWith('webgpu') ? 'webgpu' : 'cpu';
+  if (cache && self.caches) {
+    try {
+      const c = await caches.open(WEIGHTS_CACHE);
+      await c.put(WEIGHTS_KEY, new Response(bytes, { headers: { 'x-camsam-name': encodeURIComponent(name) } }));
+    } catch (_) { /* storage full or unavailable: the weights still work for this visit */ }
+  }
+  return { name, backend: state.backend, detail: model.backend };
+}
+
+async function restoreWeights() {
+  if (!self.caches) return null;
+  const c = await caches.open(WEIGHTS_CACHE);
+  const r = await c.match(WEIGHTS_KEY);
+  if (!r) return null;
+  const name = decodeURIComponent(r.headers.get('x-camsam-name') || 'weights');
+  return loadWeights({ file: await r.blob(), name, cache: false });
+}
+
+// Embeddings cached by the image's content hash (SHA-256) in IndexedDB, for the prompt tool.
+function idb() {
+  return new Promise((res, rej) => {
+    const req = indexedDB.open('camsam', 1);
+    req.onupgradeneeded = () => req.result.createObjectStore('embeddings');
+    req.onsuccess = () => res(req.result);
+    req.onerror = () => rej(req.error);
+  });
+}
+async function idbGet(key) {
+  const db = await idb();
+  return new Promise((res) => {
+    const q = db.transaction('embeddings').objectStore('embeddings').get(key);
+    q.onsuccess = () => res(q.result || null);
+    q.onerror = () => res(null);
+  });
+}
+async function idbPut(key, value) {
+  const db = await idb();
+  return new Promise((res) => {
+    const tx = db.transaction('embeddings', 'readwrite');
+    tx.objectStore('embeddings').put(value, key);
+    tx.oncomplete = () => res(true);
+    tx.onerror = () => res(false);
+  });
+}
+
+async function setImageCached(r) {
+  if (state.modelImage === r.name) return;
+  const bytes = await bytesOf(r.image);
+  const hash = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+  const key = `${state.model.source}:${hash}`;
+  const cached = await idbGet(key).catch(() => null);
+  if (cached) await state.model.setEmbedding(cached, r.height, r.width);
+  else {
+    await state.model.setImage(bytes, r.imagePath || r.name);
+    await idbPut(key, await state.model.embedding()).catch(() => false);
+  }
+  state.modelImage = r.name;
+}
+
+// The point/box tool: SAM on one prompt, the mask added to the image's set and given `cls`.
+async function promptMask({ name, prompt, cls }) {
+  const r = state.results.get(name);
+  if (!r) throw new Error(`${name}: no result yet (run first)`);
+  if (!state.model) throw new Error('load the SAM weights to use the point/box tool');
+  if (!r.image) throw new Error(`${name}: no image loaded; the point/box tool needs the image`);
+  await setImageCached(r);
+  const points = (prompt.points || []).flat();
+  const labels = prompt.labels || [];
+  const mask = await state.model.prompt(Float64Array.from(points), Int32Array.from(labels), prompt.box ? Float64Array.from(prompt.box) : undefined);
+  const index = r.masks.push(mask, r.width, r.height);
+  const out = edit(name, { op: 'assign', mask: index, cls });
+  return { ...out, masks: view(name).masks };
+}
+
+// ---------------------------------------------------------------- bench
+
+// Speed in this browser: encoder ms (one image), decoder ms/prompt (a 16-prompt everything run
+// minus its encoder pass, per prompt, post-processing included), everything-mode s/image.
+async function bench({ pointsPerSide = 32 } = {}) {
+  if (!state.model && !(await restoreWeights())) throw new Error('no weights: pick mobile_sam.pt or a .safetensors checkpoint first');
+  const img = wasm.demoFiles().find((f) => f.path === 'images/demo_street.png');
+  const never = () => false;
+  const t0 = performance.now();
+  await state.model.setImage(img.bytes, 'demo_street.png');
+  const encoderMs = performance.now() - t0;
+  state.modelImage = null;
+  const t1 = performance.now();
+  (await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: 4, points_per_batch: 16 }, () => {}, never)).free();
+  const decoderMsPerPrompt = Math.max(0, performance.now() - t1 - encoderMs) / 16;
+  const t2 = performance.now();
+  const masks = await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: pointsPerSide }, () => {}, never);
+  const everythingS = (performance.now() - t2) / 1000;
+  const n = masks.len();
+  masks.free();
+  const r = {
+    adapter: state.adapter || 'none', backend: state.backend, model_backend: state.model.backend,
+    encoder_ms: encoderMs, decoder_ms_per_prompt: decoderMsPerPrompt, everything_s_per_image: everythingS,
+    points_per_side: pointsPerSide, masks: n, image: '320×240 generated (demo_street)',
+  };
+  r.lines = [
+    `adapter: ${r.adapter}`,
+    `backend: ${r.backend} (${r.model_backend})`,
+    `encoder: ${encoderMs.toFixed(0)} ms/image`,
+    `decoder: ${decoderMsPerPrompt.toFixed(1)} ms/prompt (batch of 16, post-processing included)`,
+    `everything: ${everythingS.toFixed(2)} s/image (${pointsPerSide}×${pointsPerSide} points, ${n} masks, ${r.image})`,
+  ];
+  return r;
+}
+
 // ---------------------------------------------------------------- dispatch
 
 const commands = {
-  async init({ classes, backend }) {
+  async init({ classes, backend, cancelFlag }) {
+    if (cancelFlag) state.cancelFlag = new Int32Array(cancelFlag);
     state.ready = state.ready || init();
     await state.ready;
     state.classes = classes || wasm.vocClasses();
@@ -446,11 +575,17 @@ const commands = {
   remergeAll: ({ settings }) => remergeAll(settings),
   exportZip,
   report,
+  loadWeights,
+  restoreWeights,
+  prompt: promptMask,
+  amg({ options }) { state.amg = options; return true; },
+  bench: (args) => bench(args),
 };
 
 self.onmessage = async (ev) => {
   const { id, cmd, args } = ev.data;
   if (cmd === 'cancel') { state.cancel = true; post({ id, ok: true, result: true }); return; }
+  if (cmd === 'run' && state.cancelFlag) Atomics.store(state.cancelFlag, 0, 0);
   try {
     if (cmd !== 'init') await state.ready;
     const fn = commands[cmd];

@@ -152,3 +152,8 @@ pub fn demo_files() -> Result<js_sys::Array, JsError> {
     }
     Ok(out)
 }
+
+mod model;
+mod refine;
+pub use model::*;
+pub use refine::*;

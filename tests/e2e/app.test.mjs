@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  artifacts, sharedDir, startServer, launch, waitForStatus, writeZip, readZip, decodePng, camsamEval, tmpDir,
+  artifacts, sharedDir, startServer, launch, waitForStatus, writeZip, readZip, decodePng, encodePng, camsamEval, tmpDir,
 } from './lib.mjs';
 
 const RUN_TIMEOUT_MS = 240_000;
@@ -116,4 +116,62 @@ test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam
   } finally {
     await b.close();
   }
+});
+
+/** A CAM for `cls` made here from the ground truth: a Gaussian at the class's centroid whose
+ *  spread is 0.6× the class's extent, so it covers the object's core and misses its edges. */
+function camFromGt(gt, cls) {
+  let n = 0, sx = 0, sy = 0, sxx = 0, syy = 0;
+  for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
+    if (gt.data[y * gt.width + x] !== cls) continue;
+    n++; sx += x; sy += y; sxx += x * x; syy += y * y;
+  }
+  assert.ok(n > 0, `class ${cls} is in the ground truth`);
+  const mx = sx / n, my = sy / n;
+  const vx = Math.max(1, sxx / n - mx * mx), vy = Math.max(1, syy / n - my * my);
+  const cam = new Uint8Array(gt.width * gt.height);
+  for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
+    const d = ((x - mx) ** 2) / (2 * 0.36 * vx) + ((y - my) ** 2) / (2 * 0.36 * vy);
+    cam[y * gt.width + x] = Math.round(255 * Math.exp(-d));
+  }
+  return encodePng(gt.width, gt.height, 1, cam);
+}
+
+async function segmentEverythingRun({ webgpu }) {
+  const shared = sharedDir();
+  const crops = path.join(shared, 'data/voc_val_crops');
+  const name = '2007_000033'; // an aeroplane (class 1)
+  const work = tmpDir('sam');
+  const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${name}.png`)));
+  fs.writeFileSync(path.join(work, `${name}_1.png`), camFromGt(gt, 1));
+  const b = await launch({ webgpu });
+  try {
+    // 4×4 points per side keeps segment-everything short with a single-threaded CPU model.
+    await b.page.goto(`${server.origin}/?nodemo&points=4`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('weights-input').setInputFiles(path.join(shared, 'fixtures/sam/weights/mobile_sam_random.safetensors'));
+    await waitForStatus(b.page, b.consoleLines, /weights loaded/, 120_000);
+    const backend = await b.page.getByTestId('backend').textContent();
+    await b.page.getByTestId('images-input').setInputFiles(path.join(crops, 'images', `${name}.png`));
+    await b.page.getByTestId('cams-input').setInputFiles(path.join(work, `${name}_1.png`));
+    await b.page.getByTestId('gt-input').setInputFiles(path.join(crops, 'gt', `${name}.png`));
+    await b.page.getByTestId('run').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    assert.match(status, /1 image\(s\) refined/);
+    assert.doesNotMatch(status, /error/);
+    assert.match(await b.page.getByTestId('miou-after').textContent(), /^\d+\.\d\d$/);
+    await b.page.screenshot({ path: path.join(artifacts, `sam-${webgpu ? 'webgpu' : 'cpu'}-review.png`), fullPage: true });
+    const zip = readZip((await download(b.page, 'export')).bytes);
+    const label = decodePng(zip.get(`${name}.png`));
+    assert.equal(`${label.width}x${label.height}`, '513x513');
+    assertSameOrigin(b.requests, server.origin);
+    return backend;
+  } finally {
+    await b.close();
+  }
+}
+
+test('CPU fallback: WebGPU disabled, fixture weights + a VOC crop + a CAM → everything-mode + merge', async () => {
+  const backend = await segmentEverythingRun({ webgpu: false });
+  assert.equal(backend, 'cpu');
 });

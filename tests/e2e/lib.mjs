@@ -192,6 +192,29 @@ export function decodePng(buf) {
   return { width, height, channels, colorType, data };
 }
 
+/** Encode an 8-bit grayscale (channels 1) or RGB (3) PNG. */
+export function encodePng(width, height, channels, data) {
+  const type = channels === 3 ? 2 : 0;
+  const raw = Buffer.alloc((width * channels + 1) * height);
+  for (let y = 0; y < height; y++) {
+    raw[y * (width * channels + 1)] = 0;
+    Buffer.from(data.buffer, data.byteOffset + y * width * channels, width * channels).copy(raw, y * (width * channels + 1) + 1);
+  }
+  const chunk = (tag, body) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(body.length);
+    const tb = Buffer.concat([Buffer.from(tag, 'latin1'), body]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(zlib.crc32(tb) >>> 0);
+    return Buffer.concat([len, tb, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; ihdr[9] = type; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 /** The CLI's `eval --json` on a folder of predictions. */
 export function camsamEval(pred, gt, list) {
   const out = execFileSync(camsamBin(), ['eval', '--pred', pred, '--gt', gt, '--list', list, '--json'], { encoding: 'utf8' });
