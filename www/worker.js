@@ -244,6 +244,7 @@ function applyEdits(r) {
 }
 
 function computeMetrics() {
+  if (typeof wasm.Confusion !== 'function') return null; // metrics not in this build
   const n = state.classes.length || 21;
   const before = new wasm.Confusion(n), after = new wasm.Confusion(n);
   const images = [];
