@@ -6,8 +6,11 @@
 //! - the SAM model interface ([`predictor`]) and its implementations;
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
+pub mod cam;
 pub mod error;
 pub mod label;
+pub mod metrics;
+pub mod npy;
 pub mod predictor;
 
 pub use error::{Error, Result};

@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod eval;
+
 /// Refine weakly-supervised segmentation pseudo-labels with Segment Anything.
 #[derive(Parser)]
 #[command(name = "camsam", version, about, long_about = None)]
@@ -12,11 +14,15 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    Eval(eval::Args),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: camsam::Result<()> = match cli.command {};
+    let result: camsam::Result<()> = match cli.command {
+        Command::Eval(args) => eval::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
