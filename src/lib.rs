@@ -6,11 +6,19 @@
 //! - the SAM model interface ([`predictor`]) and its implementations;
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
+pub mod amg;
 pub mod cam;
 pub mod error;
 pub mod label;
 pub mod metrics;
 pub mod npy;
+pub mod postprocess;
 pub mod predictor;
+
+pub mod cpm;
+pub mod pamr;
+pub mod peaks;
+pub mod sam;
+pub mod se_map;
 
 pub use error::{Error, Result};

@@ -1,5 +1,7 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod everything;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -16,12 +18,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Eval(eval::Args),
+    /// Segment everything: SAM's automatic mask generator on one image, written as SAM's
+    /// amg.py writes it (DIR/<i>.png + DIR/metadata.csv).
+    Everything(everything::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Everything(args) => everything::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
