@@ -10,10 +10,13 @@ pub mod amg;
 pub mod cam;
 pub mod error;
 pub mod label;
+pub mod masks;
 pub mod metrics;
 pub mod npy;
+pub mod overlay;
 pub mod postprocess;
 pub mod predictor;
+pub mod sepl;
 
 pub mod cpm;
 pub mod pamr;

@@ -1,6 +1,7 @@
 //! `camsam eval`: score predicted label PNGs against ground truth (dataset-level mIoU,
 //! per-class IoU / precision / recall, per-image mIoU worst first; see [`camsam::metrics`]).
 
+use super::batch;
 use camsam::label::{LabelMap, VOC_CLASSES};
 use camsam::metrics::{Confusion, ImageConfusion, Report};
 use camsam::{Error, Result};
@@ -25,7 +26,7 @@ pub struct Args {
     /// Number of classes, background included.
     #[arg(long, default_value_t = 21)]
     num_classes: usize,
-    /// Only the images named in this file (one name per line, `#` comments allowed).
+    /// Only the images named in this file (one per line: the first field; `#` comments skipped).
     #[arg(long)]
     list: Option<PathBuf>,
     /// Print one JSON object (miou, per_class_iou, precision, recall, images, …) instead of a table.
@@ -41,8 +42,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let names = match &args.list {
-        Some(list) => read_names(list)?,
-        None => png_stems(&args.pred)?,
+        Some(list) => batch::read_list(list)?,
+        None => batch::names_with_extension(&args.pred, "png")?,
     };
     if names.is_empty() {
         return Err(Error::input(
@@ -87,41 +88,4 @@ pub fn run(args: Args) -> Result<()> {
         print!("{}", report.to_table(args.worst));
     }
     Ok(())
-}
-
-/// The stems of the `.png` files in `dir`, sorted.
-fn png_stems(dir: &Path) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.extension().is_some_and(|e| e == "png") && path.is_file() {
-            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                names.push(stem.to_string());
-            }
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
-/// Image names from a list file: the first token of each line, blank lines and `#` comments
-/// skipped; a path or an image extension around the name is dropped.
-fn read_names(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut names = Vec::new();
-    for line in text.lines() {
-        let Some(token) = line.split_whitespace().next() else {
-            continue;
-        };
-        if token.starts_with('#') {
-            continue;
-        }
-        let base = token.rsplit('/').next().unwrap_or(token);
-        let name = [".png", ".jpg", ".jpeg"]
-            .iter()
-            .find_map(|ext| base.strip_suffix(ext))
-            .unwrap_or(base);
-        names.push(name.to_string());
-    }
-    Ok(names)
 }
