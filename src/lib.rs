@@ -7,12 +7,15 @@
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
 pub mod amg;
+pub mod cam;
 pub mod cpm;
 pub mod demo;
 pub mod error;
 pub mod export;
 pub mod label;
 pub mod masks;
+pub mod metrics;
+pub mod npy;
 pub mod overlay;
 pub mod pamr;
 pub mod peaks;

@@ -14,3 +14,7 @@ step "label core and models build for wasm32"
 cargo build --target wasm32-unknown-unknown --lib
 step "native tests"
 cargo test --all-targets
+step "browser app: wasm release build, wasm-bindgen, wasm-opt (www/build.sh)"
+bash www/build.sh
+step "browser end-to-end tests (headless Chromium, tests/e2e)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && node --test --test-concurrency=1 app.test.mjs)

@@ -2,7 +2,9 @@
 
 mod batch;
 mod bench;
+mod cam2label;
 mod demo;
+mod eval;
 mod everything;
 mod merge;
 
@@ -21,6 +23,8 @@ struct Cli {
 enum Command {
     /// Write the bundled demo data (generated scenes, CAMs, SAM masks, ground truth) to a folder.
     Demo(demo::Args),
+    Eval(eval::Args),
+    Cam2label(cam2label::Args),
     Merge(merge::Args),
     /// Measure speed on your data and print the figures (`camsam bench merge …`).
     Bench(bench::Args),
@@ -33,6 +37,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Cam2label(args) => cam2label::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Everything(args) => everything::run(args),

@@ -153,7 +153,9 @@ pub fn demo_files() -> Result<js_sys::Array, JsError> {
     Ok(out)
 }
 
+mod measure;
 mod model;
 mod refine;
+pub use measure::*;
 pub use model::*;
 pub use refine::*;

@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 /// Merge and CAM settings as the page sends them.
 #[derive(Deserialize)]
 #[serde(default)]
-pub(crate) struct Settings {
+pub struct Settings {
     preset: String,
     t1: f64,
     t2: f64,
@@ -33,7 +33,7 @@ impl Default for Settings {
     }
 }
 
-pub(crate) fn settings(value: JsValue) -> Result<Settings, JsError> {
+pub fn settings(value: JsValue) -> Result<Settings, JsError> {
     if value.is_undefined() || value.is_null() {
         return Ok(Settings::default());
     }
