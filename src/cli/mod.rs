@@ -7,6 +7,7 @@ mod eval;
 mod everything;
 mod merge;
 mod refine;
+mod refiners;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
