@@ -7,10 +7,16 @@
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
 pub mod amg;
+pub mod cam;
 pub mod error;
 pub mod label;
+pub mod masks;
+pub mod metrics;
+pub mod npy;
+pub mod overlay;
 pub mod postprocess;
 pub mod predictor;
+pub mod sepl;
 
 pub mod cpm;
 pub mod pamr;

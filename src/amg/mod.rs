@@ -449,3 +449,164 @@ fn postprocess_small_regions(
     }
     select(data, &keep)
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::predictor::{LowResMasks, MaskPredictor};
+
+    /// A predictor whose every mask is the whole image (logits +5) with IoU 0.99; it can be
+    /// told to answer with too few predictions.
+    struct Uniform {
+        size: (usize, usize),
+        short_answer: bool,
+    }
+
+    impl MaskPredictor for Uniform {
+        fn original_size(&self) -> (usize, usize) {
+            self.size
+        }
+        fn input_size(&self) -> (usize, usize) {
+            let s = 1024.0 / self.size.0.max(self.size.1) as f64;
+            (
+                (self.size.0 as f64 * s + 0.5) as usize,
+                (self.size.1 as f64 * s + 0.5) as usize,
+            )
+        }
+        async fn predict_low_res(
+            &mut self,
+            prompts: &[Prompt],
+            _multimask: bool,
+        ) -> Result<Vec<LowResMasks>> {
+            let n = prompts.len() - usize::from(self.short_answer);
+            Ok(vec![
+                LowResMasks {
+                    count: 3,
+                    logits: vec![5.0; 3 * LOW_RES * LOW_RES],
+                    iou: vec![0.99; 3],
+                };
+                n
+            ])
+        }
+    }
+
+    impl ImagePredictor for Uniform {
+        async fn set_image(&mut self, image: &image::RgbImage) -> Result<()> {
+            self.size = (image.height() as usize, image.width() as usize);
+            Ok(())
+        }
+    }
+
+    fn config(points: usize) -> AmgConfig {
+        AmgConfig {
+            points_per_side: Some(points),
+            ..AmgConfig::default()
+        }
+    }
+
+    #[test]
+    fn uniform_masks_collapse_to_one_whole_image_mask() {
+        let generator = AutomaticMaskGenerator::new(config(4)).unwrap();
+        let image = image::RgbImage::new(40, 30);
+        let mut p = Uniform {
+            size: (0, 0),
+            short_answer: false,
+        };
+        let masks = pollster::block_on(generator.generate(&mut p, &image)).unwrap();
+        assert_eq!(masks.len(), 1);
+        let m = &masks[0];
+        assert_eq!(m.area, 40 * 30);
+        assert_eq!(m.bbox, [0, 0, 39, 29]);
+        assert_eq!(m.crop_box, [0, 0, 40, 30]);
+        // all scores tie: the first point of the grid (1/8 of each side) is kept
+        assert_eq!(m.point_coords, [5.0, 3.75]);
+        assert_eq!(m.stability_score, 1.0);
+        assert_eq!(m.predicted_iou, 0.99);
+    }
+
+    #[test]
+    fn a_predictor_answering_too_few_prompts_is_an_error() {
+        let generator = AutomaticMaskGenerator::new(config(2)).unwrap();
+        let image = image::RgbImage::new(8, 8);
+        let mut p = Uniform {
+            size: (0, 0),
+            short_answer: true,
+        };
+        let err = pollster::block_on(generator.generate(&mut p, &image)).unwrap_err();
+        assert!(
+            err.to_string().contains("3 predictions for 4 prompts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn progress_can_cancel() {
+        let generator = AutomaticMaskGenerator::new(AmgConfig {
+            points_per_batch: 4,
+            ..config(4)
+        })
+        .unwrap();
+        assert_eq!(generator.batch_count((30, 40)), 4);
+        let image = image::RgbImage::new(40, 30);
+        let mut p = Uniform {
+            size: (0, 0),
+            short_answer: false,
+        };
+        let mut seen = Vec::new();
+        let result = pollster::block_on(generator.generate_with_progress(
+            &mut p,
+            &image,
+            &mut |done, total| {
+                seen.push((done, total));
+                if done == 2 {
+                    Err(Error::Cancelled)
+                } else {
+                    Ok(())
+                }
+            },
+        ));
+        assert!(matches!(result, Err(Error::Cancelled)));
+        assert_eq!(seen, vec![(1, 4), (2, 4)]);
+        let err = pollster::block_on(generator.generate(&mut p, &image::RgbImage::new(0, 5)));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn bad_parameters_are_errors() {
+        let both = AmgConfig {
+            point_grids: Some(vec![vec![[0.5, 0.5]]]),
+            ..AmgConfig::default()
+        };
+        let neither = AmgConfig {
+            points_per_side: None,
+            ..AmgConfig::default()
+        };
+        let too_few_layers = AmgConfig {
+            crop_n_layers: 3,
+            crop_n_points_downscale_factor: 4,
+            ..config(8)
+        };
+        for bad in [
+            both,
+            neither,
+            config(0),
+            too_few_layers,
+            AmgConfig {
+                points_per_batch: 0,
+                ..config(4)
+            },
+            AmgConfig {
+                crop_overlap_ratio: 1.5,
+                ..config(4)
+            },
+        ] {
+            assert!(AutomaticMaskGenerator::new(bad.clone()).is_err(), "{bad:?}");
+        }
+        let grids = AmgConfig {
+            points_per_side: None,
+            point_grids: Some(vec![vec![[0.5, 0.5]]]),
+            ..AmgConfig::default()
+        };
+        assert!(AutomaticMaskGenerator::new(grids).is_ok());
+    }
+}

@@ -1,5 +1,12 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod batch;
+mod bench;
+mod cam2label;
+mod eval;
+mod everything;
+mod merge;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -12,13 +19,26 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    Eval(eval::Args),
+    Cam2label(cam2label::Args),
+    Merge(merge::Args),
+    /// Measure speed on your data and print the figures (`camsam bench merge …`).
+    Bench(bench::Args),
+    /// Segment everything: SAM's automatic mask generator on one image, written as SAM's
+    /// amg.py writes it (DIR/<i>.png + DIR/metadata.csv).
+    Everything(everything::Args),
+}
 
-// Allowed while `Command` has no variants (it is uninhabited); harmless afterwards.
-#[allow(unreachable_code, unused_variables)]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: camsam::Result<()> = match cli.command {};
+    let result: camsam::Result<()> = match cli.command {
+        Command::Eval(args) => eval::run(args),
+        Command::Cam2label(args) => cam2label::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Everything(args) => everything::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,174 @@
+//! `camsam bench …`: speed figures, printed rather than asserted. One sub-subcommand per
+//! workload (`merge` now); add a variant to [`Workload`] and a function for a new one.
+
+use super::batch::{self, RunOptions};
+use super::merge::{ImageReport, Job, MaskSource, StageTimes};
+use camsam::label::LabelFormat;
+use camsam::sepl::{Combine, MergeParams, Preset};
+use camsam::{Error, Result};
+use std::path::PathBuf;
+
+/// Measure camsam's speed on your data and print the figures.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Workload {
+    Merge(MergeBench),
+}
+
+/// The published SEPL code's merge time per image, single-threaded, on the 2-core x86 VM the
+/// project is developed on (its own figure, given in the project's issue 2).
+const PUBLISHED_MERGE_S_PER_IMAGE: f64 = 0.02;
+
+/// SEPL merge throughput end to end: PNG decode of the pseudo-label and every mask, the
+/// merge, PNG encode and the atomic write (into a temp folder, removed afterwards), once on
+/// one thread and once on all threads, next to the published code's figure.
+#[derive(clap::Args, Debug)]
+struct MergeBench {
+    /// Folder of pseudo-labels <name>.png.
+    #[arg(long, value_name = "DIR")]
+    pseudo: PathBuf,
+
+    /// Folder of SAM mask folders <name>/<i>.png, or a .zip of them.
+    #[arg(long, value_name = "DIR")]
+    masks: PathBuf,
+
+    /// Only these names (one per line).
+    #[arg(long, value_name = "FILE")]
+    list: Option<PathBuf>,
+
+    /// Threads for the parallel pass (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Merge rule (see `camsam merge --help`).
+    #[arg(long, default_value = "official-imp2")]
+    preset: Preset,
+
+    /// Timed passes per thread count; the fastest is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    match args.workload {
+        Workload::Merge(a) => bench_merge(a),
+    }
+}
+
+fn bench_merge(args: MergeBench) -> Result<()> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = args.threads.unwrap_or(cores).max(1);
+    let names = batch::select(
+        batch::names_with_extension(&args.pseudo, "png")?,
+        &batch::BatchArgs {
+            list: args.list.clone(),
+            ..Default::default()
+        },
+    )?;
+    if names.is_empty() {
+        return Err(Error::input(
+            args.pseudo.display().to_string(),
+            "no <name>.png pseudo-labels to merge",
+        ));
+    }
+    let out = std::env::temp_dir().join(format!("camsam-bench-merge-{}", std::process::id()));
+    let job = Job {
+        pseudo: args.pseudo.clone(),
+        masks: MaskSource::open(&args.masks)?,
+        out: out.clone(),
+        params: MergeParams {
+            preset: args.preset,
+            t1: 0.5,
+            t2: 0.85,
+            combine: Combine::And,
+            num_classes: 21,
+        },
+        format: LabelFormat::Palette,
+        overlay: false,
+        images: None,
+    };
+    let result = (|| {
+        println!(
+            "camsam bench merge: {} images, preset {}, {cores} cores available",
+            names.len(),
+            args.preset
+        );
+        // Warm the file cache and the allocator; not timed.
+        pass(&job, &names, threads)?;
+        let mut rows = Vec::new();
+        let mut counts = vec![1];
+        if threads > 1 {
+            counts.push(threads);
+        }
+        for &t in &counts {
+            let mut best: Option<(f64, StageTimes)> = None;
+            for _ in 0..args.repeat.max(1) {
+                let (secs, stages) = pass(&job, &names, t)?;
+                if best.is_none_or(|(b, _)| secs < b) {
+                    best = Some((secs, stages));
+                }
+            }
+            if let Some(b) = best {
+                rows.push((t, b));
+            }
+        }
+        println!(
+            "{:>7}  {:>9}  {:>9}  {:>12}  stage ms/image (decode / merge / encode)",
+            "threads", "images/s", "ms/image", "vs published"
+        );
+        let n = names.len() as f64;
+        for (t, (secs, st)) in &rows {
+            let ms = secs * 1e3 / n;
+            println!(
+                "{:>7}  {:>9.1}  {:>9.3}  {:>11.1}×  {:.3} / {:.3} / {:.3}",
+                t,
+                n / secs,
+                ms,
+                PUBLISHED_MERGE_S_PER_IMAGE * 1e3 / ms,
+                st.decode / n,
+                st.merge / n,
+                st.encode / n
+            );
+        }
+        println!(
+            "published SEPL code: {:.0} ms/image single-threaded ({:.0} images/s) on this project's 2-core VM",
+            PUBLISHED_MERGE_S_PER_IMAGE * 1e3,
+            1.0 / PUBLISHED_MERGE_S_PER_IMAGE
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&out);
+    result
+}
+
+/// One timed pass over all names on `threads` threads: wall seconds and summed stage times.
+fn pass(job: &Job, names: &[String], threads: usize) -> Result<(f64, StageTimes)> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::input("--threads", format!("cannot start {threads} threads: {e}")))?;
+    let opts = RunOptions {
+        verb: "bench merge",
+        overwrite: true,
+        progress: false,
+        print_errors: true,
+    };
+    let outcome = pool.install(|| batch::run(names, &opts, |n| job.output_path(n), |n| job.run(n)));
+    let secs = outcome.elapsed.as_secs_f64();
+    let mut st = StageTimes::default();
+    for (_, r, _) in &outcome.done {
+        let r: &ImageReport = r;
+        st.decode += r.ms.decode;
+        st.merge += r.ms.merge;
+        st.encode += r.ms.encode;
+    }
+    outcome.into_result()?;
+    Ok((secs, st))
+}
