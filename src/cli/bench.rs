@@ -18,6 +18,8 @@ pub struct Args {
 #[derive(clap::Subcommand, Debug)]
 enum Workload {
     Merge(MergeBench),
+    /// MobileSAM speed: encoder ms/image, decoder ms/prompt (batched), everything s/image.
+    Sam(super::bench_sam::SamBench),
 }
 
 /// The published SEPL code's merge time per image, single-threaded, on the 2-core x86 VM the
@@ -57,6 +59,7 @@ struct MergeBench {
 pub fn run(args: Args) -> Result<()> {
     match args.workload {
         Workload::Merge(a) => bench_merge(a),
+        Workload::Sam(a) => super::bench_sam::run(a),
     }
 }
 
