@@ -2,6 +2,8 @@
 
 mod batch;
 mod bench;
+mod cam2label;
+mod eval;
 mod everything;
 mod merge;
 
@@ -18,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Eval(eval::Args),
+    Cam2label(cam2label::Args),
     Merge(merge::Args),
     /// Measure speed on your data and print the figures (`camsam bench merge …`).
     Bench(bench::Args),
@@ -29,6 +33,8 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
+        Command::Eval(args) => eval::run(args),
+        Command::Cam2label(args) => cam2label::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Everything(args) => everything::run(args),
