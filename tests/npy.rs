@@ -375,3 +375,30 @@ fn npz_errors_name_the_file_and_member() {
         .to_string();
     assert!(e.contains("cut.npz"), "{e}");
 }
+
+#[test]
+fn npz_members_over_the_limit_are_refused_before_inflating() {
+    // 1 MiB of zeros deflates to about a kilobyte: a small zip bomb.
+    let zeros = NpyArray::new(vec![1 << 20], NpyData::U8(vec![0; 1 << 20])).unwrap();
+    let bytes = encode_npz(&[("high_res", &zeros)], true).unwrap();
+    assert!(bytes.len() < 8 << 10, "{} bytes", bytes.len());
+    let mut npz = Npz::new(&bytes, "bomb.npz")
+        .unwrap()
+        .with_member_limit(64 << 10);
+    let e = npz.read("high_res").unwrap_err().to_string();
+    assert!(
+        e.contains("bomb.npz[high_res]") && e.contains("at most 65536"),
+        "{e}"
+    );
+    // Under the default limit it reads.
+    let mut npz = Npz::new(&bytes, "bomb.npz").unwrap();
+    assert_eq!(npz.read("high_res").unwrap().len(), 1 << 20);
+}
+
+#[test]
+fn empty_files_are_errors() {
+    let e = err(b"", "empty.npy");
+    assert!(e.contains("magic"), "{e}");
+    let e = Npz::new(b"", "empty.npz").err().expect("error").to_string();
+    assert!(e.contains("empty.npz"), "{e}");
+}
