@@ -754,6 +754,103 @@ fn parse_class(token: &str, num_classes: usize) -> std::result::Result<u8, Strin
     ))
 }
 
+/// CAM operations the SAM-based refiners share (CPM, PAMR).
+impl Cam {
+    /// Only the channels of `present` (class ids; 0 and repeats ignored), in ascending class
+    /// order; `None` keeps every channel. Errors, naming `name`, when a present class has no
+    /// channel.
+    pub fn select(&self, present: Option<&[u8]>, name: &str) -> Result<Cam> {
+        let Some(ids) = present else {
+            return Ok(self.clone());
+        };
+        let mut wanted: Vec<u8> = ids.iter().copied().filter(|&c| c != 0).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let n = self.height * self.width;
+        let mut data = Vec::with_capacity(wanted.len() * n);
+        for &c in &wanted {
+            let i = self.classes.iter().position(|&k| k == c).ok_or_else(|| {
+                Error::input(
+                    name,
+                    format!(
+                        "the image-level labels list class {c}{} but the CAM has no channel for it (channels: {:?})",
+                        class_name(c),
+                        self.classes
+                    ),
+                )
+            })?;
+            data.extend_from_slice(self.channel(i));
+        }
+        Cam::new(wanted, self.height, self.width, data)
+    }
+
+    /// Per-class max normalisation (step 1 of the module docs): each channel clamped below at
+    /// 0 and divided by its maximum; non-finite values become 0; an all-zero channel stays 0.
+    pub fn normalised(&self) -> Cam {
+        let n = self.height * self.width;
+        let mut data = Vec::with_capacity(self.data.len());
+        for ch in 0..self.classes.len() {
+            let channel = &self.data[ch * n..(ch + 1) * n];
+            let clean = |v: f32| if v.is_finite() { v.max(0.0) } else { 0.0 };
+            let max = channel.iter().map(|&v| clean(v)).fold(0.0f32, f32::max);
+            let scale = if max > 0.0 { 1.0 / max } else { 0.0 };
+            data.extend(channel.iter().map(|&v| clean(v) * scale));
+        }
+        Cam {
+            classes: self.classes.clone(),
+            height: self.height,
+            width: self.width,
+            data,
+        }
+    }
+
+    /// Bilinear resize of every channel to `height × width` (PyTorch's `F.interpolate`,
+    /// `align_corners=False`, as WSSS code up-samples CAMs); a copy when the size matches.
+    pub fn resized(&self, height: usize, width: usize) -> Result<Cam> {
+        if (height, width) == (self.height, self.width) {
+            return Ok(self.clone());
+        }
+        check_size(height, width, "resized CAM")?;
+        let plan = crate::postprocess::Bilinear::new(
+            (self.height, self.width),
+            (height, width),
+            (height, width),
+        );
+        let n = self.height * self.width;
+        let (mut out, mut tmp) = (Vec::new(), Vec::new());
+        let mut data = Vec::with_capacity(self.classes.len() * height * width);
+        for ch in 0..self.classes.len() {
+            plan.apply(&self.data[ch * n..(ch + 1) * n], &mut out, &mut tmp);
+            data.extend_from_slice(&out);
+        }
+        Cam::new(self.classes.clone(), height, width, data)
+    }
+}
+
+#[cfg(test)]
+mod refiner_helper_tests {
+    use super::*;
+
+    #[test]
+    fn select_normalise_resize() {
+        let cam = Cam::new(vec![4, 2], 1, 2, vec![2.0, -1.0, f32::NAN, 0.5]).unwrap();
+        let sel = cam.select(Some(&[0, 2, 4, 2]), "c.npy").unwrap();
+        assert_eq!(sel.classes, vec![2, 4]);
+        assert_eq!(sel.channel(1), &[2.0, -1.0]);
+        assert!(cam
+            .select(Some(&[7]), "c.npy")
+            .unwrap_err()
+            .to_string()
+            .contains("c.npy"));
+        let norm = cam.normalised();
+        assert_eq!(norm.data, vec![1.0, 0.0, 0.0, 1.0]);
+        // 1×2 → 1×4, align_corners=False: sources −0.25→0, 0.25, 0.75, 1.25→1.
+        let big = norm.resized(1, 4).unwrap();
+        assert_eq!(big.channel(0), &[1.0, 0.75, 0.25, 0.0]);
+        assert_eq!(big.channel(1), &[0.0, 0.25, 0.75, 1.0]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

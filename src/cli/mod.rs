@@ -6,6 +6,7 @@ mod cam2label;
 mod eval;
 mod everything;
 mod merge;
+mod refine;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ enum Command {
     /// Segment everything: SAM's automatic mask generator on one image, written as SAM's
     /// amg.py writes it (DIR/<i>.png + DIR/metadata.csv).
     Everything(everything::Args),
+    /// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment
+    /// everything → SEPL merge → OUT/<name>.png (resumable, --shard I/N).
+    Refine(refine::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -38,6 +42,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Everything(args) => everything::run(args),
+        Command::Refine(args) => refine::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
