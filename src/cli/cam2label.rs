@@ -176,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The file to name in an image's errors.
-fn cam_name(files: &CamFiles, name: &str) -> String {
+pub(super) fn cam_name(files: &CamFiles, name: &str) -> String {
     match files {
         CamFiles::Npy(p) | CamFiles::Npz(p) => p.display().to_string(),
         CamFiles::Heatmaps(list) => {

@@ -2,11 +2,16 @@
 
 mod batch;
 mod bench;
+mod bench_sam;
 mod cam2label;
 mod demo;
+mod embed;
 mod eval;
 mod everything;
 mod merge;
+mod predict;
+mod refine;
+mod refiners;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +36,14 @@ enum Command {
     /// Segment everything: SAM's automatic mask generator on one image, written as SAM's
     /// amg.py writes it (DIR/<i>.png + DIR/metadata.csv).
     Everything(everything::Args),
+    /// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment
+    /// everything → SEPL merge → OUT/<name>.png (resumable, --shard I/N).
+    Refine(refine::Args),
+    /// MobileSAM image embedding of one image → f32 .npy (1, 256, 64, 64).
+    Embed(embed::Args),
+    /// MobileSAM masks for one prompt (points, box, mask input) → DIR/mask<i>.png,
+    /// DIR/low_res_logits.npy, DIR/result.json.
+    Predict(predict::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -42,6 +55,9 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Everything(args) => everything::run(args),
+        Command::Refine(args) => refine::run(args),
+        Command::Embed(args) => embed::run(args),
+        Command::Predict(args) => predict::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
