@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod bench_refine;
 mod bench_sam;
 mod cam2label;
 mod embed;
@@ -10,6 +11,7 @@ mod everything;
 mod merge;
 mod predict;
 mod refine;
+mod refiners;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
