@@ -793,6 +793,7 @@ pub struct Npz<'a> {
     name: String,
     archive: zip::ZipArchive<Cursor<&'a [u8]>>,
     keys: Vec<(String, usize)>,
+    member_limit: u64,
 }
 
 impl<'a> Npz<'a> {
@@ -823,7 +824,14 @@ impl<'a> Npz<'a> {
             name: name.to_string(),
             archive,
             keys,
+            member_limit: MAX_NPZ_MEMBER_BYTES,
         })
+    }
+
+    /// Read members of at most `bytes` uncompressed (default [`MAX_NPZ_MEMBER_BYTES`]).
+    pub fn with_member_limit(mut self, bytes: u64) -> Self {
+        self.member_limit = bytes;
+        self
     }
 
     /// The array names (`.npy` members without the extension), in archive order.
@@ -853,24 +861,23 @@ impl<'a> Npz<'a> {
             .by_index(index)
             .map_err(|e| Error::input(&member_name, format!("unreadable .npz member ({e})")))?;
         let declared = member.size();
-        if declared > MAX_NPZ_MEMBER_BYTES {
+        let limit = self.member_limit;
+        if declared > limit {
             return Err(Error::input(
                 &member_name,
-                format!(
-                    "member of {declared} bytes uncompressed; at most {MAX_NPZ_MEMBER_BYTES} are read"
-                ),
+                format!("member of {declared} bytes uncompressed; at most {limit} are read"),
             ));
         }
-        // Never trust the declared size further than the cap: read at most cap + 1 bytes.
+        // Never trust the declared size: read at most limit + 1 bytes, whatever it says.
         let mut bytes = Vec::with_capacity(declared.min(1 << 26) as usize);
         member
-            .take(MAX_NPZ_MEMBER_BYTES + 1)
+            .take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::input(&member_name, format!("corrupt .npz member ({e})")))?;
-        if bytes.len() as u64 > MAX_NPZ_MEMBER_BYTES {
+        if bytes.len() as u64 > limit {
             return Err(Error::input(
                 &member_name,
-                format!("member inflates past {MAX_NPZ_MEMBER_BYTES} bytes"),
+                format!("member inflates past {limit} bytes (a zip bomb?)"),
             ));
         }
         NpyArray::from_bytes(&bytes, &member_name)

@@ -1,6 +1,8 @@
 //! `.npy` / `.npz` reading and writing: round trips of every dtype, big endian, Fortran
 //! order, versions 1–3, and malformed files (each error names the file).
 
+mod common;
+
 use camsam::npy::{encode_npz, NpyArray, NpyData, Npz};
 use std::io::Write;
 
@@ -374,4 +376,58 @@ fn npz_errors_name_the_file_and_member() {
         .expect("error")
         .to_string();
     assert!(e.contains("cut.npz"), "{e}");
+}
+
+#[test]
+fn npz_members_over_the_limit_are_refused_before_inflating() {
+    // 1 MiB of zeros deflates to about a kilobyte: a small zip bomb.
+    let zeros = NpyArray::new(vec![1 << 20], NpyData::U8(vec![0; 1 << 20])).unwrap();
+    let bytes = encode_npz(&[("high_res", &zeros)], true).unwrap();
+    assert!(bytes.len() < 8 << 10, "{} bytes", bytes.len());
+    let mut npz = Npz::new(&bytes, "bomb.npz")
+        .unwrap()
+        .with_member_limit(64 << 10);
+    let e = npz.read("high_res").unwrap_err().to_string();
+    assert!(
+        e.contains("bomb.npz[high_res]") && e.contains("at most 65536"),
+        "{e}"
+    );
+    // Under the default limit it reads.
+    let mut npz = Npz::new(&bytes, "bomb.npz").unwrap();
+    assert_eq!(npz.read("high_res").unwrap().len(), 1 << 20);
+}
+
+#[test]
+fn empty_files_are_errors() {
+    let e = err(b"", "empty.npy");
+    assert!(e.contains("magic"), "{e}");
+    let e = Npz::new(b"", "empty.npz").err().expect("error").to_string();
+    assert!(e.contains("empty.npz"), "{e}");
+}
+
+/// Files written by numpy itself (the official MobileSAM fixtures): the shapes it recorded
+/// and, re-encoded by camsam, the same data bytes (numpy's header carries extra growth
+/// padding, so only the data is compared).
+#[test]
+fn numpy_written_fixtures_read_and_re_encode_to_the_same_data() {
+    let dir = common::shared_dir().join("fixtures/sam/predict/voc_a");
+    for (file, shape) in [
+        ("embedding.npy", vec![1usize, 256, 64, 64]),
+        ("box_low_res_logits.npy", vec![1, 256, 256]),
+    ] {
+        let path = dir.join(file);
+        let original = std::fs::read(&path).unwrap();
+        let a = NpyArray::read(&path).unwrap();
+        assert_eq!(a.shape, shape, "{file}");
+        assert_eq!(a.dtype(), camsam::npy::DType::F32);
+        assert!(a.to_f32().iter().all(|v| v.is_finite()), "{file}");
+        let ours = a.to_bytes();
+        let n = 4 * a.len();
+        assert_eq!(
+            &ours[ours.len() - n..],
+            &original[original.len() - n..],
+            "{file}: data bytes differ"
+        );
+        assert_eq!(NpyArray::from_bytes(&ours, file).unwrap(), a);
+    }
 }

@@ -2,11 +2,16 @@
 
 mod batch;
 mod bench;
+mod bench_refine;
+mod bench_sam;
 mod cam2label;
+mod embed;
 mod eval;
 mod everything;
 mod merge;
+mod predict;
 mod refine;
+mod refiners;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -32,6 +37,11 @@ enum Command {
     /// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment
     /// everything → SEPL merge → OUT/<name>.png (resumable, --shard I/N).
     Refine(refine::Args),
+    /// MobileSAM image embedding of one image → f32 .npy (1, 256, 64, 64).
+    Embed(embed::Args),
+    /// MobileSAM masks for one prompt (points, box, mask input) → DIR/mask<i>.png,
+    /// DIR/low_res_logits.npy, DIR/result.json.
+    Predict(predict::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -43,6 +53,8 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Everything(args) => everything::run(args),
         Command::Refine(args) => refine::run(args),
+        Command::Embed(args) => embed::run(args),
+        Command::Predict(args) => predict::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

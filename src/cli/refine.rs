@@ -1,7 +1,10 @@
 //! `camsam refine`: the whole pipeline over a dataset — image + CAM → CAM pseudo-label
 //! (`camsam::cam`) → SAM's automatic mask generator on MobileSAM (`camsam::amg`) → SEPL merge
 //! (`camsam::sepl`) → `OUT/<name>.png` — on the batch runner (`--list`, `--shard I/N`,
-//! finished names skipped, atomic writes, progress on stderr).
+//! finished names skipped, atomic writes, progress on stderr). `--mode` picks the refiner:
+//! `sepl` (default), `cpm` (S2C's CAM-prompted SAM, `camsam::cpm`), `pamr` (no model,
+//! `camsam::pamr`) or `cpm+sepl` (CPM's labels as SEPL's pseudo-label input). The settings
+//! used are written to `OUT/report.json` (`report-shard-I-of-N.json` with `--shard`).
 //!
 //! ```text
 //! camsam refine --weights mobile_sam.pt --images JPEGImages --cams cams --out refined \
@@ -11,10 +14,12 @@
 use super::batch::{self, BatchArgs, Output, RunOptions};
 use super::cam2label::cam_name;
 use super::everything::{amg_files, GeneratorArgs};
+use super::refiners::{cpm_label, RefinerArgs};
 use camsam::amg::{AutomaticMaskGenerator, MaskRecord};
 use camsam::cam::{self, Cam, CamOptions, CamToLabel, Keys};
 use camsam::label::{LabelFormat, LabelMap};
 use camsam::masks::BitMask;
+use camsam::pamr::pamr_label;
 use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::read_rgb;
 use camsam::sam::weights::Weights;
@@ -33,6 +38,36 @@ pub enum Mode {
     /// SEPL (arXiv 2305.05803): segment everything, then merge the masks into the
     /// pseudo-label (`--preset`, `--t1`, `--t2`, `--combine`).
     Sepl,
+    /// S2C's CAM-prompted SAM: each class's CAM peaks prompt SAM; per pixel the class with the
+    /// best `mask logit × mean CAM` (`--peak-threshold`, `--peak-distance`, `--prompt`,
+    /// `--mask`, `--cpm-margin`).
+    Cpm,
+    /// PAMR (Araslanov & Roth 2020): the CAM refined with image-colour affinities, then the
+    /// CAM → label step; no SAM, no weights needed (`--pamr-iterations`, `--pamr-dilations`).
+    Pamr,
+    /// CPM's labels as the pseudo-label that SEPL merges the everything-mode masks into.
+    #[value(name = "cpm+sepl")]
+    CpmSepl,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Sepl => "sepl",
+            Mode::Cpm => "cpm",
+            Mode::Pamr => "pamr",
+            Mode::CpmSepl => "cpm+sepl",
+        }
+    }
+    fn uses_sam(self) -> bool {
+        self != Mode::Pamr
+    }
+    fn uses_everything(self) -> bool {
+        matches!(self, Mode::Sepl | Mode::CpmSepl)
+    }
+    fn uses_cpm(self) -> bool {
+        matches!(self, Mode::Cpm | Mode::CpmSepl)
+    }
 }
 
 /// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment everything
@@ -44,9 +79,10 @@ pub enum Mode {
 /// names across machines.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// MobileSAM weights: the official `mobile_sam.pt` or its `.safetensors` conversion.
+    /// MobileSAM weights: the official `mobile_sam.pt` or its `.safetensors` conversion
+    /// (every mode but pamr).
     #[arg(long, value_name = "FILE")]
-    pub weights: PathBuf,
+    pub weights: Option<PathBuf>,
     /// Folder of images <name>.jpg / .jpeg / .png.
     #[arg(long, value_name = "DIR")]
     pub images: PathBuf,
@@ -95,6 +131,8 @@ pub struct Args {
     pub save_masks: bool,
     #[command(flatten)]
     pub generator: GeneratorArgs,
+    #[command(flatten)]
+    pub refiners: RefinerArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
 }
@@ -146,9 +184,23 @@ pub fn run(args: Args) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
 
-    let weights = Weights::load(&args.weights)?;
-    let sam = CpuSam::new(&weights)?;
-    drop(weights);
+    let cpm_settings = args.refiners.cpm_settings()?;
+    let pamr_settings = args.refiners.pamr_settings()?;
+    let sam = if args.mode.uses_sam() {
+        let path = args.weights.as_ref().ok_or_else(|| {
+            Error::input(
+                "--weights",
+                format!(
+                    "missing; --mode {} runs MobileSAM and needs its weights (mobile_sam.pt)",
+                    args.mode.name()
+                ),
+            )
+        })?;
+        let weights = Weights::load(path)?;
+        Some(CpuSam::new(&weights)?)
+    } else {
+        None
+    };
 
     let out_dir = args.out.clone();
     let outcome = batch::run(
@@ -190,14 +242,66 @@ pub fn run(args: Args) -> Result<()> {
                 })?),
                 _ => None,
             };
-            let pseudo = cam.to_label(present, &cam_params, &cam_name)?.label;
-
-            // segment everything, then merge
-            let mut predictor = Predictor::new(&sam);
-            let records = pollster::block_on(generator.generate(&mut predictor, &image))?;
-            let label = match args.mode {
-                Mode::Sepl => sepl_merge(&pseudo, &records, &params)?,
+            let records = match &sam {
+                Some(sam) if args.mode.uses_everything() => {
+                    let mut predictor = Predictor::new(sam);
+                    let records = pollster::block_on(generator.generate(&mut predictor, &image))?;
+                    Some((predictor, records))
+                }
+                _ => None,
             };
+            let label = match (args.mode, &sam, records) {
+                (Mode::Sepl, _, Some((_, records))) => {
+                    // CAM → pseudo-label, then merge the everything-mode masks into it
+                    let pseudo = cam.to_label(present, &cam_params, &cam_name)?.label;
+                    (sepl_merge(&pseudo, &records, &params)?, records)
+                }
+                (Mode::CpmSepl, _, Some((mut predictor, records))) => {
+                    // the generator's last image is the whole image unless it used crops
+                    let image_is_set = args.generator.crop_n_layers == 0;
+                    let pseudo = cpm_label(
+                        &mut predictor,
+                        &image,
+                        image_is_set,
+                        &cam,
+                        present,
+                        &cpm_settings,
+                        &cam_name,
+                    )?;
+                    (sepl_merge(&pseudo, &records, &params)?, records)
+                }
+                (Mode::Cpm, Some(sam), _) => {
+                    let mut predictor = Predictor::new(sam);
+                    let label = cpm_label(
+                        &mut predictor,
+                        &image,
+                        false,
+                        &cam,
+                        present,
+                        &cpm_settings,
+                        &cam_name,
+                    )?;
+                    (label, Vec::new())
+                }
+                (Mode::Pamr, _, _) => {
+                    let label = pamr_label(
+                        &image,
+                        &cam,
+                        present,
+                        &pamr_settings,
+                        &cam_params,
+                        &cam_name,
+                    )?;
+                    (label.label, Vec::new())
+                }
+                (mode, _, _) => {
+                    return Err(Error::Model(format!(
+                        "refine --mode {}: the model was not loaded",
+                        mode.name()
+                    )))
+                }
+            };
+            let (label, records) = label;
 
             let mut outputs = Vec::new();
             if args.save_masks {
@@ -221,6 +325,7 @@ pub fn run(args: Args) -> Result<()> {
     );
     let masks: usize = outcome.done.iter().map(|(_, r, _)| r.masks).sum();
     outcome.print_summary();
+    write_report(&args, &names, &outcome, &cpm_settings, &pamr_settings)?;
     if !outcome.done.is_empty() {
         eprintln!(
             "refine: {masks} SAM masks over {} images ({:.1} per image)",
@@ -231,9 +336,100 @@ pub fn run(args: Args) -> Result<()> {
     outcome.into_result()
 }
 
+/// `OUT/report.json` (`report-shard-I-of-N.json` with `--shard`): the mode and every setting
+/// that shaped the labels, and what happened to each name.
+fn write_report(
+    args: &Args,
+    names: &[String],
+    outcome: &batch::Outcome<ImageReport>,
+    cpm: &camsam::cpm::CpmSettings,
+    pamr: &camsam::pamr::PamrSettings,
+) -> Result<()> {
+    use serde_json::{json, Value};
+    let mode = args.mode;
+    let g = &args.generator;
+    let report = json!({
+        "command": "refine",
+        "mode": mode.name(),
+        "settings": {
+            "weights": args.weights.as_ref().map(|p| p.display().to_string()),
+            "images": args.images.display().to_string(),
+            "cams": args.cams.display().to_string(),
+            "out": args.out.display().to_string(),
+            "labels": args.labels.as_ref().map(|p| p.display().to_string()),
+            "num_classes": args.num_classes,
+            "format": match args.format {
+                LabelFormat::Palette => "palette",
+                LabelFormat::Gray => "gray",
+            },
+            "cam2label": if matches!(mode, Mode::Sepl | Mode::Pamr) {
+                json!({ "bg_threshold": args.bg_threshold, "ignore_margin": args.ignore_margin })
+            } else {
+                Value::Null
+            },
+            "sepl": if mode.uses_everything() {
+                json!({
+                    "preset": args.preset.to_string(),
+                    "t1": args.t1,
+                    "t2": args.t2,
+                    "combine": args.combine.to_string(),
+                })
+            } else {
+                Value::Null
+            },
+            "generator": if mode.uses_everything() {
+                json!({
+                    "points_per_side": g.points_per_side,
+                    "points_per_batch": g.points_per_batch,
+                    "pred_iou_thresh": g.pred_iou_thresh,
+                    "stability_score_thresh": g.stability_score_thresh,
+                    "stability_score_offset": g.stability_score_offset,
+                    "box_nms_thresh": g.box_nms_thresh,
+                    "crop_n_layers": g.crop_n_layers,
+                    "crop_nms_thresh": g.crop_nms_thresh,
+                    "crop_overlap_ratio": g.crop_overlap_ratio,
+                    "crop_n_points_downscale_factor": g.crop_n_points_downscale_factor,
+                    "min_mask_region_area": g.min_mask_region_area,
+                })
+            } else {
+                Value::Null
+            },
+            "cpm": if mode.uses_cpm() { json!(cpm) } else { Value::Null },
+            "pamr": if mode == Mode::Pamr { json!(pamr) } else { Value::Null },
+            "list": args.batch.list.as_ref().map(|p| p.display().to_string()),
+            "shard": args.batch.shard.map(|s| s.to_string()),
+            "overwrite": args.batch.overwrite,
+            "names": names.len(),
+        },
+        "done": outcome.done.iter().map(|(n, r, t)| json!({
+            "name": n,
+            "sam_masks": r.masks,
+            "seconds": t.as_secs_f64(),
+        })).collect::<Vec<_>>(),
+        "skipped": &outcome.skipped,
+        "failed": outcome.failed.iter().map(|(n, e)| json!({
+            "name": n,
+            "error": e.to_string(),
+        })).collect::<Vec<_>>(),
+        "seconds": outcome.elapsed.as_secs_f64(),
+        "threads": outcome.threads,
+    });
+    let report_name = match args.batch.shard {
+        Some(s) => format!("report-shard-{}-of-{}.json", s.index, s.count),
+        None => "report.json".to_string(),
+    };
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| Error::input("report", format!("could not serialise: {e}")))?;
+    batch::write_atomic(&args.out.join(report_name), &json)
+}
+
 /// SEPL merge of the generator's masks, visited in the generator's output order (the order
 /// of amg.py's `<i>.png` files).
-fn sepl_merge(pseudo: &LabelMap, records: &[MaskRecord], params: &MergeParams) -> Result<LabelMap> {
+pub(super) fn sepl_merge(
+    pseudo: &LabelMap,
+    records: &[MaskRecord],
+    params: &MergeParams,
+) -> Result<LabelMap> {
     let masks = records
         .iter()
         .map(|r| {
@@ -246,7 +442,7 @@ fn sepl_merge(pseudo: &LabelMap, records: &[MaskRecord], params: &MergeParams) -
 }
 
 /// `DIR/<name>.<ext>` for the first image extension that exists.
-fn find_image(dir: &Path, name: &str) -> Result<PathBuf> {
+pub(super) fn find_image(dir: &Path, name: &str) -> Result<PathBuf> {
     IMAGE_EXTENSIONS
         .iter()
         .map(|ext| dir.join(format!("{name}.{ext}")))
