@@ -20,6 +20,8 @@ enum Workload {
     Merge(MergeBench),
     /// MobileSAM speed: encoder ms/image, decoder ms/prompt (batched), everything s/image.
     Sam(super::bench_sam::SamBench),
+    /// The refiners side by side per image: sepl, cpm, cpm+sepl, pamr (and their stages).
+    Refine(super::bench_refine::RefineBench),
 }
 
 /// The published SEPL code's merge time per image, single-threaded, on the 2-core x86 VM the
@@ -60,6 +62,7 @@ pub fn run(args: Args) -> Result<()> {
     match args.workload {
         Workload::Merge(a) => bench_merge(a),
         Workload::Sam(a) => super::bench_sam::run(a),
+        Workload::Refine(a) => super::bench_refine::run(a),
     }
 }
 

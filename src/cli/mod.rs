@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod bench_refine;
 mod bench_sam;
 mod cam2label;
 mod demo;

@@ -425,7 +425,11 @@ fn write_report(
 
 /// SEPL merge of the generator's masks, visited in the generator's output order (the order
 /// of amg.py's `<i>.png` files).
-fn sepl_merge(pseudo: &LabelMap, records: &[MaskRecord], params: &MergeParams) -> Result<LabelMap> {
+pub(super) fn sepl_merge(
+    pseudo: &LabelMap,
+    records: &[MaskRecord],
+    params: &MergeParams,
+) -> Result<LabelMap> {
     let masks = records
         .iter()
         .map(|r| {
@@ -438,7 +442,7 @@ fn sepl_merge(pseudo: &LabelMap, records: &[MaskRecord], params: &MergeParams) -
 }
 
 /// `DIR/<name>.<ext>` for the first image extension that exists.
-fn find_image(dir: &Path, name: &str) -> Result<PathBuf> {
+pub(super) fn find_image(dir: &Path, name: &str) -> Result<PathBuf> {
     IMAGE_EXTENSIONS
         .iter()
         .map(|ext| dir.join(format!("{name}.{ext}")))
