@@ -45,7 +45,9 @@ impl std::str::FromStr for LabelFormat {
         match s {
             "palette" => Ok(LabelFormat::Palette),
             "gray" | "grey" => Ok(LabelFormat::Gray),
-            other => Err(format!("unknown label format '{other}': expected palette or gray")),
+            other => Err(format!(
+                "unknown label format '{other}': expected palette or gray"
+            )),
         }
     }
 }
@@ -262,7 +264,9 @@ mod tests {
         let mut w = enc.write_header().unwrap();
         w.write_image_data(&[1, 2, 3]).unwrap();
         w.finish().unwrap();
-        let err = LabelMap::decode_png(&out, "cat.png").unwrap_err().to_string();
+        let err = LabelMap::decode_png(&out, "cat.png")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cat.png") && err.contains("RGB"), "{err}");
 
         let mut out = Vec::new();
@@ -272,7 +276,9 @@ mod tests {
         let mut w = enc.write_header().unwrap();
         w.write_image_data(&[0, 3]).unwrap();
         w.finish().unwrap();
-        let err = LabelMap::decode_png(&out, "dog.png").unwrap_err().to_string();
+        let err = LabelMap::decode_png(&out, "dog.png")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("dog.png") && err.contains("16-bit"), "{err}");
     }
 

@@ -7,6 +7,7 @@
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
 pub mod error;
+pub mod gpu;
 pub mod label;
 pub mod predictor;
 

@@ -13,4 +13,6 @@ cargo clippy --all-targets -- -D warnings
 step "label core and models build for wasm32"
 cargo build --target wasm32-unknown-unknown --lib
 step "native tests"
+# lavapipe is installed by .ci/setup: WebGPU tests must run, not skip.
+export CAMSAM_REQUIRE_GPU=1
 cargo test --all-targets

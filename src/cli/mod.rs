@@ -1,5 +1,7 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod bench;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -12,11 +14,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Speed figures (prints, never asserts).
+    Bench(bench::Args),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: camsam::Result<()> = match cli.command {};
+    let result: camsam::Result<()> = match cli.command {
+        Command::Bench(a) => bench::run(a),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
