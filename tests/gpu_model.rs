@@ -172,7 +172,8 @@ fn json_pairs(v: &serde_json::Value) -> Vec<(f64, f64)> {
         .unwrap_or_default()
 }
 
-/// Decoder only (the official embedding as input), every prompt case of two images.
+/// Decoder only (the official embedding as input), every prompt case of one image (lavapipe
+/// is slow; the CPU path's tests cover the other images).
 #[test]
 fn decoder_matches_official_fixture_cases() {
     use camsam::gpu::sam::GpuSam;
@@ -182,7 +183,7 @@ fn decoder_matches_official_fixture_cases() {
         return;
     };
     let mut sam = GpuSam::load(ctx, &weights(&shared)).expect("load model");
-    for name in ["voc_a", "camvid_a"] {
+    for name in ["voc_a"] {
         let dir = shared.join("fixtures/sam/predict").join(name);
         let cases: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("cases.json")).expect("cases.json"),

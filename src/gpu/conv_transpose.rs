@@ -52,7 +52,8 @@ pub fn conv_transpose2x2(
     gelu: bool,
 ) -> Result<GpuTensor> {
     let cout = bias.len();
-    if taps.shape().first() != Some(&(cout * 4)) || x.shape().first() != Some(&(b * h * w)) {
+    let cin = taps.shape().get(1).copied().unwrap_or(0);
+    if taps.shape().first() != Some(&(cout * 4)) || x.len() != b * h * w * cin || cin == 0 {
         return Err(Error::Model(format!(
             "conv_transpose: input {:?}, taps {:?}, bias {:?} for {b}×{h}×{w}",
             x.shape(),
