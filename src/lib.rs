@@ -6,9 +6,20 @@
 //! - the SAM model interface ([`predictor`]) and its implementations;
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
+pub mod amg;
 pub mod error;
 pub mod gpu;
 pub mod label;
+pub mod masks;
+pub mod overlay;
+pub mod postprocess;
 pub mod predictor;
+pub mod sepl;
+
+pub mod cpm;
+pub mod pamr;
+pub mod peaks;
+pub mod sam;
+pub mod se_map;
 
 pub use error::{Error, Result};

@@ -53,3 +53,11 @@ pub trait MaskPredictor {
         multimask: bool,
     ) -> Result<Vec<LowResMasks>>;
 }
+
+/// A [`MaskPredictor`] that can be given a new image: the automatic mask generator sets the
+/// whole image and then each crop in turn (the official generator calls `set_image` per crop).
+#[allow(async_fn_in_trait)]
+pub trait ImagePredictor: MaskPredictor {
+    /// Run the image-side work (for SAM: resize, normalise, encode) for `image`.
+    async fn set_image(&mut self, image: &image::RgbImage) -> Result<()>;
+}

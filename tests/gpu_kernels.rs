@@ -25,6 +25,7 @@ fn read(ctx: &GpuContext, t: &GpuTensor) -> Vec<f32> {
 }
 
 /// out = act(a·wᵀ + bias + res), accumulated in f64.
+#[allow(clippy::too_many_arguments)]
 fn matmul_ref(
     a: &[f32],
     w: &[f32],

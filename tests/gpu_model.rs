@@ -6,18 +6,19 @@ mod common;
 #[path = "common/gpu.rs"]
 mod gpu;
 
-use camsam::gpu::tiny_vit::{GpuTinyVit, IMG_SIZE};
-use camsam::gpu::weights::HostWeights;
+use camsam::gpu::sam::GpuSam;
+use camsam::gpu::tiny_vit::IMG_SIZE;
+use camsam::sam::preprocess::ModelInput;
+use camsam::sam::weights::Weights;
+use camsam::sam::{Predictor, SamBackend};
 use std::path::Path;
 
 /// Embedding tolerance from the issue: max |Δ| ≤ 2e-3 · max |reference|.
 const EMBEDDING_REL: f32 = 2e-3;
 
-fn weights(shared: &Path) -> HostWeights {
+fn weights(shared: &Path) -> Weights {
     let path = shared.join("fixtures/sam/weights/mobile_sam_random.safetensors");
-    let map = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    HostWeights::new(path.display().to_string(), map)
+    Weights::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `resized.png` normalised with SAM's pixel mean/std and zero-padded to 1024², CHW.
@@ -89,12 +90,20 @@ fn encoder_embedding_matches_official_fixture() {
     let Some(ctx) = gpu::context("encoder_embedding_matches_official_fixture") else {
         return;
     };
-    let enc = GpuTinyVit::load(&ctx, &weights(&shared)).expect("load encoder");
+    let sam = GpuSam::new(ctx, &weights(&shared)).expect("load model");
     let dir = shared.join("fixtures/sam/predict/voc_a");
-    let input = model_input(&dir);
+    let input = ModelInput {
+        pixels: model_input(&dir),
+        input_size: (1024, 1024),
+        original_size: (513, 513),
+    };
     let t = std::time::Instant::now();
-    let got = pollster::block_on(enc.embed(&ctx, &input)).expect("embed");
-    eprintln!("encoder on {}: {:.2?}", ctx.adapter_name(), t.elapsed());
+    let got = pollster::block_on(async {
+        let e = sam.embed(&input).await?;
+        sam.download_embedding(&e).await
+    })
+    .expect("embed");
+    eprintln!("encoder on {}: {:.2?}", sam.name(), t.elapsed());
     let (dims, want) = read_npy(&dir.join("embedding.npy"));
     assert_eq!(dims, vec![1, 256, 64, 64]);
     assert_rel_max("voc_a embedding", &got, &want, EMBEDDING_REL);
@@ -176,13 +185,12 @@ fn json_pairs(v: &serde_json::Value) -> Vec<(f64, f64)> {
 /// is slow; the CPU path's tests cover the other images).
 #[test]
 fn decoder_matches_official_fixture_cases() {
-    use camsam::gpu::sam::GpuSam;
     use camsam::predictor::{MaskPredictor, Prompt};
     let shared = common::shared_dir();
     let Some(ctx) = gpu::context("decoder_matches_official_fixture_cases") else {
         return;
     };
-    let mut sam = GpuSam::load(ctx, &weights(&shared)).expect("load model");
+    let mut sam = Predictor::new(GpuSam::new(ctx, &weights(&shared)).expect("load model"));
     for name in ["voc_a"] {
         let dir = shared.join("fixtures/sam/predict").join(name);
         let cases: serde_json::Value = serde_json::from_str(
@@ -198,8 +206,8 @@ fn decoder_matches_official_fixture_cases() {
         };
         let (original, input) = (hw("size_hw"), hw("input_size_hw"));
         let (_, emb) = read_npy(&dir.join("embedding.npy"));
-        sam.set_embedding(&emb, original, input)
-            .expect("set_embedding");
+        pollster::block_on(sam.set_embedding(&emb, original)).expect("set_embedding");
+        assert_eq!(sam.input_size(), input, "{name}: input size");
         let sx = input.1 as f64 / original.1 as f64;
         let sy = input.0 as f64 / original.0 as f64;
         let Some(map) = cases["cases"].as_object() else {

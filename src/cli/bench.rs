@@ -1,164 +1,177 @@
-//! `camsam bench sam --backend webgpu`: speed figures of the WebGPU engine (adapter, encoder
-//! ms, decoder ms/prompt in batches, everything-mode s/image, achieved GFLOP/s).
-//! Figures are printed, never asserted.
+//! `camsam bench …`: speed figures, printed rather than asserted. One sub-subcommand per
+//! workload (`merge` now); add a variant to [`Workload`] and a function for a new one.
 
-use camsam::gpu::sam::GpuSam;
-use camsam::gpu::weights::HostWeights;
-use camsam::gpu::GpuContext;
-use camsam::predictor::{MaskPredictor, Prompt};
+use super::batch::{self, RunOptions};
+use super::merge::{ImageReport, Job, MaskSource, StageTimes};
+use camsam::label::LabelFormat;
+use camsam::sepl::{Combine, MergeParams, Preset};
 use camsam::{Error, Result};
-use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use std::path::PathBuf;
-use std::time::Instant;
 
-/// FLOPs of one MobileSAM encoder pass (issue 4).
-const ENCODER_GFLOP: f64 = 77.5;
-/// FLOPs of one decoder pass per prompt (issue 4).
-const DECODER_GFLOP: f64 = 3.62;
-
-#[derive(ClapArgs)]
+/// Measure camsam's speed on your data and print the figures.
+#[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
-    what: What,
+    workload: Workload,
 }
 
-#[derive(Subcommand)]
-enum What {
-    /// MobileSAM encoder, decoder and segment-everything timings.
-    Sam(SamArgs),
+#[derive(clap::Subcommand, Debug)]
+enum Workload {
+    Merge(MergeBench),
+    /// MobileSAM encoder, decoder and segment-everything timings (`--backend webgpu`).
+    Sam(super::bench_sam::SamArgs),
 }
 
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-pub enum Backend {
-    Webgpu,
-}
+/// The published SEPL code's merge time per image, single-threaded, on the 2-core x86 VM the
+/// project is developed on (its own figure, given in the project's issue 2).
+const PUBLISHED_MERGE_S_PER_IMAGE: f64 = 0.02;
 
-#[derive(ClapArgs)]
-struct SamArgs {
-    /// Model backend.
-    #[arg(long, value_enum, default_value = "webgpu")]
-    backend: Backend,
-    /// MobileSAM checkpoint (`.safetensors` or the official `.pt`).
-    #[arg(long)]
-    weights: PathBuf,
-    /// Timed encoder runs (after one warm-up run).
+/// SEPL merge throughput end to end: PNG decode of the pseudo-label and every mask, the
+/// merge, PNG encode and the atomic write (into a temp folder, removed afterwards), once on
+/// one thread and once on all threads, next to the published code's figure.
+#[derive(clap::Args, Debug)]
+struct MergeBench {
+    /// Folder of pseudo-labels <name>.png.
+    #[arg(long, value_name = "DIR")]
+    pseudo: PathBuf,
+
+    /// Folder of SAM mask folders <name>/<i>.png, or a .zip of them.
+    #[arg(long, value_name = "DIR")]
+    masks: PathBuf,
+
+    /// Only these names (one per line).
+    #[arg(long, value_name = "FILE")]
+    list: Option<PathBuf>,
+
+    /// Threads for the parallel pass (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Merge rule (see `camsam merge --help`).
+    #[arg(long, default_value = "official-imp2")]
+    preset: Preset,
+
+    /// Timed passes per thread count; the fastest is reported.
     #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Prompt batch sizes to time the decoder with.
-    #[arg(long, value_delimiter = ',', default_value = "1,16")]
-    batches: Vec<usize>,
-    /// Points per side of the everything-mode grid (0 skips it).
-    #[arg(long, default_value_t = 32)]
-    points_per_side: usize,
-}
-
-/// Reads a checkpoint into name → tensor.
-pub fn load_weights(path: &std::path::Path) -> Result<HostWeights> {
-    let name = path.display().to_string();
-    let dev = candle_core::Device::Cpu;
-    let is_pt = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("pt") || e.eq_ignore_ascii_case("pth"));
-    let map = if is_pt {
-        candle_core::pickle::read_all(path)
-            .map_err(|e| Error::input(&name, format!("not a PyTorch checkpoint: {e}")))?
-            .into_iter()
-            .collect()
-    } else {
-        candle_core::safetensors::load(path, &dev)
-            .map_err(|e| Error::input(&name, format!("not a safetensors checkpoint: {e}")))?
-    };
-    Ok(HostWeights::new(name, map))
+    repeat: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    match args.what {
-        What::Sam(a) => bench_sam(a),
+    match args.workload {
+        Workload::Merge(a) => bench_merge(a),
+        Workload::Sam(a) => super::bench_sam::run(a),
     }
 }
 
-fn bench_sam(a: SamArgs) -> Result<()> {
-    let Backend::Webgpu = a.backend;
-    let weights = load_weights(&a.weights)?;
-    let ctx = pollster::block_on(GpuContext::new())?;
-    println!("backend: webgpu");
-    println!("adapter: {}", ctx.adapter_name());
-    println!(
-        "host: {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    let mut sam = GpuSam::load(ctx, &weights)?;
-    println!("decoder chain: up to {} prompts", sam.batch_size());
-    // A deterministic synthetic image (timings do not depend on content).
-    let side = 1024usize;
-    let image: Vec<f32> = (0..3 * side * side)
-        .map(|i| ((i * 7919 % 255) as f32 - 127.0) / 58.0)
-        .collect();
-    let encode = |sam: &mut GpuSam| -> Result<f64> {
-        let t = Instant::now();
-        pollster::block_on(async {
-            sam.set_input(&image, (side, side), (side, side)).await?;
-            sam.embedding().await.map(|_| ())
-        })?;
-        Ok(t.elapsed().as_secs_f64())
-    };
-    let warm = encode(&mut sam)?;
-    println!(
-        "encoder warm-up (pipeline compilation): {:.0} ms",
-        warm * 1e3
-    );
-    let mut times = Vec::new();
-    for _ in 0..a.runs.max(1) {
-        times.push(encode(&mut sam)?);
+fn bench_merge(args: MergeBench) -> Result<()> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = args.threads.unwrap_or(cores).max(1);
+    let names = batch::select(
+        batch::names_with_extension(&args.pseudo, "png")?,
+        &batch::BatchArgs {
+            list: args.list.clone(),
+            ..Default::default()
+        },
+    )?;
+    if names.is_empty() {
+        return Err(Error::input(
+            args.pseudo.display().to_string(),
+            "no <name>.png pseudo-labels to merge",
+        ));
     }
-    times.sort_by(f64::total_cmp);
-    let enc = times[times.len() / 2];
-    println!(
-        "encoder: {:.0} ms (median of {}), {:.1} GFLOP/s",
-        enc * 1e3,
-        times.len(),
-        ENCODER_GFLOP / enc
-    );
-    let grid = |n: usize| -> Vec<Prompt> {
-        let per = (n as f64).sqrt().ceil().max(1.0) as usize;
-        (0..n)
-            .map(|i| {
-                let (y, x) = (i / per, i % per);
-                Prompt {
-                    points: vec![(
-                        (x as f64 + 0.5) * side as f64 / per as f64,
-                        (y as f64 + 0.5) * side as f64 / per as f64,
-                    )],
-                    labels: vec![1],
-                    ..Default::default()
+    let out = std::env::temp_dir().join(format!("camsam-bench-merge-{}", std::process::id()));
+    let job = Job {
+        pseudo: args.pseudo.clone(),
+        masks: MaskSource::open(&args.masks)?,
+        out: out.clone(),
+        params: MergeParams {
+            preset: args.preset,
+            t1: 0.5,
+            t2: 0.85,
+            combine: Combine::And,
+            num_classes: 21,
+        },
+        format: LabelFormat::Palette,
+        overlay: false,
+        images: None,
+    };
+    let result = (|| {
+        println!(
+            "camsam bench merge: {} images, preset {}, {cores} cores available",
+            names.len(),
+            args.preset
+        );
+        // Warm the file cache and the allocator; not timed.
+        pass(&job, &names, threads)?;
+        let mut rows = Vec::new();
+        let mut counts = vec![1];
+        if threads > 1 {
+            counts.push(threads);
+        }
+        for &t in &counts {
+            let mut best: Option<(f64, StageTimes)> = None;
+            for _ in 0..args.repeat.max(1) {
+                let (secs, stages) = pass(&job, &names, t)?;
+                if best.is_none_or(|(b, _)| secs < b) {
+                    best = Some((secs, stages));
                 }
-            })
-            .collect()
+            }
+            if let Some(b) = best {
+                rows.push((t, b));
+            }
+        }
+        println!(
+            "{:>7}  {:>9}  {:>9}  {:>12}  stage ms/image (decode / merge / encode)",
+            "threads", "images/s", "ms/image", "vs published"
+        );
+        let n = names.len() as f64;
+        for (t, (secs, st)) in &rows {
+            let ms = secs * 1e3 / n;
+            println!(
+                "{:>7}  {:>9.1}  {:>9.3}  {:>11.1}×  {:.3} / {:.3} / {:.3}",
+                t,
+                n / secs,
+                ms,
+                PUBLISHED_MERGE_S_PER_IMAGE * 1e3 / ms,
+                st.decode / n,
+                st.merge / n,
+                st.encode / n
+            );
+        }
+        println!(
+            "published SEPL code: {:.0} ms/image single-threaded ({:.0} images/s) on this project's 2-core VM",
+            PUBLISHED_MERGE_S_PER_IMAGE * 1e3,
+            1.0 / PUBLISHED_MERGE_S_PER_IMAGE
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&out);
+    result
+}
+
+/// One timed pass over all names on `threads` threads: wall seconds and summed stage times.
+fn pass(job: &Job, names: &[String], threads: usize) -> Result<(f64, StageTimes)> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::input("--threads", format!("cannot start {threads} threads: {e}")))?;
+    let opts = RunOptions {
+        verb: "bench merge",
+        overwrite: true,
+        progress: false,
+        print_errors: true,
     };
-    // Warm the decoder pipelines once.
-    pollster::block_on(sam.predict_low_res(&grid(1), true))?;
-    for &b in &a.batches {
-        let prompts = grid(b.max(1));
-        let t = Instant::now();
-        pollster::block_on(sam.predict_low_res(&prompts, true))?;
-        let s = t.elapsed().as_secs_f64();
-        println!(
-            "decoder, batch {:>3}: {:.1} ms/prompt, {:.1} GFLOP/s",
-            prompts.len(),
-            s * 1e3 / prompts.len() as f64,
-            DECODER_GFLOP * prompts.len() as f64 / s
-        );
+    let outcome = pool.install(|| batch::run(names, &opts, |n| job.output_path(n), |n| job.run(n)));
+    let secs = outcome.elapsed.as_secs_f64();
+    let mut st = StageTimes::default();
+    for (_, r, _) in &outcome.done {
+        let r: &ImageReport = r;
+        st.decode += r.ms.decode;
+        st.merge += r.ms.merge;
+        st.encode += r.ms.encode;
     }
-    if a.points_per_side > 0 {
-        let n = a.points_per_side * a.points_per_side;
-        let prompts = grid(n);
-        let t = Instant::now();
-        let e = encode(&mut sam)?;
-        pollster::block_on(sam.predict_low_res(&prompts, true))?;
-        let s = t.elapsed().as_secs_f64();
-        println!(
-            "everything mode ({n} point prompts, 3 masks each; encoder + decoder, without the generator's filtering): {s:.2} s/image (encoder {e:.2} s)"
-        );
-    }
-    Ok(())
+    outcome.into_result()?;
+    Ok((secs, st))
 }

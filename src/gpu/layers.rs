@@ -4,8 +4,9 @@
 use super::context::{GpuContext, Recorder};
 use super::matmul::{linear, Epilogue};
 use super::norm::layer_norm_act;
-use super::weights::HostWeights;
+use super::weights::WeightsExt;
 use super::GpuTensor;
+use crate::sam::weights::Weights;
 use crate::Result;
 
 /// `nn.Linear` on the device.
@@ -18,13 +19,13 @@ impl Linear {
     /// Loads `{prefix}.weight` `[out, inp]` and `{prefix}.bias` `[out]`.
     pub fn load(
         ctx: &GpuContext,
-        wts: &HostWeights,
+        wts: &Weights,
         prefix: &str,
         out: usize,
         inp: usize,
     ) -> Result<Self> {
-        let w = wts.get(&format!("{prefix}.weight"), &[out, inp])?;
-        let b = wts.get(&format!("{prefix}.bias"), &[out])?;
+        let w = wts.f32s(&format!("{prefix}.weight"), &[out, inp])?;
+        let b = wts.f32s(&format!("{prefix}.bias"), &[out])?;
         Ok(Self {
             w: GpuTensor::upload(ctx, &[out, inp], &w)?,
             b: GpuTensor::upload(ctx, &[out], &b)?,
@@ -54,16 +55,10 @@ pub(crate) struct Norm {
 
 impl Norm {
     /// Loads `{prefix}.weight` and `{prefix}.bias`, both `[c]`.
-    pub fn load(
-        ctx: &GpuContext,
-        wts: &HostWeights,
-        prefix: &str,
-        c: usize,
-        eps: f32,
-    ) -> Result<Self> {
+    pub fn load(ctx: &GpuContext, wts: &Weights, prefix: &str, c: usize, eps: f32) -> Result<Self> {
         Ok(Self {
-            g: GpuTensor::upload(ctx, &[c], &wts.get(&format!("{prefix}.weight"), &[c])?)?,
-            b: GpuTensor::upload(ctx, &[c], &wts.get(&format!("{prefix}.bias"), &[c])?)?,
+            g: GpuTensor::upload(ctx, &[c], &wts.f32s(&format!("{prefix}.weight"), &[c])?)?,
+            b: GpuTensor::upload(ctx, &[c], &wts.f32s(&format!("{prefix}.bias"), &[c])?)?,
             eps,
         })
     }

@@ -4,7 +4,7 @@
 //! hypernetwork MLPs, the mask product (`mask_product.wgsl`) and the IoU head.
 //!
 //! ```no_run
-//! # fn demo(ctx: &camsam::gpu::GpuContext, w: &camsam::gpu::weights::HostWeights) -> camsam::Result<()> {
+//! # fn demo(ctx: &camsam::gpu::GpuContext, w: &camsam::sam::weights::Weights) -> camsam::Result<()> {
 //! let dec = camsam::gpu::mask_decoder::GpuMaskDecoder::load(ctx, w)?;
 //! # Ok(()) }
 //! ```
@@ -15,9 +15,10 @@ use super::layers::{Linear, Norm};
 use super::matmul::Epilogue;
 use super::rows::{copy_rows, RowMap};
 use super::two_way_transformer::GpuTwoWayTransformer;
-use super::weights::HostWeights;
+use super::weights::WeightsExt;
 use super::GpuTensor;
 use crate::predictor::LOW_RES;
+use crate::sam::weights::Weights;
 use crate::{Error, Result};
 
 const DIM: usize = 256;
@@ -33,7 +34,7 @@ struct Mlp3 {
 }
 
 impl Mlp3 {
-    fn load(ctx: &GpuContext, w: &HostWeights, prefix: &str, out: usize) -> Result<Self> {
+    fn load(ctx: &GpuContext, w: &Weights, prefix: &str, out: usize) -> Result<Self> {
         Ok(Self {
             layers: [
                 Linear::load(ctx, w, &format!("{prefix}.layers.0"), DIM, DIM)?,
@@ -76,16 +77,16 @@ pub struct DecoderOutput {
 
 impl GpuMaskDecoder {
     /// Uploads `mask_decoder.*`.
-    pub fn load(ctx: &GpuContext, w: &HostWeights) -> Result<Self> {
+    pub fn load(ctx: &GpuContext, w: &Weights) -> Result<Self> {
         let p = "mask_decoder";
-        let mut fixed = w.get(&format!("{p}.iou_token.weight"), &[1, DIM])?;
-        fixed.extend(w.get(&format!("{p}.mask_tokens.weight"), &[MASK_TOKENS, DIM])?);
+        let mut fixed = w.f32s(&format!("{p}.iou_token.weight"), &[1, DIM])?;
+        fixed.extend(w.f32s(&format!("{p}.mask_tokens.weight"), &[MASK_TOKENS, DIM])?);
         let up = |name: &str, cin: usize, cout: usize| -> Result<(GpuTensor, GpuTensor)> {
-            let wt = w.get(
+            let wt = w.f32s(
                 &format!("{p}.output_upscaling.{name}.weight"),
                 &[cin, cout, 2, 2],
             )?;
-            let b = w.get(&format!("{p}.output_upscaling.{name}.bias"), &[cout])?;
+            let b = w.f32s(&format!("{p}.output_upscaling.{name}.bias"), &[cout])?;
             Ok((
                 GpuTensor::upload(ctx, &[cout * 4, cin], &taps_matrix(&wt, cin, cout)?)?,
                 GpuTensor::upload(ctx, &[cout], &b)?,

@@ -7,7 +7,7 @@
 //! centres (+0.5) and normalised by the 1024² model input, as the official code does.
 //!
 //! ```no_run
-//! # fn demo(ctx: &camsam::gpu::GpuContext, w: &camsam::gpu::weights::HostWeights) -> camsam::Result<()> {
+//! # fn demo(ctx: &camsam::gpu::GpuContext, w: &camsam::sam::weights::Weights) -> camsam::Result<()> {
 //! let pe = camsam::gpu::prompt_encoder::GpuPromptEncoder::load(ctx, w)?;
 //! let grid = pe.dense_pe(); // [4096, 256], the decoder's key positional encoding
 //! # Ok(()) }
@@ -17,9 +17,10 @@ use super::context::{GpuContext, Recorder};
 use super::conv::{conv2d, Layout};
 use super::layers::{Linear, Norm};
 use super::matmul::Epilogue;
-use super::weights::HostWeights;
+use super::weights::WeightsExt;
 use super::GpuTensor;
 use crate::predictor::{Prompt, LOW_RES};
+use crate::sam::weights::Weights;
 use crate::{Error, Result};
 
 /// Embedding width of prompts and image tokens.
@@ -85,29 +86,29 @@ pub fn sparse_points(prompt: &Prompt) -> Result<(Vec<f32>, Vec<f32>)> {
 
 impl GpuPromptEncoder {
     /// Uploads the `prompt_encoder.*` tensors and computes the dense positional encoding.
-    pub fn load(ctx: &GpuContext, w: &HostWeights) -> Result<Self> {
+    pub fn load(ctx: &GpuContext, w: &Weights) -> Result<Self> {
         let p = "prompt_encoder";
-        let gauss = w.get(
+        let gauss = w.f32s(
             &format!("{p}.pe_layer.positional_encoding_gaussian_matrix"),
             &[2, DIM / 2],
         )?;
-        let mut table = w.get(&format!("{p}.not_a_point_embed.weight"), &[1, DIM])?;
+        let mut table = w.f32s(&format!("{p}.not_a_point_embed.weight"), &[1, DIM])?;
         for i in 0..4 {
-            table.extend(w.get(&format!("{p}.point_embeddings.{i}.weight"), &[1, DIM])?);
+            table.extend(w.f32s(&format!("{p}.point_embeddings.{i}.weight"), &[1, DIM])?);
         }
         let conv = |name: &str, cout: usize, cin: usize| -> Result<(GpuTensor, GpuTensor)> {
-            let wt = w.get(
+            let wt = w.f32s(
                 &format!("{p}.mask_downscaling.{name}.weight"),
                 &[cout, cin, 2, 2],
             )?;
-            let b = w.get(&format!("{p}.mask_downscaling.{name}.bias"), &[cout])?;
+            let b = w.f32s(&format!("{p}.mask_downscaling.{name}.bias"), &[cout])?;
             Ok((
                 GpuTensor::upload(ctx, &[cout, cin * 4], &wt)?,
                 GpuTensor::upload(ctx, &[cout], &b)?,
             ))
         };
-        let down6w = w.get(&format!("{p}.mask_downscaling.6.weight"), &[DIM, 16, 1, 1])?;
-        let down6b = w.get(&format!("{p}.mask_downscaling.6.bias"), &[DIM])?;
+        let down6w = w.f32s(&format!("{p}.mask_downscaling.6.weight"), &[DIM, 16, 1, 1])?;
+        let down6b = w.f32s(&format!("{p}.mask_downscaling.6.bias"), &[DIM])?;
         let gauss = GpuTensor::upload(ctx, &[2, DIM / 2], &gauss)?;
         // The dense grid: token (y, x) at ((x + 0.5) / 64, (y + 0.5) / 64).
         let coords: Vec<f32> = (0..GRID * GRID)
@@ -139,7 +140,7 @@ impl GpuPromptEncoder {
             no_mask: GpuTensor::upload(
                 ctx,
                 &[DIM],
-                &w.get(&format!("{p}.no_mask_embed.weight"), &[1, DIM])?,
+                &w.f32s(&format!("{p}.no_mask_embed.weight"), &[1, DIM])?,
             )?,
             down0: conv("0", 4, 1)?,
             norm1: Norm::load(ctx, w, &format!("{p}.mask_downscaling.1"), 4, 1e-6)?,

@@ -9,7 +9,7 @@
 //! Everything stays on the device; only the embedding is read back.
 //!
 //! ```no_run
-//! # async fn demo(ctx: &camsam::gpu::GpuContext, w: &camsam::gpu::weights::HostWeights,
+//! # async fn demo(ctx: &camsam::gpu::GpuContext, w: &camsam::sam::weights::Weights,
 //! #               image_chw: &[f32]) -> camsam::Result<()> {
 //! let enc = camsam::gpu::tiny_vit::GpuTinyVit::load(ctx, w)?;
 //! let emb = enc.embed(ctx, image_chw).await?; // 256·64·64 values, channel-major
@@ -20,9 +20,10 @@ use super::context::{GpuContext, Recorder};
 use super::conv::{conv2d, depthwise3x3, fold_batch_norm, Layout};
 use super::layers::{Linear, Norm};
 use super::matmul::{linear, Epilogue};
-use super::weights::HostWeights;
+use super::weights::WeightsExt;
 use super::window_attention::{bias_table, pad_token_qkv, window_attention, HEAD_DIM};
 use super::GpuTensor;
+use crate::sam::weights::Weights;
 use crate::{Error, Result};
 
 /// Input side of the encoder.
@@ -48,12 +49,12 @@ struct ConvBn {
 impl ConvBn {
     fn load(
         ctx: &GpuContext,
-        wts: &HostWeights,
+        wts: &Weights,
         prefix: &str,
         (cout, cin_per_group, k): (usize, usize, usize),
     ) -> Result<Self> {
-        let w = wts.get(&format!("{prefix}.c.weight"), &[cout, cin_per_group, k, k])?;
-        let bn = |s: &str| wts.get(&format!("{prefix}.bn.{s}"), &[cout]);
+        let w = wts.f32s(&format!("{prefix}.c.weight"), &[cout, cin_per_group, k, k])?;
+        let bn = |s: &str| wts.f32s(&format!("{prefix}.bn.{s}"), &[cout]);
         let (w, b) = fold_batch_norm(
             &w,
             None,
@@ -131,13 +132,7 @@ struct PatchMerging {
 }
 
 impl PatchMerging {
-    fn load(
-        ctx: &GpuContext,
-        w: &HostWeights,
-        prefix: &str,
-        dim: usize,
-        out: usize,
-    ) -> Result<Self> {
+    fn load(ctx: &GpuContext, w: &Weights, prefix: &str, dim: usize, out: usize) -> Result<Self> {
         Ok(Self {
             conv1: ConvBn::load(ctx, w, &format!("{prefix}.conv1"), (out, dim, 1))?,
             conv2: ConvBn::load(ctx, w, &format!("{prefix}.conv2"), (out, 1, 3))?,
@@ -181,7 +176,7 @@ struct TinyVitBlock {
 impl TinyVitBlock {
     fn load(
         ctx: &GpuContext,
-        w: &HostWeights,
+        w: &Weights,
         prefix: &str,
         dim: usize,
         heads: usize,
@@ -194,15 +189,15 @@ impl TinyVitBlock {
         }
         let qkv_out = 3 * dim;
         let a = format!("{prefix}.attn");
-        let norm_beta = w.get(&format!("{a}.norm.bias"), &[dim])?;
-        let qkv_w = w.get(&format!("{a}.qkv.weight"), &[qkv_out, dim])?;
-        let qkv_b = w.get(&format!("{a}.qkv.bias"), &[qkv_out])?;
+        let norm_beta = w.f32s(&format!("{a}.norm.bias"), &[dim])?;
+        let qkv_w = w.f32s(&format!("{a}.qkv.weight"), &[qkv_out, dim])?;
+        let qkv_b = w.f32s(&format!("{a}.qkv.bias"), &[qkv_out])?;
         let pad = pad_token_qkv(&qkv_w, &qkv_b, &norm_beta)?;
         let n_offsets = w
             .dims(&format!("{a}.attention_biases"))
             .and_then(|d| d.get(1).copied())
             .unwrap_or(0);
-        let biases = w.get(&format!("{a}.attention_biases"), &[heads, n_offsets])?;
+        let biases = w.f32s(&format!("{a}.attention_biases"), &[heads, n_offsets])?;
         let table = bias_table(&biases, heads, ws)?;
         Ok(Self {
             norm: Norm::load(ctx, w, &format!("{a}.norm"), dim, 1e-5)?,
@@ -281,7 +276,7 @@ pub struct GpuTinyVit {
 
 impl GpuTinyVit {
     /// Uploads the `image_encoder.*` tensors (BatchNorm folded).
-    pub fn load(ctx: &GpuContext, w: &HostWeights) -> Result<Self> {
+    pub fn load(ctx: &GpuContext, w: &Weights) -> Result<Self> {
         let p = "image_encoder";
         let d = EMBED_DIMS;
         let stem1 = ConvBn::load(ctx, w, &format!("{p}.patch_embed.seq.0"), (d[0] / 2, 3, 3))?;
@@ -331,8 +326,8 @@ impl GpuTinyVit {
             };
             layers.push(BasicLayer { blocks, downsample });
         }
-        let neck0 = w.get(&format!("{p}.neck.0.weight"), &[EMBED_DIM, d[3], 1, 1])?;
-        let neck2 = w.get(&format!("{p}.neck.2.weight"), &[EMBED_DIM, EMBED_DIM, 3, 3])?;
+        let neck0 = w.f32s(&format!("{p}.neck.0.weight"), &[EMBED_DIM, d[3], 1, 1])?;
+        let neck2 = w.f32s(&format!("{p}.neck.2.weight"), &[EMBED_DIM, EMBED_DIM, 3, 3])?;
         Ok(Self {
             stem1,
             stem2,

@@ -5,7 +5,7 @@
 //! token→image attention. Positional encodings are re-added before every attention.
 //!
 //! ```no_run
-//! # fn demo(ctx: &camsam::gpu::GpuContext, w: &camsam::gpu::weights::HostWeights) -> camsam::Result<()> {
+//! # fn demo(ctx: &camsam::gpu::GpuContext, w: &camsam::sam::weights::Weights) -> camsam::Result<()> {
 //! let t = camsam::gpu::two_way_transformer::GpuTwoWayTransformer::load(ctx, w)?;
 //! # Ok(()) }
 //! ```
@@ -15,8 +15,8 @@ use super::attention::attention;
 use super::context::{GpuContext, Recorder};
 use super::layers::{Linear, Norm};
 use super::matmul::Epilogue;
-use super::weights::HostWeights;
 use super::GpuTensor;
+use crate::sam::weights::Weights;
 use crate::Result;
 
 const DIM: usize = 256;
@@ -32,7 +32,7 @@ struct Attention {
 }
 
 impl Attention {
-    fn load(ctx: &GpuContext, w: &HostWeights, prefix: &str, downsample: usize) -> Result<Self> {
+    fn load(ctx: &GpuContext, w: &Weights, prefix: &str, downsample: usize) -> Result<Self> {
         let inner = DIM / downsample;
         Ok(Self {
             q: Linear::load(ctx, w, &format!("{prefix}.q_proj"), inner, DIM)?,
@@ -89,7 +89,7 @@ pub struct GpuTwoWayTransformer {
 
 impl GpuTwoWayTransformer {
     /// Uploads `mask_decoder.transformer.*`.
-    pub fn load(ctx: &GpuContext, w: &HostWeights) -> Result<Self> {
+    pub fn load(ctx: &GpuContext, w: &Weights) -> Result<Self> {
         let p = "mask_decoder.transformer";
         let norm = |name: String| Norm::load(ctx, w, &name, DIM, 1e-5);
         let blocks = (0..DEPTH)

@@ -1,57 +1,41 @@
-//! Host-side access to the checkpoint tensors by their official state-dict names
-//! (`image_encoder.*`, `prompt_encoder.*`, `mask_decoder.*`), with shape checks, for
-//! uploading to the device. Parsing the files is the weights loader's job; this wraps the
-//! name → tensor map it produces (or `candle_core::safetensors::load` directly).
+//! Checkpoint tensors for upload: the loaded [`Weights`] (official state-dict names, shapes
+//! checked at load by `sam::weights`) read by name with the shape each GPU module expects.
 //!
 //! ```no_run
 //! # fn demo() -> camsam::Result<()> {
-//! let map = candle_core::safetensors::load("mobile_sam.safetensors", &candle_core::Device::Cpu)?;
-//! let w = camsam::gpu::weights::HostWeights::new("mobile_sam.safetensors", map);
-//! let qkv = w.get("image_encoder.layers.1.blocks.0.attn.qkv.weight", &[384, 128])?;
+//! use camsam::gpu::weights::WeightsExt;
+//! let w = camsam::sam::weights::Weights::load("mobile_sam.pt".as_ref())?;
+//! let qkv = w.f32s("image_encoder.layers.1.blocks.0.attn.qkv.weight", &[384, 128])?;
 //! # Ok(()) }
 //! ```
 
+use crate::sam::weights::Weights;
 use crate::{Error, Result};
-use candle_core::{DType, Tensor};
-use std::collections::HashMap;
 
-/// Checkpoint tensors by name.
-pub struct HostWeights {
-    source: String,
-    map: HashMap<String, Tensor>,
+/// Shape-checked access to checkpoint tensors as host `f32`.
+pub trait WeightsExt {
+    /// The values of `name`, which must have shape `shape`.
+    fn f32s(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
+    /// Shape of `name`, if present.
+    fn dims(&self, name: &str) -> Option<Vec<usize>>;
 }
 
-impl HostWeights {
-    /// Wraps `map`, read from `source` (named in error messages).
-    pub fn new(source: impl Into<String>, map: HashMap<String, Tensor>) -> Self {
-        Self {
-            source: source.into(),
-            map,
-        }
-    }
-
-    /// The f32 values of `name`, which must have shape `shape`.
-    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let t = self.map.get(name).ok_or_else(|| {
-            Error::input(
-                &self.source,
-                format!("tensor {name} is missing; expected a MobileSAM (vit_t) checkpoint"),
-            )
-        })?;
-        if t.dims() != shape {
+impl WeightsExt for Weights {
+    fn f32s(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let t = self.get(name)?;
+        if t.shape != shape {
             return Err(Error::input(
-                &self.source,
+                self.source(),
                 format!(
                     "tensor {name} has shape {:?}; MobileSAM (vit_t) has {shape:?}",
-                    t.dims()
+                    t.shape
                 ),
             ));
         }
-        Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+        Ok(t.data.clone())
     }
 
-    /// Shape of `name`, if present.
-    pub fn dims(&self, name: &str) -> Option<Vec<usize>> {
-        self.map.get(name).map(|t| t.dims().to_vec())
+    fn dims(&self, name: &str) -> Option<Vec<usize>> {
+        self.get(name).ok().map(|t| t.shape.clone())
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod synthetic;
+
 use std::path::{Path, PathBuf};
 
 /// The shared reference fixtures: `$CAMSAM_SHARED`, else `../shared` beside the repo.

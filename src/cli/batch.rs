@@ -1,0 +1,476 @@
+//! The dataset runner shared by `merge`, `cam2label` and `refine`: pick the names (`--list`,
+//! `--shard I/N`), skip finished outputs unless `--overwrite`, run the per-name job on all
+//! cores (rayon) with a progress bar on stderr, write every output atomically (a temp file in
+//! the same folder, then a rename, so a crash never leaves a half-written PNG), report a
+//! failing name with its error without losing the others, and fail at the end if any did.
+//!
+//! A subcommand flattens [`BatchArgs`] into its clap arguments and calls:
+//! ```ignore
+//! let names = batch::select(batch::names_with_extension(&args.pseudo, "png")?, &args.batch)?;
+//! let outcome = batch::run(&names, &RunOptions::new("merge", args.batch.overwrite), |name| {
+//!     out_dir.join(format!("{name}.png"))
+//! }, |name| {
+//!     let png = /* … */;
+//!     Ok((vec![Output::new(out_dir.join(format!("{name}.png")), png)], report_for_name))
+//! });
+//! outcome.print_summary();
+//! outcome.into_result()?;
+//! ```
+
+use camsam::{Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The dataset-selection arguments every batch subcommand takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BatchArgs {
+    /// Only process the names listed in FILE: one per line, the first whitespace-separated
+    /// field (so VOC `ImageSets` files and `<name> <labels…>` lists work); blank lines and
+    /// lines starting with '#' are skipped.
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
+
+    /// Process only every N-th name starting at I (0 ≤ I < N) of the sorted name list, so a
+    /// cluster scheduler (a Slurm array, a Kubernetes indexed Job) can split a dataset: the
+    /// shards 0/N … N−1/N together cover every name exactly once.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+
+    /// Recompute outputs that already exist (by default finished outputs are skipped, so an
+    /// interrupted run can simply be started again).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// `--shard I/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("'{s}': expected I/N with 0 ≤ I < N, e.g. 0/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Every `count`-th name starting at `index`.
+pub fn shard_names(names: &[String], shard: Shard) -> Vec<String> {
+    names
+        .iter()
+        .skip(shard.index)
+        .step_by(shard.count)
+        .cloned()
+        .collect()
+}
+
+/// The sorted stems of the files `dir/<stem>.<ext>` (extension compared case-insensitively;
+/// hidden files skipped).
+pub fn names_with_extension(dir: &Path, ext: &str) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        let matches = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case(ext));
+        let stem = path.file_stem().and_then(|s| s.to_str());
+        if let (true, Some(stem)) = (matches, stem) {
+            if !stem.starts_with('.') {
+                names.push(stem.to_string());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Read a `--list` file (see [`BatchArgs::list`]). Names must be plain file stems.
+pub fn read_list(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut names = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line.split_whitespace().next().unwrap_or(line);
+        let name = name
+            .strip_suffix(".png")
+            .or_else(|| name.strip_suffix(".jpg"))
+            .unwrap_or(name);
+        if name.contains(['/', '\\']) || name == ".." || name == "." {
+            return Err(Error::input(
+                path.display().to_string(),
+                format!(
+                    "line {}: '{name}' is a path; expected an image name (a file stem)",
+                    i + 1
+                ),
+            ));
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+/// The names to process: the `--list` names if given (else `all`), sorted and de-duplicated,
+/// then the `--shard`.
+pub fn select(all: Vec<String>, args: &BatchArgs) -> Result<Vec<String>> {
+    let mut names = match &args.list {
+        Some(list) => read_list(list)?,
+        None => all,
+    };
+    names.sort();
+    names.dedup();
+    Ok(match args.shard {
+        Some(shard) => shard_names(&names, shard),
+        None => names,
+    })
+}
+
+/// One file a job produces.
+pub struct Output {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+impl Output {
+    pub fn new(path: PathBuf, bytes: Vec<u8>) -> Self {
+        Output { path, bytes }
+    }
+}
+
+/// How [`run`] behaves.
+pub struct RunOptions {
+    /// A word for the progress bar and the summary ("merge").
+    pub verb: &'static str,
+    pub overwrite: bool,
+    /// Draw a progress bar (on stderr, only when it is a terminal).
+    pub progress: bool,
+    /// Print each failure as it happens (on stderr).
+    pub print_errors: bool,
+}
+
+impl RunOptions {
+    pub fn new(verb: &'static str, overwrite: bool) -> Self {
+        RunOptions {
+            verb,
+            overwrite,
+            progress: true,
+            print_errors: true,
+        }
+    }
+}
+
+/// What a run did.
+pub struct Outcome<T> {
+    pub verb: &'static str,
+    /// `(name, the job's report, time spent on it)`, in name order.
+    pub done: Vec<(String, T, Duration)>,
+    /// Names whose output already existed.
+    pub skipped: Vec<String>,
+    /// Names whose job failed, with the error.
+    pub failed: Vec<(String, Error)>,
+    pub elapsed: Duration,
+    pub threads: usize,
+}
+
+enum Status<T> {
+    Done(T, Duration),
+    Skipped,
+    Failed(Error),
+}
+
+/// Run `job` for every name on the current rayon pool. `primary(name)` is the output whose
+/// existence marks the name finished; `job(name)` returns the files to write and a report.
+pub fn run<T, P, J>(names: &[String], opts: &RunOptions, primary: P, job: J) -> Outcome<T>
+where
+    T: Send,
+    P: Fn(&str) -> PathBuf + Sync,
+    J: Fn(&str) -> Result<(Vec<Output>, T)> + Sync,
+{
+    let start = Instant::now();
+    let bar = if opts.progress {
+        let bar = ProgressBar::new(names.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta} (failed: {prefix})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(opts.verb);
+        bar.set_prefix("0");
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let failures = AtomicU64::new(0);
+    let statuses: Vec<Status<T>> = names
+        .par_iter()
+        .map(|name| {
+            let status = if !opts.overwrite && primary(name).exists() {
+                Status::Skipped
+            } else {
+                let t = Instant::now();
+                match job(name).and_then(|(outputs, report)| {
+                    for out in &outputs {
+                        write_atomic(&out.path, &out.bytes)?;
+                    }
+                    Ok(report)
+                }) {
+                    Ok(report) => Status::Done(report, t.elapsed()),
+                    Err(e) => {
+                        let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
+                        bar.set_prefix(n.to_string());
+                        if opts.print_errors {
+                            bar.suspend(|| eprintln!("error: {name}: {e}"));
+                        }
+                        Status::Failed(e)
+                    }
+                }
+            };
+            bar.inc(1);
+            status
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut outcome = Outcome {
+        verb: opts.verb,
+        done: Vec::new(),
+        skipped: Vec::new(),
+        failed: Vec::new(),
+        elapsed: start.elapsed(),
+        threads: rayon::current_num_threads(),
+    };
+    for (name, status) in names.iter().zip(statuses) {
+        match status {
+            Status::Done(report, t) => outcome.done.push((name.clone(), report, t)),
+            Status::Skipped => outcome.skipped.push(name.clone()),
+            Status::Failed(e) => outcome.failed.push((name.clone(), e)),
+        }
+    }
+    outcome
+}
+
+impl<T> Outcome<T> {
+    /// One line on stderr: how many were done, skipped and failed, and how long it took.
+    pub fn print_summary(&self) {
+        let n = self.done.len();
+        let per = if n > 0 {
+            format!(
+                " ({:.2} ms per image on {} threads)",
+                self.elapsed.as_secs_f64() * 1e3 / n as f64,
+                self.threads
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "{}: {} done, {} skipped (already there; --overwrite to redo), {} failed in {:.2} s{per}",
+            self.verb,
+            n,
+            self.skipped.len(),
+            self.failed.len(),
+            self.elapsed.as_secs_f64()
+        );
+    }
+
+    /// `Err` naming the failed names when any failed (the CLI then exits non-zero).
+    pub fn into_result(self) -> Result<()> {
+        if self.failed.is_empty() {
+            return Ok(());
+        }
+        let total = self.done.len() + self.skipped.len() + self.failed.len();
+        let mut names: Vec<&str> = self.failed.iter().map(|(n, _)| n.as_str()).collect();
+        let more = names.len().saturating_sub(10);
+        names.truncate(10);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        Err(Error::input(
+            self.verb,
+            format!(
+                "{} of {total} names failed ({}{tail}); the other outputs were written",
+                self.failed.len(),
+                names.join(", ")
+            ),
+        ))
+    }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Write `bytes` to `path` through a temp file in the same folder and a rename, so `path` is
+/// either absent, the old file, or the complete new file. Creates the folder if needed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::input(path.display().to_string(), "not a file path"))?;
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp-{}-{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("camsam-batch-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn quiet(overwrite: bool) -> RunOptions {
+        RunOptions {
+            verb: "test",
+            overwrite,
+            progress: false,
+            print_errors: false,
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_names_exactly_once() {
+        let names: Vec<String> = (0..23).map(|i| format!("n{i:02}")).collect();
+        for count in 1..=7 {
+            let mut seen: Vec<String> = (0..count)
+                .flat_map(|index| shard_names(&names, Shard { index, count }))
+                .collect();
+            seen.sort();
+            assert_eq!(seen, names, "{count} shards");
+        }
+        assert_eq!(
+            shard_names(&names, "1/10".parse().unwrap()),
+            vec!["n01", "n11", "n21"]
+        );
+    }
+
+    #[test]
+    fn shard_syntax_is_checked() {
+        assert_eq!("2/5".parse::<Shard>(), Ok(Shard { index: 2, count: 5 }));
+        for bad in ["5/5", "0/0", "1", "a/b", "-1/3"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_files_take_the_first_field_and_refuse_paths() {
+        let dir = scratch("list");
+        let list = dir.join("l.txt");
+        std::fs::write(&list, "# names\nb 3 5\n\na.png\nb\n").unwrap();
+        let args = BatchArgs {
+            list: Some(list.clone()),
+            ..Default::default()
+        };
+        assert_eq!(select(vec![], &args).unwrap(), vec!["a", "b"]);
+        std::fs::write(&list, "ok\n../etc/passwd\n").unwrap();
+        let err = read_list(&list).unwrap_err().to_string();
+        assert!(err.contains("l.txt") && err.contains("line 2"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn finished_outputs_are_skipped_unless_overwrite_and_no_temp_files_remain() {
+        let dir = scratch("skip");
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let primary = |n: &str| dir.join(format!("{n}.out"));
+        let job = |n: &str| -> Result<(Vec<Output>, usize)> {
+            Ok((
+                vec![Output::new(primary(n), n.as_bytes().to_vec())],
+                n.len(),
+            ))
+        };
+        let first = run(&names, &quiet(false), primary, job);
+        assert_eq!(first.done.len(), 3);
+        std::fs::write(primary("b"), "old").unwrap();
+        let second = run(&names, &quiet(false), primary, job);
+        assert_eq!((second.done.len(), second.skipped.len()), (0, 3));
+        assert_eq!(std::fs::read_to_string(primary("b")).unwrap(), "old");
+        let third = run(&names, &quiet(true), primary, job);
+        assert_eq!(third.done.len(), 3);
+        assert_eq!(std::fs::read_to_string(primary("b")).unwrap(), "b");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, vec!["a.out", "b.out", "c.out"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_name_is_reported_and_the_others_are_kept() {
+        let dir = scratch("fail");
+        let names: Vec<String> = ["a", "bad", "c"].iter().map(|s| s.to_string()).collect();
+        let primary = |n: &str| dir.join(format!("{n}.out"));
+        let outcome = run(&names, &quiet(false), primary, |n| {
+            if n == "bad" {
+                return Err(Error::input(format!("{n}.png"), "broken"));
+            }
+            Ok((vec![Output::new(primary(n), vec![1])], ()))
+        });
+        assert_eq!(outcome.done.len(), 2);
+        assert_eq!(outcome.failed.len(), 1);
+        assert_eq!(outcome.failed[0].0, "bad");
+        assert!(primary("a").exists() && primary("c").exists() && !primary("bad").exists());
+        let err = outcome.into_result().unwrap_err().to_string();
+        assert!(err.contains("1 of 3") && err.contains("bad"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn names_are_the_sorted_stems_with_the_extension() {
+        let dir = scratch("names");
+        for f in ["b.png", "a.PNG", "c.txt", ".hidden.png"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        std::fs::create_dir(dir.join("d.png")).unwrap();
+        assert_eq!(names_with_extension(&dir, "png").unwrap(), vec!["a", "b"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,86 @@
+//! `camsam everything` end to end on the fixture weights (random MobileSAM: the masks are
+//! meaningless, the files and their agreement are the point) with a small grid.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn camsam() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_camsam"))
+}
+
+#[test]
+fn everything_writes_masks_and_metadata_in_amg_py_format() {
+    let shared = common::shared_dir();
+    let weights = shared.join("fixtures/sam/weights/mobile_sam_random.safetensors");
+    let image = shared.join("fixtures/sam/predict/camvid_a/image.png");
+    let out = common::scratch_dir("cli_everything");
+    let status = camsam()
+        .args(["everything", "--weights"])
+        .arg(&weights)
+        .arg("--image")
+        .arg(&image)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--points-per-side",
+            "4",
+            "--pred-iou-thresh",
+            "0",
+            "--stability-score-thresh",
+            "0",
+        ])
+        .status()
+        .expect("run camsam");
+    assert!(status.success());
+    let csv = std::fs::read_to_string(out.join("metadata.csv")).expect("metadata.csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(camsam::amg::output::METADATA_HEADER),
+        "metadata.csv header"
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert!(!rows.is_empty(), "no masks at all with the filters off");
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), 14, "row {i}: {row:?}");
+        assert_eq!(row[0], i.to_string());
+        let png = out.join(format!("{i}.png"));
+        let mask = image::open(&png)
+            .unwrap_or_else(|e| panic!("{}: {e}", png.display()))
+            .to_luma8();
+        assert_eq!(mask.dimensions(), (480, 360), "{}", png.display());
+        assert!(mask.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255));
+        let area = mask.pixels().filter(|p| p.0[0] == 255).count();
+        assert_eq!(
+            row[1],
+            area.to_string(),
+            "row {i}: area vs {}",
+            png.display()
+        );
+        // the crop box is the whole image (no crop layers)
+        assert_eq!(row[10..], ["0", "0", "480", "360"], "row {i}");
+    }
+    assert!(!out.join(format!("{}.png", rows.len())).exists());
+}
+
+#[test]
+fn everything_reports_a_missing_weights_file() {
+    let out = common::scratch_dir("cli_everything_missing");
+    let missing = out.join("nope.pt");
+    let result = camsam()
+        .args(["everything", "--weights"])
+        .arg(&missing)
+        .arg("--image")
+        .arg(Path::new("image.png"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run camsam");
+    assert!(!result.status.success());
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(err.contains("nope.pt"), "{err}");
+}
