@@ -35,6 +35,7 @@
 //! assert_eq!(banded.data, vec![3, 255, 0]);
 //! ```
 
+use crate::cam::Cam;
 use crate::label::{LabelMap, IGNORE};
 use crate::peaks::{find_peaks, Peak, PeakSettings};
 use crate::postprocess::{Postprocessor, MASK_THRESHOLD};
@@ -236,6 +237,22 @@ pub async fn cpm<P: MaskPredictor>(
         scores,
         classes: reports,
     })
+}
+
+/// CPM from a [`Cam`] as read from disk: keeps the `present` classes (all channels when
+/// `None`), up-samples the CAM to the image when its size differs (bilinear,
+/// `align_corners=False`, as S2C's `F.interpolate`), normalises each class to max 1, then
+/// runs [`cpm`]. `name` (the CAM file) is used in errors.
+pub async fn cpm_cam<P: MaskPredictor>(
+    predictor: &mut P,
+    cam: &Cam,
+    present: Option<&[u8]>,
+    settings: &CpmSettings,
+    name: &str,
+) -> Result<CpmOutput> {
+    let (h, w) = predictor.original_size();
+    let cam = cam.select(present, name)?.resized(h, w)?.normalised();
+    cpm(predictor, &cam.classes, &cam.data, settings).await
 }
 
 /// The multimask output to use for one answer.

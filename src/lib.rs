@@ -7,10 +7,13 @@
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
 pub mod amg;
+pub mod cam;
 pub mod error;
 pub mod gpu;
 pub mod label;
 pub mod masks;
+pub mod metrics;
+pub mod npy;
 pub mod overlay;
 pub mod postprocess;
 pub mod predictor;

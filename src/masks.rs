@@ -52,21 +52,43 @@ use std::sync::Arc;
 
 /// A binary mask over a `width × height` image, bit-packed row-major: pixel `i = y·width + x`
 /// is bit `i % 64` of word `i / 64`. Bits past the last pixel are always zero.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The mask also keeps a word range outside of which every word is zero (SAM masks are mostly
+/// local), so overlaps, unions and painting only touch that range.
+#[derive(Debug, Clone)]
 pub struct BitMask {
     width: usize,
     height: usize,
     words: Vec<u64>,
+    /// `words[i] == 0` for every `i` outside `lo..hi`.
+    lo: usize,
+    hi: usize,
 }
 
+impl PartialEq for BitMask {
+    fn eq(&self, other: &Self) -> bool {
+        (self.width, self.height) == (other.width, other.height) && self.words == other.words
+    }
+}
+
+impl Eq for BitMask {}
+
 impl BitMask {
-    /// An all-zero mask.
-    pub fn empty(width: usize, height: usize) -> Self {
+    fn from_words(width: usize, height: usize, words: Vec<u64>) -> Self {
+        let lo = words.iter().position(|&w| w != 0).unwrap_or(0);
+        let hi = words.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1);
         BitMask {
             width,
             height,
-            words: vec![0; (width * height).div_ceil(64)],
+            words,
+            lo,
+            hi,
         }
+    }
+
+    /// An all-zero mask.
+    pub fn empty(width: usize, height: usize) -> Self {
+        Self::from_words(width, height, vec![0; (width * height).div_ceil(64)])
     }
 
     /// Pack `values` (one per pixel, row-major) where `inside(v)` holds.
@@ -76,56 +98,38 @@ impl BitMask {
         values: &[u8],
         inside: impl Fn(u8) -> bool,
     ) -> Result<Self> {
-        if values.len() != width * height {
-            return Err(Error::input(
-                "mask",
-                format!(
-                    "{} values for a {width}×{height} mask (expected {})",
-                    values.len(),
-                    width * height
-                ),
-            ));
-        }
-        let mut words = Vec::with_capacity(values.len().div_ceil(64));
-        let mut chunks = values.chunks_exact(64);
-        for chunk in &mut chunks {
-            let mut w = 0u64;
-            for (i, &v) in chunk.iter().enumerate() {
-                w |= (inside(v) as u64) << i;
-            }
-            words.push(w);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = 0u64;
-            for (i, &v) in rest.iter().enumerate() {
-                w |= (inside(v) as u64) << i;
-            }
-            words.push(w);
-        }
-        Ok(BitMask {
-            width,
-            height,
-            words,
-        })
+        check_len(width, height, values)?;
+        let words = values
+            .chunks(64)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |w, (i, &v)| w | (inside(v) as u64) << i)
+            })
+            .collect();
+        Ok(Self::from_words(width, height, words))
+    }
+
+    /// Pack `values` where the value is 128 or more (the top bit set): SAM's 0/255 masks.
+    /// Sixteen pixels at a time (SSE2 on x86-64, eight with SWAR elsewhere): the hot path
+    /// of reading mask sets.
+    pub fn from_values_ge128(width: usize, height: usize, values: &[u8]) -> Result<Self> {
+        check_len(width, height, values)?;
+        #[cfg(target_arch = "x86_64")]
+        let words = sse2::pack_ge128(values);
+        #[cfg(not(target_arch = "x86_64"))]
+        let words = pack_swar(values, |x| x, |v| v >= 128);
+        Ok(Self::from_words(width, height, words))
     }
 
     /// The pixels of `label` equal to `class` (the pseudo-label region `P_k`).
     pub fn of_class(label: &LabelMap, class: u8) -> Self {
-        // `label.data.len() == width * height` is an invariant of `LabelMap`.
-        let mut words = Vec::with_capacity(label.data.len().div_ceil(64));
-        for chunk in label.data.chunks(64) {
-            let mut w = 0u64;
-            for (i, &v) in chunk.iter().enumerate() {
-                w |= ((v == class) as u64) << i;
-            }
-            words.push(w);
-        }
-        BitMask {
-            width: label.width,
-            height: label.height,
-            words,
-        }
+        #[cfg(target_arch = "x86_64")]
+        let words = sse2::pack_eq(&label.data, class);
+        #[cfg(not(target_arch = "x86_64"))]
+        let words = pack_eq_swar(&label.data, class);
+        Self::from_words(label.width, label.height, words)
     }
 
     pub fn width(&self) -> usize {
@@ -158,52 +162,88 @@ impl BitMask {
         let i = y * self.width + x;
         if inside {
             self.words[i / 64] |= 1 << (i % 64);
+            self.widen(i / 64, i / 64 + 1);
         } else {
             self.words[i / 64] &= !(1 << (i % 64));
         }
     }
 
+    fn widen(&mut self, lo: usize, hi: usize) {
+        if lo >= hi {
+            return;
+        }
+        if self.lo >= self.hi {
+            (self.lo, self.hi) = (lo, hi);
+        } else {
+            self.lo = self.lo.min(lo);
+            self.hi = self.hi.max(hi);
+        }
+    }
+
+    /// The words that may be non-zero.
+    fn live(&self) -> &[u64] {
+        &self.words[self.lo..self.hi]
+    }
+
     /// The number of pixels inside (the mask's area).
     pub fn count(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
+        self.live().iter().map(|w| w.count_ones() as usize).sum()
     }
 
     /// `|self ∩ other|`. Masks of different sizes count only their common words.
     pub fn and_count(&self, other: &BitMask) -> usize {
-        self.words
+        let lo = self.lo.max(other.lo);
+        let hi = self.hi.min(other.hi);
+        if lo >= hi {
+            return 0;
+        }
+        self.words[lo..hi]
             .iter()
-            .zip(&other.words)
+            .zip(&other.words[lo..hi])
             .map(|(a, b)| (a & b).count_ones() as usize)
             .sum()
     }
 
     /// `self ← self ∪ other`.
     pub fn union_with(&mut self, other: &BitMask) {
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
+        let hi = other.hi.min(self.words.len());
+        if other.lo >= hi {
+            return;
+        }
+        for (a, b) in self.words[other.lo..hi]
+            .iter_mut()
+            .zip(&other.words[other.lo..hi])
+        {
             *a |= b;
         }
+        self.widen(other.lo, hi);
     }
 
     /// `self ← self \ other`.
     pub fn subtract(&mut self, other: &BitMask) {
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
+        let lo = self.lo.max(other.lo);
+        let hi = self.hi.min(other.hi);
+        if lo >= hi {
+            return;
+        }
+        for (a, b) in self.words[lo..hi].iter_mut().zip(&other.words[lo..hi]) {
             *a &= !b;
         }
     }
 
     /// Whether no pixel is inside.
     pub fn is_empty(&self) -> bool {
-        self.words.iter().all(|&w| w == 0)
+        self.live().iter().all(|&w| w == 0)
     }
 
     /// Write `value` into `out[i]` for every pixel `i` inside (`out` is row-major, one byte per
     /// pixel, at least `width × height` long).
     pub fn paint(&self, out: &mut [u8], value: u8) {
-        for (wi, &w) in self.words.iter().enumerate() {
+        for (wi, &w) in self.live().iter().enumerate() {
             if w == 0 {
                 continue;
             }
-            let base = wi * 64;
+            let base = (self.lo + wi) * 64;
             if w == u64::MAX {
                 if let Some(dst) = out.get_mut(base..base + 64) {
                     dst.fill(value);
@@ -226,6 +266,122 @@ impl BitMask {
         let mut out = vec![0u8; self.width * self.height];
         self.paint(&mut out, 255);
         out
+    }
+}
+
+const LSB: u64 = 0x0101_0101_0101_0101;
+const MSB: u64 = 0x8080_8080_8080_8080;
+
+fn check_len(width: usize, height: usize, values: &[u8]) -> Result<()> {
+    if values.len() != width * height {
+        return Err(Error::input(
+            "mask",
+            format!(
+                "{} values for a {width}×{height} mask (expected {})",
+                values.len(),
+                width * height
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// [`pack_swar`] of the bytes equal to `class`.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn pack_eq_swar(values: &[u8], class: u8) -> Vec<u64> {
+    let splat = LSB * class as u64;
+    // A byte of `t = x ^ splat` is zero exactly where the pixel equals `class`;
+    // `((t & 0x7f…) + 0x7f…) | t` has a byte's top bit set iff that byte is non-zero.
+    let equal = |x: u64| {
+        let t = x ^ splat;
+        !(((t & !MSB).wrapping_add(!MSB)) | t)
+    };
+    pack_swar(values, equal, |v| v == class)
+}
+
+/// Pack bytes into words, 64 pixels per word (pixel `i` → bit `i % 64`). `flags(x)` maps
+/// eight little-endian bytes to a word whose byte `j` has its top bit set iff pixel `j` is
+/// inside; `inside` is the same test for one byte (used for the tail).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn pack_swar(values: &[u8], flags: impl Fn(u64) -> u64, inside: impl Fn(u8) -> bool) -> Vec<u64> {
+    // Multiplying the byte-wise 0/1 values by this moves byte j's bit to bit 56 + j.
+    const GATHER: u64 = 0x0102_0408_1020_4080;
+    let mut words = Vec::with_capacity(values.len().div_ceil(64));
+    let mut chunks = values.chunks_exact(64);
+    for chunk in &mut chunks {
+        let mut w = 0u64;
+        for (k, eight) in chunk.chunks_exact(8).enumerate() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(eight);
+            let bits = ((flags(u64::from_le_bytes(b)) & MSB) >> 7).wrapping_mul(GATHER) >> 56;
+            w |= bits << (8 * k);
+        }
+        words.push(w);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        words.push(
+            rest.iter()
+                .enumerate()
+                .fold(0u64, |w, (i, &v)| w | (inside(v) as u64) << i),
+        );
+    }
+    words
+}
+
+/// x86-64 always has SSE2: compare 16 bytes at once and take their top bits with `movemask`.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+
+    /// 64 bytes → one word, bit `i` from byte `i` through `bits16` (16 bytes → 16 bits).
+    fn pack(
+        values: &[u8],
+        bits16: impl Fn(__m128i) -> u32,
+        inside: impl Fn(u8) -> bool,
+    ) -> Vec<u64> {
+        let mut words = Vec::with_capacity(values.len().div_ceil(64));
+        let mut chunks = values.chunks_exact(64);
+        for chunk in &mut chunks {
+            let mut w = 0u64;
+            for (k, sixteen) in chunk.chunks_exact(16).enumerate() {
+                // SAFETY: `sixteen` is exactly 16 readable bytes; `loadu` has no alignment
+                // requirement; SSE2 is part of the x86-64 baseline.
+                let v = unsafe { _mm_loadu_si128(sixteen.as_ptr().cast::<__m128i>()) };
+                w |= (bits16(v) as u64) << (16 * k);
+            }
+            words.push(w);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            words.push(
+                rest.iter()
+                    .enumerate()
+                    .fold(0u64, |w, (i, &v)| w | (inside(v) as u64) << i),
+            );
+        }
+        words
+    }
+
+    pub(super) fn pack_ge128(values: &[u8]) -> Vec<u64> {
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        pack(
+            values,
+            |v| unsafe { _mm_movemask_epi8(v) as u32 & 0xffff },
+            |v| v >= 128,
+        )
+    }
+
+    pub(super) fn pack_eq(values: &[u8], class: u8) -> Vec<u64> {
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        let splat = unsafe { _mm_set1_epi8(class as i8) };
+        pack(
+            values,
+            |v| unsafe { _mm_movemask_epi8(_mm_cmpeq_epi8(v, splat)) as u32 & 0xffff },
+            |v| v == class,
+        )
     }
 }
 
@@ -452,13 +608,40 @@ pub fn decode_mask_png(bytes: &[u8], name: &str, size: Option<(usize, usize)>) -
     let buf_size = reader
         .output_buffer_size()
         .ok_or_else(|| Error::input(name, "PNG too large to decode"))?;
-    let mut buf = vec![0u8; buf_size];
-    let frame = reader
-        .next_frame(&mut buf)
-        .map_err(|e| Error::input(name, format!("corrupt PNG data ({e})")))?;
-    let stride = frame.line_size;
+    DECODE_BUFFER.with(|cell| {
+        let mut buf = cell.take();
+        // Every byte is overwritten by the decoder: no need to zero a reused buffer.
+        buf.resize(buf_size, 0);
+        let result = reader
+            .next_frame(&mut buf)
+            .map_err(|e| Error::input(name, format!("corrupt PNG data ({e})")))
+            .and_then(|frame| pack_frame(&buf, frame.line_size, width, height, bits, threshold));
+        cell.set(buf);
+        result
+    })
+}
+
+thread_local! {
+    /// The decode buffer of [`decode_mask_png`], kept per thread between masks.
+    static DECODE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Unpack a decoded frame (`stride` bytes per row, `bits` per sample) into a mask.
+fn pack_frame(
+    buf: &[u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+    bits: usize,
+    threshold: u8,
+) -> Result<BitMask> {
     if bits == 8 && stride == width {
-        return BitMask::from_values(width, height, &buf[..width * height], |v| v >= threshold);
+        let values = &buf[..width * height];
+        return if threshold == 128 {
+            BitMask::from_values_ge128(width, height, values)
+        } else {
+            BitMask::from_values(width, height, values, |v| v >= threshold)
+        };
     }
     let mut values = Vec::with_capacity(width * height);
     for row in buf[..stride * height].chunks_exact(stride) {
@@ -732,6 +915,58 @@ mod tests {
         let mut painted = vec![0u8; n];
         full.paint(&mut painted, 7);
         assert!(painted.iter().all(|&v| v == 7));
+    }
+
+    #[test]
+    fn swar_packing_matches_the_plain_rule() {
+        // Every byte value at every position of several words, plus a ragged tail.
+        let values: Vec<u8> = (0..(64 * 9 + 13)).map(|i| (i * 37 % 256) as u8).collect();
+        let (w, h) = (values.len(), 1);
+        let fast = BitMask::from_values_ge128(w, h, &values).unwrap();
+        let plain = BitMask::from_values(w, h, &values, |v| v >= 128).unwrap();
+        assert_eq!(fast, plain);
+        assert_eq!(pack_swar(&values, |x| x, |v| v >= 128), plain.words);
+        for class in [0u8, 1, 37, 127, 128, 200, 255] {
+            let swar = pack_eq_swar(&values, class);
+            let want = BitMask::from_values(w, h, &values, |v| v == class).unwrap();
+            assert_eq!(swar, want.words, "class {class}");
+        }
+        let label = LabelMap::new(w, h, values.clone()).unwrap();
+        for class in [0u8, 1, 37, 127, 128, 200, 255] {
+            let want = BitMask::from_values(w, h, &values, |v| v == class).unwrap();
+            assert_eq!(BitMask::of_class(&label, class), want, "class {class}");
+        }
+    }
+
+    #[test]
+    fn word_ranges_stay_correct_through_set_union_and_subtract() {
+        let (w, h) = (300, 3);
+        let mut a = BitMask::empty(w, h);
+        assert_eq!(a.count(), 0);
+        a.set(299, 2, true);
+        a.set(5, 0, true);
+        assert_eq!(a.count(), 2);
+        let mut b = BitMask::empty(w, h);
+        b.set(150, 1, true);
+        b.union_with(&a);
+        assert_eq!(b.count(), 3);
+        assert_eq!(b.and_count(&a), 2);
+        b.subtract(&a);
+        assert_eq!(b.count(), 1);
+        assert!(b.get(150, 1) && !b.get(5, 0));
+        let mut out = vec![0u8; w * h];
+        a.paint(&mut out, 9);
+        assert_eq!(out.iter().filter(|&&v| v == 9).count(), 2);
+        assert_eq!(out[2 * w + 299], 9);
+        let far = BitMask::from_values(
+            w,
+            h,
+            &(0..w * h).map(|i| (i < 10) as u8).collect::<Vec<_>>(),
+            |v| v > 0,
+        )
+        .unwrap();
+        assert_eq!(far.and_count(&BitMask::empty(w, h)), 0);
+        assert_eq!(far.and_count(&a), 1);
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! assert!((out[0] - 12.0 / 13.0).abs() < 1e-4 && (out[3] - 1.0 / 13.0).abs() < 1e-4);
 //! ```
 
+use crate::cam::{Cam, CamLabel, CamToLabel};
 use crate::{Error, Result};
 
 /// The dilations used by EPS++ and the official PAMR configuration.
@@ -318,6 +319,46 @@ pub fn pamr(
     aff.propagate(&resized, classes, settings.iterations)
 }
 
+/// PAMR as a model-free refiner of a [`Cam`]: the CAM (its `present` classes, all when
+/// `None`) is normalised per class (max 1), resized to the image and propagated; the result
+/// is a CAM at the image size. Turn it into a pseudo-label with [`Cam::to_label`] (background
+/// threshold, argmax, optional ignore band) — the same step as `camsam cam2label`.
+pub fn pamr_cam(
+    image: &image::RgbImage,
+    cam: &Cam,
+    present: Option<&[u8]>,
+    settings: &PamrSettings,
+    name: &str,
+) -> Result<Cam> {
+    let cam = cam.select(present, name)?.normalised();
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let data = pamr(
+        image.as_raw(),
+        3,
+        w,
+        h,
+        &cam.data,
+        cam.classes.len(),
+        cam.width,
+        cam.height,
+        settings,
+    )?;
+    Cam::new(cam.classes, h, w, data)
+}
+
+/// CAM → PAMR → pseudo-label in one call (see [`pamr_cam`] and [`Cam::to_label`]).
+pub fn pamr_label(
+    image: &image::RgbImage,
+    cam: &Cam,
+    present: Option<&[u8]>,
+    settings: &PamrSettings,
+    to_label: &CamToLabel,
+    name: &str,
+) -> Result<CamLabel> {
+    let refined = pamr_cam(image, cam, present, settings, name)?;
+    refined.to_label(None, to_label, name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,6 +501,46 @@ mod tests {
             &[12.0 / 13.0, 12.0 / 13.0, 1.0 / 13.0, 1.0 / 13.0],
             1e-4,
         );
+    }
+
+    /// CAM → PAMR → label on a 4×1 image (black, black, white, white) with a 2×1 CAM of one
+    /// class (id 9) = [0.8, 0.1]. Normalised: [1, 0.125]; resized with align corners to
+    /// [1, 0.7083, 0.4167, 0.125]; PAMR converges each half to its fixed point (8/13, 5/13
+    /// weights): left 8/13 + 5/13·0.7083 = 0.8878, right 5/13·0.4167 + 8/13·0.125 = 0.2372.
+    /// `to_label` re-normalises by the max (0.8878): right = 0.2672 ≥ 0.25 → class 9
+    /// everywhere at the default threshold, background on the right at 0.3.
+    #[test]
+    fn cam_to_label_through_pamr() {
+        let image = image::RgbImage::from_fn(4, 1, |x, _| {
+            if x < 2 {
+                image::Rgb([0, 0, 0])
+            } else {
+                image::Rgb([255, 255, 255])
+            }
+        });
+        let cam = Cam::new(vec![9], 1, 2, vec![0.8, 0.1]).unwrap();
+        let s = PamrSettings {
+            iterations: 10,
+            dilations: vec![1],
+        };
+        let refined = pamr_cam(&image, &cam, None, &s, "c.npy").unwrap();
+        // Resized CAM at x = 1, 2 (align corners: sources 1/3, 2/3).
+        let l1 = 1.0 - 0.875 / 3.0;
+        let l2 = 1.0 - 2.0 * 0.875 / 3.0;
+        let left = (8.0 + 5.0 * l1) / 13.0;
+        let right = (5.0 * l2 + 8.0 * 0.125) / 13.0;
+        assert_close(&refined.data, &[left, left, right, right], 1e-4);
+        let label = pamr_label(&image, &cam, None, &s, &CamToLabel::default(), "c.npy").unwrap();
+        assert_eq!(label.label.data, vec![9, 9, 9, 9]);
+        let strict = CamToLabel {
+            bg_threshold: 0.3,
+            ..CamToLabel::default()
+        };
+        let label = pamr_label(&image, &cam, Some(&[9]), &s, &strict, "c.npy").unwrap();
+        assert_eq!(label.label.data, vec![9, 9, 0, 0]);
+        // A present class without a channel is an error naming the file.
+        let err = pamr_cam(&image, &cam, Some(&[3]), &s, "c.npy").unwrap_err();
+        assert!(err.to_string().contains("c.npy"));
     }
 
     #[test]

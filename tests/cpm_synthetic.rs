@@ -207,3 +207,38 @@ fn cams_of_the_wrong_size_are_an_error() {
     ));
     assert!(err.is_err(), "class 0 (background) cannot be prompted");
 }
+
+#[test]
+fn cam_at_half_size_with_image_labels() {
+    use camsam::cam::Cam;
+    use camsam::cpm::cpm_cam;
+    let image = stripes();
+    let mut p = predictor(&image);
+    // A 128×128 CAM (half size, unnormalised) for classes 3, 8, 11; the image-level labels
+    // say 3 and 8 only, so 11's cone in the green stripe is ignored.
+    let data = [
+        cone(128, 128, 25.0, 64.0, 15.0)
+            .iter()
+            .map(|v| v * 7.0)
+            .collect::<Vec<_>>(),
+        cone(128, 128, 109.0, 64.0, 15.0),
+        cone(128, 128, 70.0, 64.0, 15.0),
+    ]
+    .concat();
+    let cam = Cam::new(vec![3, 8, 11], 128, 128, data).expect("cam");
+    let out = pollster::block_on(cpm_cam(
+        &mut p,
+        &cam,
+        Some(&[3, 8]),
+        &CpmSettings::default(),
+        "x.npy",
+    ))
+    .expect("cpm");
+    assert_label_by_stripe(&out.label, [3, 0, 8]);
+    assert_eq!(out.classes.len(), 2);
+    // Normalised before the peaks: the global maximum is 1 for both classes.
+    assert!(out
+        .classes
+        .iter()
+        .all(|c| (c.peaks[0].value - 1.0).abs() < 1e-6));
+}

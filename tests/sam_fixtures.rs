@@ -5,7 +5,7 @@
 
 mod common;
 
-use camsam::predictor::{LowResMasks, MaskPredictor, Prompt};
+use camsam::predictor::{LowResMasks, Prompt};
 use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::{self, RgbImage};
 use camsam::sam::weights::Weights;
@@ -20,6 +20,8 @@ const EMBEDDING_REL_TOL: f32 = 1e-3;
 const IOU_TOL: f32 = 1e-3;
 /// Low-res logits: max |Δ| relative to the largest reference magnitude of the case.
 const LOGITS_REL_TOL: f32 = 1e-3;
+/// Masks at the original size: IoU with the official PNG.
+const MASK_MIN_IOU: f64 = 0.99;
 
 fn sam_dir() -> PathBuf {
     common::shared_dir().join("fixtures/sam")
@@ -175,27 +177,38 @@ fn resize_longest_side_matches_pil() {
     }
 }
 
-fn case_prompt(
-    case: &serde_json::Value,
-    original: (usize, usize),
-    input: (usize, usize),
-) -> Prompt {
+/// A case's prompt, in original-image pixels.
+fn case_prompt(case: &serde_json::Value) -> Prompt {
     let mut p = Prompt::default();
     if let Some(points) = case["points"].as_array() {
         for (pt, l) in points.iter().zip(case["labels"].as_array().unwrap()) {
-            let (x, y) = (pt[0].as_f64().unwrap(), pt[1].as_f64().unwrap());
             p.points
-                .push(preprocess::apply_coords((x, y), original, input));
+                .push((pt[0].as_f64().unwrap(), pt[1].as_f64().unwrap()));
             p.labels.push(l.as_i64().unwrap() as i32);
         }
     }
     if let Some(b) = case["box"].as_array() {
         let v: Vec<f64> = b.iter().map(|x| x.as_f64().unwrap()).collect();
-        let (x0, y0) = preprocess::apply_coords((v[0], v[1]), original, input);
-        let (x1, y1) = preprocess::apply_coords((v[2], v[3]), original, input);
-        p.bbox = Some([x0, y0, x1, y1]);
+        p.bbox = Some([v[0], v[1], v[2], v[3]]);
     }
     p
+}
+
+fn read_mask_png(path: &Path) -> Vec<bool> {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_luma8();
+    img.as_raw().iter().map(|&v| v > 127).collect()
+}
+
+fn mask_iou(a: &[bool], b: &[bool]) -> f64 {
+    let inter = a.iter().zip(b).filter(|(x, y)| **x && **y).count();
+    let union = a.iter().zip(b).filter(|(x, y)| **x || **y).count();
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
 }
 
 /// Checks every prompt case of `name` with the predictor's current embedding.
@@ -203,11 +216,9 @@ fn check_cases(name: &str, predictor: &mut Predictor<&CpuSam>, what: &str) -> Ve
     let dir = sam_dir().join("predict").join(name);
     let cases: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
-    let original = predictor.original_size();
-    let input = predictor.input_size();
     let mut failures = Vec::new();
     for (case_name, case) in cases["cases"].as_object().unwrap() {
-        let mut prompt = case_prompt(case, original, input);
+        let mut prompt = case_prompt(case);
         if let Some(src) = case["mask_input"].as_str() {
             let (_, logits) = read_npy(&dir.join(format!("{src}_low_res_logits.npy")));
             let ious: Vec<f64> = cases["cases"][src]["iou_predictions"]
@@ -222,9 +233,20 @@ fn check_cases(name: &str, predictor: &mut Predictor<&CpuSam>, what: &str) -> Ve
             prompt.mask_input = Some(logits[best * 65536..(best + 1) * 65536].to_vec());
         }
         let multimask = case["multimask"].as_bool().unwrap();
-        let out: Vec<LowResMasks> =
-            pollster::block_on(predictor.predict_low_res(&[prompt], multimask)).unwrap();
-        let out = &out[0];
+        let prediction = pollster::block_on(predictor.predict(&prompt, multimask)).unwrap();
+        let out: &LowResMasks = &prediction.low_res;
+        for (m, ours) in prediction.masks.iter().enumerate() {
+            let reference = read_mask_png(&dir.join(format!("{case_name}_mask{m}.png")));
+            let iou = mask_iou(ours, &reference);
+            let area = ours.iter().filter(|v| **v).count();
+            let ref_area = case["mask_area"][m].as_u64().unwrap();
+            eprintln!("{name}/{case_name} ({what}): mask {m} IoU {iou:.5}, area {area} (official {ref_area})");
+            if iou < MASK_MIN_IOU {
+                failures.push(format!(
+                    "{name}/{case_name} ({what}): mask {m} has IoU {iou:.4} with the official mask (< {MASK_MIN_IOU})"
+                ));
+            }
+        }
         let iou_ref: Vec<f32> = case["iou_predictions"]
             .as_array()
             .unwrap()

@@ -121,15 +121,28 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// SAM `amg.py`'s `write_masks_to_folder`: `<i>.png` (0/255) per mask, then `metadata.csv`.
-pub fn write_masks_to_folder(records: &[MaskRecord], dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+/// The files SAM `amg.py`'s `write_masks_to_folder` writes for `records`: `(name, bytes)` of
+/// `<i>.png` (0/255) per mask, then `metadata.csv`.
+pub fn amg_files(records: &[MaskRecord]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::with_capacity(records.len() + 1);
     for (i, r) in records.iter().enumerate() {
         let m = &r.segmentation;
         let png = LabelMap::new(m.width(), m.height(), m.to_u8())?.encode_png(LabelFormat::Gray)?;
-        let path = dir.join(format!("{i}.png"));
-        std::fs::write(&path, png).map_err(|e| Error::io(&path, e))?;
+        files.push((format!("{i}.png"), png));
     }
-    let path = dir.join("metadata.csv");
-    std::fs::write(&path, metadata_csv(records)).map_err(|e| Error::io(&path, e))
+    files.push((
+        "metadata.csv".to_string(),
+        metadata_csv(records).into_bytes(),
+    ));
+    Ok(files)
+}
+
+/// SAM `amg.py`'s `write_masks_to_folder`.
+pub fn write_masks_to_folder(records: &[MaskRecord], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for (name, bytes) in amg_files(records)? {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }

@@ -2,9 +2,17 @@
 
 mod batch;
 mod bench;
+mod bench_refine;
 mod bench_sam;
+mod bench_webgpu;
+mod cam2label;
+mod embed;
+mod eval;
 mod everything;
 mod merge;
+mod predict;
+mod refine;
+mod refiners;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,20 +27,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Eval(eval::Args),
+    Cam2label(cam2label::Args),
     Merge(merge::Args),
     /// Measure speed on your data and print the figures (`camsam bench merge …`).
     Bench(bench::Args),
     /// Segment everything: SAM's automatic mask generator on one image, written as SAM's
     /// amg.py writes it (DIR/<i>.png + DIR/metadata.csv).
     Everything(everything::Args),
+    /// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment
+    /// everything → SEPL merge → OUT/<name>.png (resumable, --shard I/N).
+    Refine(refine::Args),
+    /// MobileSAM image embedding of one image → f32 .npy (1, 256, 64, 64).
+    Embed(embed::Args),
+    /// MobileSAM masks for one prompt (points, box, mask input) → DIR/mask<i>.png,
+    /// DIR/low_res_logits.npy, DIR/result.json.
+    Predict(predict::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
+        Command::Eval(args) => eval::run(args),
+        Command::Cam2label(args) => cam2label::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Everything(args) => everything::run(args),
+        Command::Refine(args) => refine::run(args),
+        Command::Embed(args) => embed::run(args),
+        Command::Predict(args) => predict::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -158,6 +158,52 @@ impl<B: SamBackend> Predictor<B> {
     }
 }
 
+/// The answer of [`Predictor::predict`] (SAM's `SamPredictor.predict`).
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// Binary masks at the original image size (`logit > 0`), `count × h × w`, row-major.
+    pub masks: Vec<Vec<bool>>,
+    /// Predicted IoU of each mask.
+    pub iou: Vec<f32>,
+    /// The 256×256 low-resolution logits (input for a later `mask_input`).
+    pub low_res: LowResMasks,
+}
+
+impl<B: SamBackend> Predictor<B> {
+    /// SAM's `SamPredictor.predict` for one prompt given in **original-image** pixels
+    /// (points and box are mapped to the input frame with `apply_coords`; a mask input is
+    /// 256×256 low-res logits): masks at the original size, IoU predictions, low-res logits.
+    pub async fn predict(&mut self, prompt: &Prompt, multimask: bool) -> Result<Prediction> {
+        let state = self.state()?;
+        let (original, input) = (state.original_size, state.input_size);
+        let map = |(x, y)| preprocess::apply_coords((x, y), original, input);
+        let mut p = prompt.clone();
+        p.points = p.points.into_iter().map(map).collect();
+        p.bbox = p.bbox.map(|[x0, y0, x1, y1]| {
+            let (a, b) = map((x0, y0));
+            let (c, d) = map((x1, y1));
+            [a, b, c, d]
+        });
+        let low_res = self
+            .predict_low_res(std::slice::from_ref(&p), multimask)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Model("the decoder returned no masks".to_string()))?;
+        let mut post = crate::postprocess::Postprocessor::new(input, original)?;
+        let plane = crate::predictor::LOW_RES * crate::predictor::LOW_RES;
+        let masks = low_res
+            .logits
+            .chunks_exact(plane)
+            .map(|m| post.apply(m).map(|l| crate::postprocess::threshold(&l)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Prediction {
+            masks,
+            iou: low_res.iou.clone(),
+            low_res,
+        })
+    }
+}
+
 impl<B: SamBackend> MaskPredictor for Predictor<B> {
     fn original_size(&self) -> (usize, usize) {
         self.image.as_ref().map_or((0, 0), |s| s.original_size)

@@ -1,0 +1,192 @@
+//! `camsam cam2label`: CAMs → pseudo-labels over a dataset (`CAMS/<name>.npy|.npz` or
+//! `CAMS/<name>_<class>.png` → `OUT/<name>.png`), with the batch runner's `--list`, `--shard`,
+//! skip-existing and atomic writes. The conversion is [`camsam::cam`]'s.
+
+use super::batch::{self, BatchArgs, Output, RunOptions};
+use camsam::cam::{self, Cam, CamFiles, CamOptions, CamToLabel, Keys};
+use camsam::label::LabelFormat;
+use camsam::{Error, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+const CAMS_HELP: &str = "\
+Folder of CAMs, one per image:
+  <name>.npy  float (C,H,W); with K = --num-classes, C = K-1 is foreground classes 1..K-1
+              (channel c = class c+1), C = K has a background channel 0 (dropped);
+  <name>.npz  keys + high_res (or cam) (len(keys),H,W) as IRN / AMN / ReCAM write them
+              (see --keys);
+  <name>_<class id>.png  one 8- or 16-bit grayscale heatmap per class (0-255 read as 0-1).
+A plain <name>.png is a pseudo-label, not a CAM, and is ignored.";
+
+/// Turn CAMs into pseudo-labels: per-class max normalisation, a background threshold, argmax
+/// over background and the present classes, and an optional ignore band.
+///
+/// Each class map is clamped at 0 and divided by its maximum; background scores
+/// --bg-threshold; every pixel takes the best of background and the present classes (ties to
+/// background, then to the lower id). Present classes are the --labels entry of the image if
+/// given, else every channel of the CAM. NaN/Inf CAM values count as 0 (with a warning).
+/// Writes OUT/<name>.png.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Folder of CAMs (.npy, .npz or per-class heatmap PNGs).
+    #[arg(long, value_name = "DIR", long_help = CAMS_HELP)]
+    pub cams: PathBuf,
+
+    /// Output folder for <name>.png pseudo-labels (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Background score against max-normalised CAMs (0 to 1).
+    #[arg(long, default_value_t = 0.25)]
+    pub bg_threshold: f32,
+
+    /// Image-level labels: a TSV with a `classes` header column, or lines `<name> <class>…`
+    /// (class ids or VOC names). Only these classes compete; each must have a CAM channel.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+
+    /// Mark pixels whose two best scores differ by less than this as 255 (ignore); 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    pub ignore_margin: f32,
+
+    /// Output PNG format: palette (VOC colours) or gray.
+    #[arg(long, default_value = "palette")]
+    pub format: LabelFormat,
+
+    /// Number of classes including background (decides how .npy channels are numbered).
+    #[arg(long, default_value_t = 21)]
+    pub num_classes: usize,
+
+    /// How .npz keys number classes: foreground (0-based foreground, IRN/AMN/ReCAM: key k is
+    /// class k+1) or class-ids (0 = background).
+    #[arg(long, default_value = "foreground")]
+    pub keys: Keys,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
+}
+
+/// What one image's conversion reports.
+struct ImageReport {
+    non_finite: usize,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let params = CamToLabel {
+        bg_threshold: args.bg_threshold,
+        ignore_margin: args.ignore_margin,
+    };
+    params.validate()?;
+    let opts = CamOptions {
+        num_classes: args.num_classes,
+        keys: args.keys,
+    };
+    // Checks --num-classes once rather than failing every image.
+    cam::parse_image_labels("", "--num-classes", args.num_classes)?;
+    if !args.cams.is_dir() {
+        return Err(Error::input(
+            args.cams.display().to_string(),
+            "not a folder; expected --cams DIR of <name>.npy, <name>.npz or <name>_<class>.png CAMs",
+        ));
+    }
+    let listed: Option<HashSet<String>> = match &args.batch.list {
+        Some(list) => Some(batch::read_list(list)?.into_iter().collect()),
+        None => None,
+    };
+    let found = cam::scan_dir(&args.cams, listed.as_ref())?;
+    let labels: Option<BTreeMap<String, Vec<u8>>> = match &args.labels {
+        Some(path) => Some(cam::read_image_labels(path, args.num_classes)?),
+        None => None,
+    };
+    let names = batch::select(found.cams.keys().cloned().collect(), &args.batch)?;
+    if names.is_empty() {
+        return Err(Error::input(
+            args.cams.display().to_string(),
+            "no CAMs found; expected <name>.npy, <name>.npz or <name>_<class>.png files",
+        ));
+    }
+    let ignored = found
+        .skipped
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .count();
+    if ignored > 0 {
+        eprintln!(
+            "note: {ignored} plain <name>.png file(s) in {} ignored (a plain <name>.png is a pseudo-label, not a CAM)",
+            args.cams.display()
+        );
+    }
+    let output = |name: &str| args.out.join(format!("{name}.png"));
+    let job = |name: &str| -> Result<(Vec<Output>, ImageReport)> {
+        let files = found.cams.get(name).ok_or_else(|| {
+            Error::input(
+                args.cams.join(name).display().to_string(),
+                "no CAM for this listed name; expected <name>.npy, <name>.npz or <name>_<class>.png",
+            )
+        })?;
+        let present = match (&labels, &args.labels) {
+            (Some(map), Some(file)) => Some(map.get(name).ok_or_else(|| {
+                Error::input(
+                    file.display().to_string(),
+                    format!("no image-level labels for '{name}'; expected a line for every image"),
+                )
+            })?),
+            _ => None,
+        };
+        let cam = Cam::read(files, &opts)?;
+        let out = cam.to_label(present.map(Vec::as_slice), &params, &cam_name(files, name))?;
+        Ok((
+            vec![Output::new(
+                output(name),
+                out.label.encode_png(args.format)?,
+            )],
+            ImageReport {
+                non_finite: out.non_finite,
+            },
+        ))
+    };
+    let outcome = batch::run(
+        &names,
+        &RunOptions::new("cam2label", args.batch.overwrite),
+        output,
+        job,
+    );
+    outcome.print_summary();
+    let bad: Vec<(&str, usize)> = outcome
+        .done
+        .iter()
+        .filter(|(_, r, _)| r.non_finite > 0)
+        .map(|(n, r, _)| (n.as_str(), r.non_finite))
+        .collect();
+    if !bad.is_empty() {
+        let total: usize = bad.iter().map(|b| b.1).sum();
+        let first: Vec<String> = bad
+            .iter()
+            .take(5)
+            .map(|(n, c)| format!("{n} ({c})"))
+            .collect();
+        eprintln!(
+            "warning: {total} NaN/Inf CAM values in {} image(s) were treated as 0: {}{}",
+            bad.len(),
+            first.join(", "),
+            if bad.len() > 5 { ", …" } else { "" }
+        );
+    }
+    outcome.into_result()
+}
+
+/// The file to name in an image's errors.
+pub(super) fn cam_name(files: &CamFiles, name: &str) -> String {
+    match files {
+        CamFiles::Npy(p) | CamFiles::Npz(p) => p.display().to_string(),
+        CamFiles::Heatmaps(list) => {
+            let dir = list
+                .first()
+                .and_then(|(_, p)| p.parent())
+                .unwrap_or(Path::new(""));
+            dir.join(format!("{name}_<class>.png"))
+                .display()
+                .to_string()
+        }
+    }
+}

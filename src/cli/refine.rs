@@ -1,0 +1,456 @@
+//! `camsam refine`: the whole pipeline over a dataset — image + CAM → CAM pseudo-label
+//! (`camsam::cam`) → SAM's automatic mask generator on MobileSAM (`camsam::amg`) → SEPL merge
+//! (`camsam::sepl`) → `OUT/<name>.png` — on the batch runner (`--list`, `--shard I/N`,
+//! finished names skipped, atomic writes, progress on stderr). `--mode` picks the refiner:
+//! `sepl` (default), `cpm` (S2C's CAM-prompted SAM, `camsam::cpm`), `pamr` (no model,
+//! `camsam::pamr`) or `cpm+sepl` (CPM's labels as SEPL's pseudo-label input). The settings
+//! used are written to `OUT/report.json` (`report-shard-I-of-N.json` with `--shard`).
+//!
+//! ```text
+//! camsam refine --weights mobile_sam.pt --images JPEGImages --cams cams --out refined \
+//!     --list train.txt --shard 0/4
+//! ```
+
+use super::batch::{self, BatchArgs, Output, RunOptions};
+use super::cam2label::cam_name;
+use super::everything::{amg_files, GeneratorArgs};
+use super::refiners::{cpm_label, RefinerArgs};
+use camsam::amg::{AutomaticMaskGenerator, MaskRecord};
+use camsam::cam::{self, Cam, CamOptions, CamToLabel, Keys};
+use camsam::label::{LabelFormat, LabelMap};
+use camsam::masks::BitMask;
+use camsam::pamr::pamr_label;
+use camsam::sam::cpu::CpuSam;
+use camsam::sam::preprocess::read_rgb;
+use camsam::sam::weights::Weights;
+use camsam::sam::Predictor;
+use camsam::sepl::{self, Combine, MergeParams, Preset};
+use camsam::{Error, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Image file extensions looked for in `--images`, in this order.
+const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "JPG", "PNG"];
+
+/// How SAM's masks refine the CAM pseudo-label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// SEPL (arXiv 2305.05803): segment everything, then merge the masks into the
+    /// pseudo-label (`--preset`, `--t1`, `--t2`, `--combine`).
+    Sepl,
+    /// S2C's CAM-prompted SAM: each class's CAM peaks prompt SAM; per pixel the class with the
+    /// best `mask logit × mean CAM` (`--peak-threshold`, `--peak-distance`, `--prompt`,
+    /// `--mask`, `--cpm-margin`).
+    Cpm,
+    /// PAMR (Araslanov & Roth 2020): the CAM refined with image-colour affinities, then the
+    /// CAM → label step; no SAM, no weights needed (`--pamr-iterations`, `--pamr-dilations`).
+    Pamr,
+    /// CPM's labels as the pseudo-label that SEPL merges the everything-mode masks into.
+    #[value(name = "cpm+sepl")]
+    CpmSepl,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Sepl => "sepl",
+            Mode::Cpm => "cpm",
+            Mode::Pamr => "pamr",
+            Mode::CpmSepl => "cpm+sepl",
+        }
+    }
+    fn uses_sam(self) -> bool {
+        self != Mode::Pamr
+    }
+    fn uses_everything(self) -> bool {
+        matches!(self, Mode::Sepl | Mode::CpmSepl)
+    }
+    fn uses_cpm(self) -> bool {
+        matches!(self, Mode::Cpm | Mode::CpmSepl)
+    }
+}
+
+/// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment everything
+/// → merge → OUT/<name>.png.
+///
+/// Names are those of the CAMs in --cams (<name>.npy, <name>.npz or <name>_<class>.png
+/// heatmaps), or those in --list; each needs an image <name>.jpg/.jpeg/.png in --images of
+/// the CAM's size. Finished outputs are skipped (run again to resume); --shard I/N splits the
+/// names across machines.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// MobileSAM weights: the official `mobile_sam.pt` or its `.safetensors` conversion
+    /// (every mode but pamr).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Folder of images <name>.jpg / .jpeg / .png.
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// Folder of CAMs: <name>.npy (C,H,W), <name>.npz (IRN keys + high_res/cam) or
+    /// <name>_<class id>.png heatmaps.
+    #[arg(long, value_name = "DIR")]
+    pub cams: PathBuf,
+    /// Output folder for the refined labels <name>.png (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// How SAM refines the pseudo-label.
+    #[arg(long, value_enum, default_value = "sepl")]
+    pub mode: Mode,
+    /// SEPL merge rule: official-imp2, official-imp, official or paper (see `camsam merge --help`).
+    #[arg(long, default_value = "official-imp2")]
+    pub preset: Preset,
+    /// SEPL threshold on O_s = |M∩P_k|/|M|.
+    #[arg(long, default_value_t = 0.5)]
+    pub t1: f64,
+    /// SEPL threshold on O_p = |M∩P_k|/|P_k|.
+    #[arg(long, default_value_t = 0.85)]
+    pub t2: f64,
+    /// How the paper preset combines its two tests: and, or.
+    #[arg(long, default_value = "and")]
+    pub combine: Combine,
+    /// Background score against the max-normalised CAMs (CAM → pseudo-label).
+    #[arg(long, default_value_t = 0.25)]
+    pub bg_threshold: f32,
+    /// Pixels whose two best CAM scores differ by less than this become 255 (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub ignore_margin: f32,
+    /// How .npz keys number the classes: foreground (IRN/AMN/ReCAM) or class-ids.
+    #[arg(long, default_value = "foreground")]
+    pub keys: Keys,
+    /// Image-level labels file (`<name> <class id>…` per line); only those CAM channels compete.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Number of classes including background.
+    #[arg(long, default_value_t = 21)]
+    pub num_classes: usize,
+    /// Output PNG format: palette (VOC colours) or gray.
+    #[arg(long, default_value = "palette")]
+    pub format: LabelFormat,
+    /// Also write each image's SAM masks to OUT/masks/<name>/ (amg.py format).
+    #[arg(long)]
+    pub save_masks: bool,
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+    #[command(flatten)]
+    pub refiners: RefinerArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+}
+
+/// What the pipeline did to one image.
+struct ImageReport {
+    masks: usize,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let generator = AutomaticMaskGenerator::new(args.generator.config())?;
+    let params = MergeParams {
+        preset: args.preset,
+        t1: args.t1,
+        t2: args.t2,
+        combine: args.combine,
+        num_classes: args.num_classes,
+    };
+    let cam_params = CamToLabel {
+        bg_threshold: args.bg_threshold,
+        ignore_margin: args.ignore_margin,
+    };
+    cam_params.validate()?;
+    let cam_opts = CamOptions {
+        num_classes: args.num_classes,
+        keys: args.keys,
+    };
+    let labels: Option<BTreeMap<String, Vec<u8>>> = match &args.labels {
+        Some(path) => Some(cam::read_image_labels(path, args.num_classes)?),
+        None => None,
+    };
+    if !args.cams.is_dir() {
+        return Err(Error::input(
+            args.cams.display().to_string(),
+            "not a folder; expected --cams DIR of <name>.npy, <name>.npz or <name>_<class>.png CAMs",
+        ));
+    }
+    let listed: Option<HashSet<String>> = match &args.batch.list {
+        Some(list) => Some(batch::read_list(list)?.into_iter().collect()),
+        None => None,
+    };
+    let found = cam::scan_dir(&args.cams, listed.as_ref())?;
+    let names = batch::select(found.cams.keys().cloned().collect(), &args.batch)?;
+    if names.is_empty() {
+        return Err(Error::input(
+            args.cams.display().to_string(),
+            "no CAMs found; expected <name>.npy, <name>.npz or <name>_<class id>.png files",
+        ));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+
+    let cpm_settings = args.refiners.cpm_settings()?;
+    let pamr_settings = args.refiners.pamr_settings()?;
+    let sam = if args.mode.uses_sam() {
+        let path = args.weights.as_ref().ok_or_else(|| {
+            Error::input(
+                "--weights",
+                format!(
+                    "missing; --mode {} runs MobileSAM and needs its weights (mobile_sam.pt)",
+                    args.mode.name()
+                ),
+            )
+        })?;
+        let weights = Weights::load(path)?;
+        Some(CpuSam::new(&weights)?)
+    } else {
+        None
+    };
+
+    let out_dir = args.out.clone();
+    let outcome = batch::run(
+        &names,
+        &RunOptions::new("refine", args.batch.overwrite),
+        |name| out_dir.join(format!("{name}.png")),
+        |name| {
+            let files = found.cams.get(name).ok_or_else(|| {
+                Error::input(
+                    args.cams.join(name).display().to_string(),
+                    "no CAM for this listed name; expected <name>.npy, <name>.npz or \
+                     <name>_<class>.png",
+                )
+            })?;
+            let image_path = find_image(&args.images, name)?;
+            let image = read_rgb(&image_path)?;
+            let (w, h) = (image.width() as usize, image.height() as usize);
+
+            // CAM → pseudo-label
+            let cam_name = cam_name(files, name);
+            let cam = Cam::read(files, &cam_opts)?;
+            if (cam.height, cam.width) != (h, w) {
+                return Err(Error::input(
+                    &cam_name,
+                    format!(
+                        "a {}×{} CAM; expected the size of {} ({w}×{h})",
+                        cam.width,
+                        cam.height,
+                        image_path.display()
+                    ),
+                ));
+            }
+            let present = match (&labels, &args.labels) {
+                (Some(map), Some(file)) => Some(map.get(name).map(Vec::as_slice).ok_or_else(|| {
+                    Error::input(
+                        file.display().to_string(),
+                        format!("no image-level labels for '{name}'; expected a line for every image"),
+                    )
+                })?),
+                _ => None,
+            };
+            let records = match &sam {
+                Some(sam) if args.mode.uses_everything() => {
+                    let mut predictor = Predictor::new(sam);
+                    let records = pollster::block_on(generator.generate(&mut predictor, &image))?;
+                    Some((predictor, records))
+                }
+                _ => None,
+            };
+            let label = match (args.mode, &sam, records) {
+                (Mode::Sepl, _, Some((_, records))) => {
+                    // CAM → pseudo-label, then merge the everything-mode masks into it
+                    let pseudo = cam.to_label(present, &cam_params, &cam_name)?.label;
+                    (sepl_merge(&pseudo, &records, &params)?, records)
+                }
+                (Mode::CpmSepl, _, Some((mut predictor, records))) => {
+                    // the generator's last image is the whole image unless it used crops
+                    let image_is_set = args.generator.crop_n_layers == 0;
+                    let pseudo = cpm_label(
+                        &mut predictor,
+                        &image,
+                        image_is_set,
+                        &cam,
+                        present,
+                        &cpm_settings,
+                        &cam_name,
+                    )?;
+                    (sepl_merge(&pseudo, &records, &params)?, records)
+                }
+                (Mode::Cpm, Some(sam), _) => {
+                    let mut predictor = Predictor::new(sam);
+                    let label = cpm_label(
+                        &mut predictor,
+                        &image,
+                        false,
+                        &cam,
+                        present,
+                        &cpm_settings,
+                        &cam_name,
+                    )?;
+                    (label, Vec::new())
+                }
+                (Mode::Pamr, _, _) => {
+                    let label = pamr_label(
+                        &image,
+                        &cam,
+                        present,
+                        &pamr_settings,
+                        &cam_params,
+                        &cam_name,
+                    )?;
+                    (label.label, Vec::new())
+                }
+                (mode, _, _) => {
+                    return Err(Error::Model(format!(
+                        "refine --mode {}: the model was not loaded",
+                        mode.name()
+                    )))
+                }
+            };
+            let (label, records) = label;
+
+            let mut outputs = Vec::new();
+            if args.save_masks {
+                let dir = out_dir.join("masks").join(name);
+                for (file, bytes) in amg_files(&records)? {
+                    outputs.push(Output::new(dir.join(file), bytes));
+                }
+            }
+            // the primary output last: its existence marks the name finished
+            outputs.push(Output::new(
+                out_dir.join(format!("{name}.png")),
+                label.encode_png(args.format)?,
+            ));
+            Ok((
+                outputs,
+                ImageReport {
+                    masks: records.len(),
+                },
+            ))
+        },
+    );
+    let masks: usize = outcome.done.iter().map(|(_, r, _)| r.masks).sum();
+    outcome.print_summary();
+    write_report(&args, &names, &outcome, &cpm_settings, &pamr_settings)?;
+    if !outcome.done.is_empty() {
+        eprintln!(
+            "refine: {masks} SAM masks over {} images ({:.1} per image)",
+            outcome.done.len(),
+            masks as f64 / outcome.done.len() as f64
+        );
+    }
+    outcome.into_result()
+}
+
+/// `OUT/report.json` (`report-shard-I-of-N.json` with `--shard`): the mode and every setting
+/// that shaped the labels, and what happened to each name.
+fn write_report(
+    args: &Args,
+    names: &[String],
+    outcome: &batch::Outcome<ImageReport>,
+    cpm: &camsam::cpm::CpmSettings,
+    pamr: &camsam::pamr::PamrSettings,
+) -> Result<()> {
+    use serde_json::{json, Value};
+    let mode = args.mode;
+    let g = &args.generator;
+    let report = json!({
+        "command": "refine",
+        "mode": mode.name(),
+        "settings": {
+            "weights": args.weights.as_ref().map(|p| p.display().to_string()),
+            "images": args.images.display().to_string(),
+            "cams": args.cams.display().to_string(),
+            "out": args.out.display().to_string(),
+            "labels": args.labels.as_ref().map(|p| p.display().to_string()),
+            "num_classes": args.num_classes,
+            "format": match args.format {
+                LabelFormat::Palette => "palette",
+                LabelFormat::Gray => "gray",
+            },
+            "cam2label": if matches!(mode, Mode::Sepl | Mode::Pamr) {
+                json!({ "bg_threshold": args.bg_threshold, "ignore_margin": args.ignore_margin })
+            } else {
+                Value::Null
+            },
+            "sepl": if mode.uses_everything() {
+                json!({
+                    "preset": args.preset.to_string(),
+                    "t1": args.t1,
+                    "t2": args.t2,
+                    "combine": args.combine.to_string(),
+                })
+            } else {
+                Value::Null
+            },
+            "generator": if mode.uses_everything() {
+                json!({
+                    "points_per_side": g.points_per_side,
+                    "points_per_batch": g.points_per_batch,
+                    "pred_iou_thresh": g.pred_iou_thresh,
+                    "stability_score_thresh": g.stability_score_thresh,
+                    "stability_score_offset": g.stability_score_offset,
+                    "box_nms_thresh": g.box_nms_thresh,
+                    "crop_n_layers": g.crop_n_layers,
+                    "crop_nms_thresh": g.crop_nms_thresh,
+                    "crop_overlap_ratio": g.crop_overlap_ratio,
+                    "crop_n_points_downscale_factor": g.crop_n_points_downscale_factor,
+                    "min_mask_region_area": g.min_mask_region_area,
+                })
+            } else {
+                Value::Null
+            },
+            "cpm": if mode.uses_cpm() { json!(cpm) } else { Value::Null },
+            "pamr": if mode == Mode::Pamr { json!(pamr) } else { Value::Null },
+            "list": args.batch.list.as_ref().map(|p| p.display().to_string()),
+            "shard": args.batch.shard.map(|s| s.to_string()),
+            "overwrite": args.batch.overwrite,
+            "names": names.len(),
+        },
+        "done": outcome.done.iter().map(|(n, r, t)| json!({
+            "name": n,
+            "sam_masks": r.masks,
+            "seconds": t.as_secs_f64(),
+        })).collect::<Vec<_>>(),
+        "skipped": &outcome.skipped,
+        "failed": outcome.failed.iter().map(|(n, e)| json!({
+            "name": n,
+            "error": e.to_string(),
+        })).collect::<Vec<_>>(),
+        "seconds": outcome.elapsed.as_secs_f64(),
+        "threads": outcome.threads,
+    });
+    let report_name = match args.batch.shard {
+        Some(s) => format!("report-shard-{}-of-{}.json", s.index, s.count),
+        None => "report.json".to_string(),
+    };
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| Error::input("report", format!("could not serialise: {e}")))?;
+    batch::write_atomic(&args.out.join(report_name), &json)
+}
+
+/// SEPL merge of the generator's masks, visited in the generator's output order (the order
+/// of amg.py's `<i>.png` files).
+pub(super) fn sepl_merge(
+    pseudo: &LabelMap,
+    records: &[MaskRecord],
+    params: &MergeParams,
+) -> Result<LabelMap> {
+    let masks = records
+        .iter()
+        .map(|r| {
+            let m = &r.segmentation;
+            BitMask::from_values(m.width(), m.height(), &m.to_u8(), |v| v > 0)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&BitMask> = masks.iter().collect();
+    Ok(sepl::merge(pseudo, &refs, params)?.label)
+}
+
+/// `DIR/<name>.<ext>` for the first image extension that exists.
+pub(super) fn find_image(dir: &Path, name: &str) -> Result<PathBuf> {
+    IMAGE_EXTENSIONS
+        .iter()
+        .map(|ext| dir.join(format!("{name}.{ext}")))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::input(
+                dir.join(name).display().to_string(),
+                "no image for this CAM; expected <name>.jpg, .jpeg or .png",
+            )
+        })
+}

@@ -1,0 +1,221 @@
+//! `camsam refine --mode cpm | pamr | cpm+sepl` end to end: real VOC images, CAM heatmaps made
+//! from their ground truth, the fixture weights (random MobileSAM). PAMR must equal the
+//! library's CAM → PAMR → label; cpm+sepl must equal `camsam merge` of the cpm run's labels
+//! with the masks cpm+sepl saved; every report names its mode and settings.
+
+mod common;
+
+use camsam::cam::{scan_dir, Cam, CamOptions, CamToLabel};
+use camsam::label::LabelMap;
+use camsam::pamr::{pamr_label, PamrSettings};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NAME: &str = "2007_000033";
+
+fn camsam(args: &[&str], paths: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_camsam"));
+    cmd.args(args);
+    for (flag, path) in paths {
+        cmd.arg(flag).arg(path);
+    }
+    cmd.output().expect("run camsam")
+}
+
+fn voc() -> PathBuf {
+    common::shared_dir().join("data/voc_val_crops")
+}
+
+/// `<name>_<class>.png` heatmaps: a cone on the class's ground truth, 255 at its centroid
+/// falling to 128 at its farthest pixel, 40 outside — one main peak per class, as a CAM has.
+fn write_heatmaps(dir: &Path) -> Vec<u8> {
+    let gt = LabelMap::read_png(&voc().join("gt").join(format!("{NAME}.png"))).expect("gt");
+    let classes: Vec<u8> = gt
+        .present_ids()
+        .into_iter()
+        .filter(|&c| c != 0 && c != 255)
+        .collect();
+    let (w, h) = (gt.width, gt.height);
+    for &c in &classes {
+        let pixels: Vec<(f64, f64)> = (0..w * h)
+            .filter(|&i| gt.data[i] == c)
+            .map(|i| ((i % w) as f64, (i / w) as f64))
+            .collect();
+        let n = pixels.len() as f64;
+        let cx = pixels.iter().map(|p| p.0).sum::<f64>() / n;
+        let cy = pixels.iter().map(|p| p.1).sum::<f64>() / n;
+        let dist = |x: f64, y: f64| ((x - cx).powi(2) + (y - cy).powi(2)).sqrt();
+        let far = pixels.iter().map(|&(x, y)| dist(x, y)).fold(1.0, f64::max);
+        let values: Vec<u8> = (0..w * h)
+            .map(|i| {
+                if gt.data[i] == c {
+                    let d = dist((i % w) as f64, (i / w) as f64);
+                    (255.0 - 127.0 * d / far).round() as u8
+                } else {
+                    40
+                }
+            })
+            .collect();
+        let heat = image::GrayImage::from_raw(w as u32, h as u32, values).expect("heatmap size");
+        heat.save(dir.join(format!("{NAME}_{c}.png")))
+            .expect("write heatmap");
+    }
+    classes
+}
+
+fn report(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+fn run_ok(args: &[&str], paths: &[(&str, &Path)]) {
+    let run = camsam(args, paths);
+    assert!(
+        run.status.success(),
+        "camsam {args:?} failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn refine_modes_cpm_pamr_cpm_sepl() {
+    let root = common::scratch_dir("cli_refine_modes");
+    let cams = root.join("cams");
+    std::fs::create_dir_all(&cams).expect("mkdir");
+    let classes = write_heatmaps(&cams);
+    let images = voc().join("images");
+    let weights = common::shared_dir().join("fixtures/sam/weights/mobile_sam_random.safetensors");
+
+    // pamr: no weights needed; equals the library's CAM → PAMR → label.
+    let out = root.join("pamr");
+    run_ok(
+        &["refine", "--mode", "pamr", "--format", "gray"],
+        &[
+            ("--images", images.as_path()),
+            ("--cams", cams.as_path()),
+            ("--out", out.as_path()),
+        ],
+    );
+    let got = LabelMap::read_png(&out.join(format!("{NAME}.png"))).expect("pamr label");
+    let cam = Cam::read(
+        &scan_dir(&cams, None).expect("scan").cams[NAME],
+        &CamOptions::default(),
+    )
+    .expect("cam");
+    let image = image::open(images.join(format!("{NAME}.jpg")))
+        .or_else(|_| image::open(images.join(format!("{NAME}.png"))))
+        .expect("image")
+        .to_rgb8();
+    let want = pamr_label(
+        &image,
+        &cam,
+        None,
+        &PamrSettings::default(),
+        &CamToLabel::default(),
+        NAME,
+    )
+    .expect("library pamr")
+    .label;
+    assert_eq!(got.data, want.data, "pamr CLI differs from the library");
+    let r = report(&out);
+    assert_eq!(r["mode"], "pamr");
+    assert_eq!(r["settings"]["pamr"]["iterations"], 10);
+    assert_eq!(
+        r["settings"]["pamr"]["dilations"],
+        serde_json::json!([1, 2, 4, 8, 12, 24])
+    );
+    assert_eq!(r["settings"]["cam2label"]["bg_threshold"], 0.25);
+
+    // cpm without weights: an error naming the flag.
+    let run = camsam(
+        &["refine", "--mode", "cpm"],
+        &[
+            ("--images", images.as_path()),
+            ("--cams", cams.as_path()),
+            ("--out", root.join("nope").as_path()),
+        ],
+    );
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--weights"));
+
+    // cpm, one multi-point prompt per class (S2C) and the best-IoU mask.
+    let cpm_out = root.join("cpm");
+    run_ok(
+        &[
+            "refine", "--mode", "cpm", "--format", "gray", "--mask", "best-iou",
+        ],
+        &[
+            ("--weights", weights.as_path()),
+            ("--images", images.as_path()),
+            ("--cams", cams.as_path()),
+            ("--out", cpm_out.as_path()),
+        ],
+    );
+    let cpm = LabelMap::read_png(&cpm_out.join(format!("{NAME}.png"))).expect("cpm label");
+    assert_eq!(
+        (cpm.width, cpm.height),
+        (image.width() as usize, image.height() as usize)
+    );
+    assert!(
+        cpm.data.iter().all(|v| *v == 0 || classes.contains(v)),
+        "cpm labels outside {{0}} ∪ {classes:?}: {:?}",
+        cpm.present_ids()
+    );
+    let r = report(&cpm_out);
+    assert_eq!(r["mode"], "cpm");
+    assert_eq!(r["settings"]["cpm"]["prompt_mode"], "multi-point");
+    assert_eq!(r["settings"]["cpm"]["mask_choice"], "best-iou");
+    assert_eq!(r["settings"]["cpm"]["peaks"]["threshold"], 0.5);
+    assert_eq!(r["settings"]["cpm"]["peaks"]["min_distance"], 20.0);
+    assert!(r["settings"]["sepl"].is_null());
+
+    // cpm+sepl with the same CPM settings and a small grid: equals merging the cpm labels
+    // with the masks it saved.
+    let both = root.join("cpm_sepl");
+    run_ok(
+        &[
+            "refine",
+            "--mode",
+            "cpm+sepl",
+            "--format",
+            "gray",
+            "--mask",
+            "best-iou",
+            "--save-masks",
+            "--points-per-side",
+            "4",
+            "--pred-iou-thresh",
+            "0",
+            "--stability-score-thresh",
+            "0",
+            "--box-nms-thresh",
+            "1",
+        ],
+        &[
+            ("--weights", weights.as_path()),
+            ("--images", images.as_path()),
+            ("--cams", cams.as_path()),
+            ("--out", both.as_path()),
+        ],
+    );
+    let merged = root.join("merged");
+    run_ok(
+        &["merge", "--format", "gray"],
+        &[
+            ("--pseudo", cpm_out.as_path()),
+            ("--masks", both.join("masks").as_path()),
+            ("--out", merged.as_path()),
+        ],
+    );
+    let got = LabelMap::read_png(&both.join(format!("{NAME}.png"))).expect("cpm+sepl label");
+    let want = LabelMap::read_png(&merged.join(format!("{NAME}.png"))).expect("merged");
+    assert_eq!(
+        got.data, want.data,
+        "cpm+sepl differs from merge(cpm labels, its masks)"
+    );
+    let r = report(&both);
+    assert_eq!(r["mode"], "cpm+sepl");
+    assert_eq!(r["settings"]["sepl"]["preset"], "official-imp2");
+    assert_eq!(r["settings"]["generator"]["points_per_side"], 4);
+    assert_eq!(r["settings"]["cpm"]["mask_choice"], "best-iou");
+}

@@ -1,0 +1,130 @@
+//! `camsam embed` and `camsam predict` as outside checks call them, on the fixture checkpoint
+//! and image (`../shared/fixtures/sam/predict/portrait_a`), against the official outputs.
+
+mod common;
+
+use camsam::npy::NpyArray;
+use std::process::Command;
+
+/// Embedding: max |Δ| relative to the largest reference magnitude.
+const EMBEDDING_REL_TOL: f32 = 1e-3;
+/// Predicted IoUs: absolute.
+const IOU_TOL: f64 = 1e-3;
+/// Masks: IoU with the official PNG.
+const MASK_MIN_IOU: f64 = 0.99;
+
+#[test]
+fn embed_and_predict_match_official() {
+    let sam = common::shared_dir().join("fixtures/sam");
+    let dir = sam.join("predict/portrait_a");
+    let weights = sam.join("weights/mobile_sam_random.safetensors");
+    let out = common::scratch_dir("cli_sam");
+    let exe = env!("CARGO_BIN_EXE_camsam");
+
+    let npy = out.join("embedding.npy");
+    let status = Command::new(exe)
+        .args(["embed", "--backend", "cpu", "--weights"])
+        .arg(&weights)
+        .arg("--image")
+        .arg(dir.join("image.png"))
+        .arg("--out")
+        .arg(&npy)
+        .status()
+        .expect("run camsam embed");
+    assert!(status.success());
+    let ours = NpyArray::read(&npy).expect("embedding.npy");
+    let reference = NpyArray::read(&dir.join("embedding.npy")).expect("reference");
+    assert_eq!(ours.shape, vec![1, 256, 64, 64]);
+    let (a, b) = (ours.to_f32(), reference.to_f32());
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let (i, d) = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .enumerate()
+        .fold((0, 0f32), |w, (i, d)| if d > w.1 { (i, d) } else { w });
+    assert!(
+        d <= EMBEDDING_REL_TOL * scale,
+        "embedding element {i}: ours {}, official {} (|Δ| {d} > {EMBEDDING_REL_TOL}·{scale})",
+        a[i],
+        b[i]
+    );
+
+    // The `box_point` case: one point and a box, three masks.
+    let cases: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
+    let case = &cases["cases"]["box_point"];
+    let p = &case["points"][0];
+    let bx: Vec<f64> = case["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let pred = out.join("pred");
+    let status = Command::new(exe)
+        .arg("predict")
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--image")
+        .arg(dir.join("image.png"))
+        .arg("--point")
+        .arg(format!("{},{},1", p[0], p[1]))
+        .arg("--box")
+        .arg(format!("{},{},{},{}", bx[0], bx[1], bx[2], bx[3]))
+        .arg("--multimask")
+        .arg("--out")
+        .arg(&pred)
+        .status()
+        .expect("run camsam predict");
+    assert!(status.success());
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pred.join("result.json")).unwrap()).unwrap();
+    for m in 0..3 {
+        let ours = result["iou_predictions"][m].as_f64().unwrap();
+        let official = case["iou_predictions"][m].as_f64().unwrap();
+        assert!(
+            (ours - official).abs() <= IOU_TOL,
+            "IoU prediction {m}: ours {ours}, official {official}"
+        );
+        let a = image::open(pred.join(format!("mask{m}.png")))
+            .unwrap()
+            .to_luma8();
+        let b = image::open(dir.join(format!("box_point_mask{m}.png")))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(a.dimensions(), b.dimensions());
+        let inter = a
+            .pixels()
+            .zip(b.pixels())
+            .filter(|(x, y)| x.0[0] > 127 && y.0[0] > 127)
+            .count();
+        let union = a
+            .pixels()
+            .zip(b.pixels())
+            .filter(|(x, y)| x.0[0] > 127 || y.0[0] > 127)
+            .count();
+        let iou = inter as f64 / union.max(1) as f64;
+        assert!(
+            iou >= MASK_MIN_IOU,
+            "mask {m}: IoU {iou} with the official mask"
+        );
+    }
+    let logits = NpyArray::read(&pred.join("low_res_logits.npy")).unwrap();
+    assert_eq!(logits.shape, vec![3, 256, 256]);
+
+    // A bad prompt is an error naming the flag, not a panic.
+    let output = Command::new(exe)
+        .arg("predict")
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--image")
+        .arg(dir.join("image.png"))
+        .args(["--point", "1,2", "--out"])
+        .arg(out.join("bad"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("--point"), "{err}");
+}
