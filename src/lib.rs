@@ -8,21 +8,25 @@
 
 pub mod amg;
 pub mod cam;
+pub mod cpm;
+pub mod demo;
 pub mod error;
+pub mod export;
 pub mod gpu;
 pub mod label;
 pub mod masks;
 pub mod metrics;
 pub mod npy;
 pub mod overlay;
-pub mod postprocess;
-pub mod predictor;
-pub mod sepl;
-
-pub mod cpm;
 pub mod pamr;
 pub mod peaks;
+pub mod postprocess;
+pub mod predictor;
 pub mod sam;
 pub mod se_map;
+pub mod sepl;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};

@@ -16,3 +16,7 @@ step "native tests"
 # lavapipe is installed by .ci/setup: WebGPU tests must run, not skip.
 export CAMSAM_REQUIRE_GPU=1
 cargo test --all-targets
+step "browser app: wasm release build, wasm-bindgen, wasm-opt (www/build.sh)"
+bash www/build.sh
+step "browser end-to-end tests (headless Chromium, tests/e2e)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && node --test --test-concurrency=1 app.test.mjs)

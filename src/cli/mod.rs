@@ -6,6 +6,7 @@ mod bench_refine;
 mod bench_sam;
 mod bench_webgpu;
 mod cam2label;
+mod demo;
 mod embed;
 mod eval;
 mod everything;
@@ -27,6 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write the bundled demo data (generated scenes, CAMs, SAM masks, ground truth) to a folder.
+    Demo(demo::Args),
     Eval(eval::Args),
     Cam2label(cam2label::Args),
     Merge(merge::Args),
@@ -48,6 +51,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Cam2label(args) => cam2label::run(args),
         Command::Merge(args) => merge::run(args),

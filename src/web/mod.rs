@@ -1,0 +1,161 @@
+//! The wasm-bindgen API used by the browser app (`index.html`, `www/worker.js`).
+//!
+//! Thin by design: every function converts JS values to library types, calls the library and
+//! maps `camsam::Error` once to `JsError`. No product logic lives here. Structured results
+//! cross as plain JS objects (serde-wasm-bindgen); pixel data crosses as `Uint8Array`.
+//! `console_error_panic_hook` is installed once, when the module starts.
+//!
+//! ```js
+//! import init, { Label } from '../pkg/camsam.js';
+//! await init();
+//! const label = Label.fromPng(bytes, 'cat.png');   // throws "cat.png: RGB PNG; expected …"
+//! const png = label.toPng(false);                  // VOC palette PNG
+//! ```
+
+use crate::export::ZipBuilder;
+use crate::label::{LabelFormat, LabelMap};
+use wasm_bindgen::prelude::*;
+
+/// Installs the panic hook, so a bug shows as a message in the console, not `unreachable`.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// The one mapping from the library's error to JS.
+pub(crate) fn js_err(e: crate::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// The crate version, for the page footer and the JSON report.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// The VOC colour map, 256 × RGB.
+#[wasm_bindgen(js_name = vocPalette)]
+pub fn voc_palette() -> Vec<u8> {
+    crate::label::voc_palette().concat()
+}
+
+/// The 21 VOC class names, background first.
+#[wasm_bindgen(js_name = vocClasses)]
+pub fn voc_classes() -> Vec<String> {
+    crate::label::VOC_CLASSES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A map of class ids (pseudo-label, ground truth or refined label).
+#[wasm_bindgen]
+pub struct Label {
+    pub(crate) inner: LabelMap,
+}
+
+#[wasm_bindgen]
+impl Label {
+    /// Decode a class-id PNG (grayscale or palette); `name` appears in errors.
+    #[wasm_bindgen(js_name = fromPng)]
+    pub fn from_png(bytes: &[u8], name: &str) -> Result<Label, JsError> {
+        LabelMap::decode_png(bytes, name)
+            .map(|inner| Label { inner })
+            .map_err(js_err)
+    }
+
+    /// A label from raw ids (`width * height` bytes), e.g. after edits in the page.
+    #[wasm_bindgen(js_name = fromIds)]
+    pub fn from_ids(width: usize, height: usize, ids: Vec<u8>) -> Result<Label, JsError> {
+        LabelMap::new(width, height, ids)
+            .map(|inner| Label { inner })
+            .map_err(js_err)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> usize {
+        self.inner.width
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> usize {
+        self.inner.height
+    }
+
+    /// The ids, row-major.
+    pub fn ids(&self) -> Vec<u8> {
+        self.inner.data.clone()
+    }
+
+    /// The ids present, ascending.
+    pub fn present(&self) -> Vec<u8> {
+        self.inner.present_ids()
+    }
+
+    /// Encode as a VOC-palette PNG, or grayscale when `gray`.
+    #[wasm_bindgen(js_name = toPng)]
+    pub fn to_png(&self, gray: bool) -> Result<Vec<u8>, JsError> {
+        let format = if gray {
+            LabelFormat::Gray
+        } else {
+            LabelFormat::Palette
+        };
+        self.inner.encode_png(format).map_err(js_err)
+    }
+}
+
+/// A zip archive being built (the export download).
+#[wasm_bindgen]
+pub struct Zip {
+    inner: ZipBuilder,
+}
+
+impl Default for Zip {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl Zip {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Zip {
+        Zip {
+            inner: ZipBuilder::new(),
+        }
+    }
+
+    /// Add a file at `name` (a relative path inside the archive).
+    pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), JsError> {
+        self.inner.add(name, bytes).map_err(js_err)
+    }
+
+    /// The archive's bytes; the builder is consumed.
+    pub fn finish(self) -> Result<Vec<u8>, JsError> {
+        self.inner.finish().map_err(js_err)
+    }
+}
+
+/// The bundled demo as `[{path, bytes}]` (see [`crate::demo`]).
+#[wasm_bindgen(js_name = demoFiles)]
+pub fn demo_files() -> Result<js_sys::Array, JsError> {
+    let files = crate::demo::files().map_err(js_err)?;
+    let out = js_sys::Array::new();
+    for f in files {
+        let entry = js_sys::Object::new();
+        js_sys::Reflect::set(&entry, &"path".into(), &f.path.into())
+            .map_err(|_| JsError::new("demo: could not build the file list"))?;
+        let bytes = js_sys::Uint8Array::from(f.bytes.as_slice());
+        js_sys::Reflect::set(&entry, &"bytes".into(), &bytes)
+            .map_err(|_| JsError::new("demo: could not build the file list"))?;
+        out.push(&entry);
+    }
+    Ok(out)
+}
+
+mod measure;
+mod model;
+mod refine;
+pub use measure::*;
+pub use model::*;
+pub use refine::*;

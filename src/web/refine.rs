@@ -1,0 +1,246 @@
+//! Bindings of the SEPL refinement: SAM mask sets (folder files or a zip), the merge with the
+//! page's settings, colour overlays. Conversions only; the logic is in `masks`, `sepl` and
+//! `overlay`.
+
+use super::{js_err, Label};
+use crate::masks::{BitMask, MaskSet, MaskZip as CoreMaskZip, SamMask};
+use crate::sepl::{MergeParams, Preset};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+/// Merge and CAM settings as the page sends them.
+#[derive(Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    preset: String,
+    t1: f64,
+    t2: f64,
+    combine: String,
+    pub(crate) bg_threshold: f32,
+    pub(crate) num_classes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            preset: "official-imp2".into(),
+            t1: 0.5,
+            t2: 0.85,
+            combine: "and".into(),
+            bg_threshold: 0.25,
+            num_classes: 21,
+        }
+    }
+}
+
+pub fn settings(value: JsValue) -> Result<Settings, JsError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Settings::default());
+    }
+    serde_wasm_bindgen::from_value(value).map_err(|e| {
+        JsError::new(&format!(
+            "settings: {e}; expected {{preset, t1, t2, combine, bg_threshold}}"
+        ))
+    })
+}
+
+fn merge_params(s: &Settings) -> Result<MergeParams, JsError> {
+    Ok(MergeParams {
+        preset: s.preset.parse::<Preset>().map_err(|e| JsError::new(&e))?,
+        t1: s.t1,
+        t2: s.t2,
+        combine: s.combine.parse().map_err(|e: String| JsError::new(&e))?,
+        num_classes: s.num_classes,
+    })
+}
+
+/// The SAM masks of one image.
+#[wasm_bindgen]
+pub struct Masks {
+    inner: MaskSet,
+}
+
+#[wasm_bindgen]
+impl Masks {
+    /// Number of masks.
+    pub fn len(&self) -> usize {
+        self.inner.masks.len()
+    }
+
+    #[wasm_bindgen(js_name = isEmpty)]
+    pub fn is_empty(&self) -> bool {
+        self.inner.masks.is_empty()
+    }
+
+    /// Mask `i` (in visiting order) as one byte per pixel, 255 inside.
+    pub fn mask(&self, i: usize) -> Result<Vec<u8>, JsError> {
+        self.inner
+            .masks
+            .get(i)
+            .map(|m| m.bits.to_values())
+            .ok_or_else(|| JsError::new(&format!("mask {i}: out of range")))
+    }
+
+    /// Pixels inside mask `i`.
+    pub fn area(&self, i: usize) -> usize {
+        self.inner.masks.get(i).map_or(0, |m| m.bits.count())
+    }
+
+    /// The file mask `i` came from.
+    pub fn file(&self, i: usize) -> String {
+        self.inner
+            .masks
+            .get(i)
+            .map_or_else(String::new, |m| m.file.clone())
+    }
+
+    /// Files skipped while reading (non-numeric names).
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner.warnings.clone()
+    }
+
+    /// Append a mask (one byte per pixel, inside when ≥ 128), e.g. from the prompt tool; it
+    /// is visited last by the merge. Returns its position.
+    pub fn push(&mut self, values: Vec<u8>, width: usize, height: usize) -> Result<usize, JsError> {
+        if let Some(first) = self.inner.masks.first() {
+            if (first.bits.width(), first.bits.height()) != (width, height) {
+                return Err(JsError::new(&format!(
+                    "a {width}×{height} mask for a set of {}×{} masks",
+                    first.bits.width(),
+                    first.bits.height()
+                )));
+            }
+        }
+        let bits = BitMask::from_values(width, height, &values, |v| v >= 128).map_err(js_err)?;
+        let index = self
+            .inner
+            .masks
+            .iter()
+            .map(|m| m.index + 1)
+            .max()
+            .unwrap_or(0);
+        self.inner.masks.push(SamMask {
+            index,
+            file: format!("prompt#{index}"),
+            bits,
+            meta: None,
+        });
+        Ok(self.inner.masks.len() - 1)
+    }
+}
+
+impl From<MaskSet> for Masks {
+    fn from(inner: MaskSet) -> Self {
+        Masks { inner }
+    }
+}
+
+/// Collects one image's mask files (a dropped folder) before decoding them together.
+#[wasm_bindgen]
+pub struct MaskFiles {
+    name: String,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+#[wasm_bindgen]
+impl MaskFiles {
+    /// Files of the folder of image `name`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: &str) -> MaskFiles {
+        MaskFiles {
+            name: name.to_string(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Add `file_name` (e.g. `3.png` or `metadata.csv`).
+    pub fn add(&mut self, file_name: &str, bytes: Vec<u8>) {
+        self.files.push((file_name.to_string(), bytes));
+    }
+
+    /// Decode; every mask must be `width × height` (the label's size).
+    pub fn decode(self, width: usize, height: usize) -> Result<Masks, JsError> {
+        MaskSet::from_files(&self.name, self.files, Some((width, height)))
+            .map(|inner| Masks { inner })
+            .map_err(js_err)
+    }
+}
+
+/// A `.zip` of `<name>/<i>.png` mask folders.
+#[wasm_bindgen]
+pub struct MaskZip {
+    inner: CoreMaskZip,
+}
+
+#[wasm_bindgen]
+impl MaskZip {
+    /// Index the archive (entries are decoded per image, on demand).
+    pub fn open(bytes: Vec<u8>, zip_name: &str) -> Result<MaskZip, JsError> {
+        CoreMaskZip::new(bytes, zip_name)
+            .map(|inner| MaskZip { inner })
+            .map_err(js_err)
+    }
+
+    /// The image names it holds masks for.
+    pub fn names(&self) -> Vec<String> {
+        self.inner.names().map(str::to_string).collect()
+    }
+
+    /// The masks of image `name`, each required to be `width × height`.
+    pub fn masks(&self, name: &str, width: usize, height: usize) -> Result<Masks, JsError> {
+        self.inner
+            .mask_set(name, Some((width, height)))
+            .map(|inner| Masks { inner })
+            .map_err(js_err)
+    }
+
+    /// Entries skipped while indexing.
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner.warnings.clone()
+    }
+}
+
+/// SEPL merge of `masks` into `pseudo` with the page's settings; the masks at positions in
+/// `rejected` (the user's rejections) are left out, as if SAM had not proposed them.
+#[wasm_bindgen]
+pub fn merge(
+    pseudo: &Label,
+    masks: &Masks,
+    settings_js: JsValue,
+    rejected: Vec<u32>,
+) -> Result<Label, JsError> {
+    let params = merge_params(&settings(settings_js)?)?;
+    let bits: Vec<_> = masks
+        .inner
+        .masks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !rejected.contains(&(*i as u32)))
+        .map(|(_, m)| &m.bits)
+        .collect();
+    crate::sepl::merge(&pseudo.inner, &bits, &params)
+        .map(|r| Label { inner: r.label })
+        .map_err(js_err)
+}
+
+/// A colour overlay PNG of `label` over the image (PNG/JPEG bytes, optional; mid-gray without).
+#[wasm_bindgen(js_name = overlayPng)]
+pub fn overlay_png(
+    label: &Label,
+    image: Option<Vec<u8>>,
+    image_name: &str,
+) -> Result<Vec<u8>, JsError> {
+    use crate::overlay::{overlay_rgb, RgbImage};
+    let img = image
+        .map(|bytes| RgbImage::decode_png(&bytes, image_name))
+        .transpose()
+        .map_err(js_err)?;
+    let rgb = overlay_rgb(&label.inner, img.as_ref()).map_err(js_err)?;
+    RgbImage {
+        width: label.inner.width,
+        height: label.inner.height,
+        data: rgb,
+    }
+    .encode_png()
+    .map_err(js_err)
+}

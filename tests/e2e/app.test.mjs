@@ -1,0 +1,177 @@
+// End-to-end tests of the browser app in headless Debian Chromium (playwright-core).
+// Run: `bash www/build.sh && cd tests/e2e && npm ci && node --test` (tests/run.sh does this).
+// Screenshots of the review view go to tests/e2e/artifacts/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  artifacts, sharedDir, startServer, launch, waitForStatus, writeZip, readZip, decodePng, encodePng, camsamEval, tmpDir,
+} from './lib.mjs';
+
+const RUN_TIMEOUT_MS = 240_000;
+let server;
+
+before(async () => {
+  fs.mkdirSync(artifacts, { recursive: true });
+  server = await startServer();
+});
+after(() => server?.close());
+
+/** Every request must go to the app's own origin (or be a blob:/data: URL it made itself). */
+function assertSameOrigin(requests, origin) {
+  const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'));
+  assert.deepEqual(foreign, [], `requests to other origins: ${foreign.join(', ')}`);
+  assert.ok(requests.some((u) => u.endsWith('.wasm')), 'the request log saw the wasm module (so it logs the worker too)');
+}
+
+async function download(page, testId) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
+  const file = path.join(tmpDir('dl'), dl.suggestedFilename());
+  await dl.saveAs(file);
+  return { name: dl.suggestedFilename(), bytes: fs.readFileSync(file) };
+}
+
+test('the demo opens ready: run, review, export', async () => {
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    assert.match(await b.page.getByTestId('backend').textContent(), /^(webgpu|cpu)$/);
+    await b.page.getByTestId('run').click();
+    await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    const before = Number(await b.page.getByTestId('miou-before').textContent());
+    const afterM = Number(await b.page.getByTestId('miou-after').textContent());
+    assert.ok(afterM > before + 5, `SEPL should improve the demo's CAM labels: before ${before}, after ${afterM}`);
+    await b.page.screenshot({ path: path.join(artifacts, 'demo-review.png'), fullPage: true });
+    const zip = await download(b.page, 'export');
+    assert.equal(zip.name, 'camsam-labels.zip');
+    const files = readZip(zip.bytes);
+    for (const n of ['demo_cat', 'demo_street', 'demo_sky']) {
+      const png = decodePng(files.get(`${n}.png`));
+      assert.equal(png.colorType, 3, `${n}.png is a palette PNG`);
+    }
+    assert.ok(files.has('report.json'));
+    assertSameOrigin(b.requests, server.origin);
+  } finally {
+    await b.close();
+  }
+});
+
+test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam eval, a malformed file is named', async () => {
+  const sepl = path.join(sharedDir(), 'fixtures/sepl');
+  const all = fs.readFileSync(path.join(sepl, 'list.txt'), 'utf8').split('\n').filter(Boolean);
+  const names = Array.from({ length: 20 }, (_, i) => all[Math.floor((i * all.length) / 20)]);
+  const work = tmpDir('sepl');
+  fs.writeFileSync(path.join(work, 'list.txt'), `${names.join('\n')}\n`);
+
+  // masks.zip of <name>/<i>.png, plus masks for one extra name whose pseudo-label is corrupt.
+  const entries = [];
+  for (const n of [...names, 'zz_broken']) {
+    const src = path.join(sepl, 'sam', n === 'zz_broken' ? names[0] : n);
+    for (const f of fs.readdirSync(src)) entries.push([`${n}/${f}`, fs.readFileSync(path.join(src, f))]);
+  }
+  fs.writeFileSync(path.join(work, 'masks.zip'), writeZip(entries));
+  fs.writeFileSync(path.join(work, 'zz_broken.png'), Buffer.from('this is not a PNG file'));
+
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('cams-input').setInputFiles([...names.map((n) => path.join(sepl, 'pseudo', `${n}.png`)), path.join(work, 'zz_broken.png')]);
+    await b.page.getByTestId('masks-input').setInputFiles(path.join(work, 'masks.zip'));
+    await b.page.getByTestId('gt-input').setInputFiles(names.map((n) => path.join(sepl, 'gt', `${n}.png`)));
+    await b.page.getByTestId('preset-select').selectOption('official-imp2');
+    await b.page.getByTestId('run').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    assert.match(status, /20 image\(s\) refined/);
+    assert.match(status, /error/);
+    const issues = await b.page.getByTestId('issues').textContent();
+    assert.match(issues, /zz_broken\.png: not a readable PNG/, `issues list: ${issues}`);
+    await b.page.screenshot({ path: path.join(artifacts, 'sepl-review.png'), fullPage: true });
+
+    const zip = await download(b.page, 'export');
+    assert.equal(zip.name, 'camsam-labels.zip');
+    const files = readZip(zip.bytes);
+    const labels = [...files.keys()].filter((k) => k.endsWith('.png')).sort();
+    assert.deepEqual(labels, names.map((n) => `${n}.png`).sort());
+    const out = path.join(work, 'exported');
+    fs.mkdirSync(out);
+    for (const n of names) {
+      const got = decodePng(files.get(`${n}.png`));
+      const want = decodePng(fs.readFileSync(path.join(sepl, 'expected/max_iou_imp2', `${n}.png`)));
+      assert.equal(`${got.width}x${got.height}`, `${want.width}x${want.height}`, `${n}: size`);
+      let diff = 0, first = -1;
+      for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
+      assert.equal(diff, 0, `${n}: ${diff} pixels differ from max_iou_imp2; first at (${first % want.width}, ${Math.floor(first / want.width)}): ${got.data[first]} vs ${want.data[first]}`);
+      fs.writeFileSync(path.join(out, `${n}.png`), files.get(`${n}.png`));
+    }
+    const cli = camsamEval(out, path.join(sepl, 'gt'), path.join(work, 'list.txt'));
+    const shown = await b.page.getByTestId('miou-after').textContent();
+    assert.equal(shown, (100 * cli.miou).toFixed(2), `page miou-after ${shown} vs camsam eval ${cli.miou}`);
+    const cliBefore = camsamEval(path.join(sepl, 'pseudo'), path.join(sepl, 'gt'), path.join(work, 'list.txt'));
+    assert.equal(await b.page.getByTestId('miou-before').textContent(), (100 * cliBefore.miou).toFixed(2));
+    assertSameOrigin(b.requests, server.origin);
+  } finally {
+    await b.close();
+  }
+});
+
+/** A CAM for `cls` made here from the ground truth: a Gaussian at the class's centroid whose
+ *  spread is 0.6× the class's extent, so it covers the object's core and misses its edges. */
+function camFromGt(gt, cls) {
+  let n = 0, sx = 0, sy = 0, sxx = 0, syy = 0;
+  for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
+    if (gt.data[y * gt.width + x] !== cls) continue;
+    n++; sx += x; sy += y; sxx += x * x; syy += y * y;
+  }
+  assert.ok(n > 0, `class ${cls} is in the ground truth`);
+  const mx = sx / n, my = sy / n;
+  const vx = Math.max(1, sxx / n - mx * mx), vy = Math.max(1, syy / n - my * my);
+  const cam = new Uint8Array(gt.width * gt.height);
+  for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
+    const d = ((x - mx) ** 2) / (2 * 0.36 * vx) + ((y - my) ** 2) / (2 * 0.36 * vy);
+    cam[y * gt.width + x] = Math.round(255 * Math.exp(-d));
+  }
+  return encodePng(gt.width, gt.height, 1, cam);
+}
+
+async function segmentEverythingRun({ webgpu }) {
+  const shared = sharedDir();
+  const crops = path.join(shared, 'data/voc_val_crops');
+  const name = '2007_000033'; // an aeroplane (class 1)
+  const work = tmpDir('sam');
+  const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${name}.png`)));
+  fs.writeFileSync(path.join(work, `${name}_1.png`), camFromGt(gt, 1));
+  const b = await launch({ webgpu });
+  try {
+    // 4×4 points per side keeps segment-everything short with a single-threaded CPU model.
+    await b.page.goto(`${server.origin}/?nodemo&points=4`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('weights-input').setInputFiles(path.join(shared, 'fixtures/sam/weights/mobile_sam_random.safetensors'));
+    await waitForStatus(b.page, b.consoleLines, /weights loaded/, 120_000);
+    const backend = await b.page.getByTestId('backend').textContent();
+    await b.page.getByTestId('images-input').setInputFiles(path.join(crops, 'images', `${name}.png`));
+    await b.page.getByTestId('cams-input').setInputFiles(path.join(work, `${name}_1.png`));
+    await b.page.getByTestId('gt-input').setInputFiles(path.join(crops, 'gt', `${name}.png`));
+    await b.page.getByTestId('run').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    assert.match(status, /1 image\(s\) refined/);
+    assert.doesNotMatch(status, /error/);
+    assert.match(await b.page.getByTestId('miou-after').textContent(), /^\d+\.\d\d$/);
+    await b.page.screenshot({ path: path.join(artifacts, `sam-${webgpu ? 'webgpu' : 'cpu'}-review.png`), fullPage: true });
+    const zip = readZip((await download(b.page, 'export')).bytes);
+    const label = decodePng(zip.get(`${name}.png`));
+    assert.equal(`${label.width}x${label.height}`, '513x513');
+    assertSameOrigin(b.requests, server.origin);
+    return backend;
+  } finally {
+    await b.close();
+  }
+}
+
+test('CPU fallback: WebGPU disabled, fixture weights + a VOC crop + a CAM → everything-mode + merge', async () => {
+  const backend = await segmentEverythingRun({ webgpu: false });
+  assert.equal(backend, 'cpu');
+});

@@ -1,0 +1,222 @@
+// Helpers for the end-to-end tests: the app server, Chromium, and small real parsers for the
+// files the app writes (zip, 8-bit grayscale / palette PNG), using only Node's built-ins.
+
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const artifacts = path.join(repo, 'tests/e2e/artifacts');
+
+/** The shared reference fixtures: $CAMSAM_SHARED or ../shared; a clear failure when missing. */
+export function sharedDir() {
+  const dir = process.env.CAMSAM_SHARED || path.resolve(repo, '../shared');
+  if (!fs.existsSync(path.join(dir, 'README.md'))) {
+    throw new Error(`the shared reference fixtures are missing: expected them at ${dir} (put shared/ beside the repo or set CAMSAM_SHARED)`);
+  }
+  return dir;
+}
+
+/** The native CLI: $CAMSAM_BIN or target/debug/camsam (built by `cargo test` / `cargo build`). */
+export function camsamBin() {
+  const bin = process.env.CAMSAM_BIN || path.join(repo, 'target/debug/camsam');
+  if (!fs.existsSync(bin)) throw new Error(`the camsam binary is missing at ${bin}: run \`cargo build\` first (or set CAMSAM_BIN)`);
+  return bin;
+}
+
+export function tmpDir(name) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `camsam-e2e-${name}-`));
+}
+
+/** Serve the built app with www/serve.py on a free port of 127.0.0.1. */
+export async function startServer() {
+  if (!fs.existsSync(path.join(repo, 'pkg/camsam_bg.wasm'))) {
+    throw new Error('pkg/camsam_bg.wasm is missing: run `bash www/build.sh` first');
+  }
+  const proc = spawn('python3', [path.join(repo, 'www/serve.py'), '--port', '0', '--root', repo], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CAMSAM_SERVE_QUIET: '1' },
+  });
+  const origin = await new Promise((resolve, reject) => {
+    let buf = '';
+    proc.stdout.on('data', (d) => {
+      buf += d;
+      const m = /serving (http:\/\/127\.0\.0\.1:\d+)\//.exec(buf);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`www/serve.py exited with ${code}`)));
+    setTimeout(() => reject(new Error('www/serve.py did not start within 20 s')), 20000);
+  });
+  return { origin, close: () => proc.kill() };
+}
+
+/** Headless Debian Chromium with WebGPU (SwiftShader) unless `webgpu: false`; a fresh profile. */
+export async function launch({ webgpu = true } = {}) {
+  const profile = tmpDir('profile');
+  const args = [
+    '--no-sandbox', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-domain-reliability',
+  ];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  else args.push('--disable-webgpu', '--disable-gpu');
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true, args, acceptDownloads: true, viewport: { width: 1400, height: 1800 },
+  });
+  const requests = [];
+  context.on('request', (r) => requests.push(r.url()));
+  const page = context.pages()[0] || (await context.newPage());
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  return {
+    context, page, requests, consoleLines,
+    close: async () => { await context.close(); fs.rmSync(profile, { recursive: true, force: true }); },
+  };
+}
+
+/** Wait until `status` says done (returns its text) or error; fails with the page's console. */
+export async function waitForStatus(page, consoleLines, re, timeoutMs) {
+  const t0 = Date.now();
+  for (;;) {
+    const text = await page.getByTestId('status').textContent();
+    if (re.test(text)) return text;
+    if (/^error/.test(text)) throw new Error(`status: ${text}\nconsole:\n${consoleLines.join('\n')}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`status still "${text}" after ${timeoutMs} ms\nconsole:\n${consoleLines.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// ---------------------------------------------------------------- zip
+
+/** A stored (uncompressed) zip of {name: Buffer}. */
+export function writeZip(entries) {
+  const locals = [];
+  const centrals = [];
+  let offset = 0;
+  for (const [name, data] of entries) {
+    const nameBuf = Buffer.from(name, 'utf8');
+    const crc = zlib.crc32(data) >>> 0;
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0); local.writeUInt16LE(20, 4); local.writeUInt16LE(0, 6);
+    local.writeUInt16LE(0, 8); local.writeUInt16LE(0, 10); local.writeUInt16LE(0x21, 12);
+    local.writeUInt32LE(crc, 14); local.writeUInt32LE(data.length, 18); local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBuf.length, 26); local.writeUInt16LE(0, 28);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0); central.writeUInt16LE(20, 4); central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0, 8); central.writeUInt16LE(0, 10); central.writeUInt16LE(0, 12); central.writeUInt16LE(0x21, 14);
+    central.writeUInt32LE(crc, 16); central.writeUInt32LE(data.length, 20); central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(nameBuf.length, 28); central.writeUInt32LE(offset, 42);
+    locals.push(local, nameBuf, data);
+    centrals.push(central, nameBuf);
+    offset += 30 + nameBuf.length + data.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8); end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12); end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+/** Read a zip (stored or deflated entries) into a Map name → Buffer. */
+export function readZip(buf) {
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 65557); i--) {
+    if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+  }
+  if (eocd < 0) throw new Error('not a zip archive (no end of central directory)');
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  const out = new Map();
+  for (let k = 0; k < count; k++) {
+    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error('corrupt zip central directory');
+    const method = buf.readUInt16LE(p + 10);
+    const csize = buf.readUInt32LE(p + 20);
+    const nlen = buf.readUInt16LE(p + 28), xlen = buf.readUInt16LE(p + 30), clen = buf.readUInt16LE(p + 32);
+    const lho = buf.readUInt32LE(p + 42);
+    const name = buf.toString('utf8', p + 46, p + 46 + nlen);
+    const dataStart = lho + 30 + buf.readUInt16LE(lho + 26) + buf.readUInt16LE(lho + 28);
+    const raw = buf.subarray(dataStart, dataStart + csize);
+    out.set(name, method === 0 ? Buffer.from(raw) : method === 8 ? zlib.inflateRawSync(raw) : (() => { throw new Error(`zip method ${method}`); })());
+    p += 46 + nlen + xlen + clen;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- PNG (8-bit gray / palette / RGB)
+
+/** Decode a non-interlaced 8-bit PNG into {width, height, channels, colorType, data}. */
+export function decodePng(buf) {
+  const sig = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  if (!buf.subarray(0, 8).equals(sig)) throw new Error('not a PNG');
+  let p = 8, width = 0, height = 0, depth = 0, colorType = 0, interlace = 0;
+  const idat = [];
+  while (p < buf.length) {
+    const len = buf.readUInt32BE(p);
+    const type = buf.toString('latin1', p + 4, p + 8);
+    const body = buf.subarray(p + 8, p + 8 + len);
+    if (type === 'IHDR') {
+      width = body.readUInt32BE(0); height = body.readUInt32BE(4);
+      depth = body[8]; colorType = body[9]; interlace = body[12];
+    } else if (type === 'IDAT') idat.push(body);
+    else if (type === 'IEND') break;
+    p += 12 + len;
+  }
+  if (depth !== 8 || interlace !== 0) throw new Error(`unsupported PNG (depth ${depth}, interlace ${interlace})`);
+  const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType];
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const data = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    const prev = y > 0 ? data.subarray((y - 1) * stride, y * stride) : Buffer.alloc(stride);
+    const cur = data.subarray(y * stride, (y + 1) * stride);
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? cur[x - channels] : 0, b = prev[x], c = x >= channels ? prev[x - channels] : 0;
+      let v = line[x];
+      if (f === 1) v += a;
+      else if (f === 2) v += b;
+      else if (f === 3) v += (a + b) >> 1;
+      else if (f === 4) {
+        const pp = a + b - c, pa = Math.abs(pp - a), pb = Math.abs(pp - b), pc = Math.abs(pp - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      } else if (f !== 0) throw new Error(`bad PNG filter ${f}`);
+      cur[x] = v & 255;
+    }
+  }
+  return { width, height, channels, colorType, data };
+}
+
+/** Encode an 8-bit grayscale (channels 1) or RGB (3) PNG. */
+export function encodePng(width, height, channels, data) {
+  const type = channels === 3 ? 2 : 0;
+  const raw = Buffer.alloc((width * channels + 1) * height);
+  for (let y = 0; y < height; y++) {
+    raw[y * (width * channels + 1)] = 0;
+    Buffer.from(data.buffer, data.byteOffset + y * width * channels, width * channels).copy(raw, y * (width * channels + 1) + 1);
+  }
+  const chunk = (tag, body) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(body.length);
+    const tb = Buffer.concat([Buffer.from(tag, 'latin1'), body]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(zlib.crc32(tb) >>> 0);
+    return Buffer.concat([len, tb, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; ihdr[9] = type; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** The CLI's `eval --json` on a folder of predictions. */
+export function camsamEval(pred, gt, list) {
+  const out = execFileSync(camsamBin(), ['eval', '--pred', pred, '--gt', gt, '--list', list, '--json'], { encoding: 'utf8' });
+  return JSON.parse(out);
+}

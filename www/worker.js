@@ -1,0 +1,599 @@
+// camsam's Web Worker: holds the data set, runs the model and the merge, so the page never
+// freezes. The page talks to it with {id, cmd, args} messages; answers are {id, ok, result}
+// or {id, ok: false, error}; progress arrives as {event: 'progress', ...}.
+//
+// Everything here is orchestration: which file belongs to which image, the run loop, edits.
+// Decoding, merging, metrics and encoding happen in the wasm library (../pkg/camsam.js).
+
+import init, * as wasm from '../pkg/camsam.js';
+
+const state = {
+  ready: null,            // promise of the wasm module
+  backend: 'cpu',
+  adapter: '',
+  files: [],              // {kind, name, path, file: Blob}
+  classes: [],
+  demo: false,
+  results: new Map(),     // name -> result (see runOne)
+  issues: [],             // {file, reason}
+  cancel: false,
+  running: false,
+  settings: { preset: 'official-imp2', t1: 0.5, t2: 0.85, combine: 'and', bg: 0.25 },
+  metrics: null,
+};
+
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+const progress = (p) => post({ event: 'progress', ...p });
+
+// ---------------------------------------------------------------- file bookkeeping
+
+const stem = (path) => {
+  const base = path.split('/').pop();
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(0, dot) : base;
+};
+const ext = (path) => {
+  const base = path.split('/').pop();
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(dot + 1).toLowerCase() : '';
+};
+const bytesOf = async (blob) => new Uint8Array(await blob.arrayBuffer());
+
+function addFiles(kind, list) {
+  if (state.demo) clearAll();
+  for (const { file, path } of list) {
+    state.files.push({ kind, path: path || file.name, file });
+  }
+  return plan();
+}
+
+function clearAll() {
+  for (const r of state.results.values()) freeResult(r);
+  state.results.clear();
+  state.files = [];
+  state.issues = [];
+  state.metrics = null;
+  state.demo = false;
+  if (state.zips) for (const z of state.zips.values()) z?.free?.();
+  state.zips = new Map();
+  state.zipIndex = new Map();
+  state.zipNames = [];
+}
+
+// Group the loaded files by image name. Returns {names, entries, issues}.
+// A PNG among the CAMs is a pseudo-label when its stem names an image known from another
+// input (or has no `_<class id>` suffix); otherwise `<name>_<class id>.png` is a CAM heatmap.
+function group() {
+  const entries = new Map();
+  const issues = [];
+  const entry = (name) => {
+    if (!entries.has(name)) entries.set(name, { name, cams: [], maskFiles: [] });
+    return entries.get(name);
+  };
+  const known = new Set();
+  for (const f of state.files) {
+    if (f.kind === 'images' || f.kind === 'gt') known.add(stem(f.path));
+    if (f.kind === 'masks' && ext(f.path) === 'png') {
+      const parts = f.path.split('/');
+      if (parts.length >= 2) known.add(parts[parts.length - 2]);
+    }
+  }
+  for (const z of (state.zipNames || [])) for (const n of z) known.add(n);
+  const nClasses = state.classes.length || 21;
+  for (const f of state.files) {
+    const e = ext(f.path);
+    if (f.kind === 'weights') continue;
+    if (f.kind === 'images') {
+      if (!['png', 'jpg', 'jpeg', 'webp', 'bmp'].includes(e)) { issues.push({ file: f.path, reason: 'not an image (expected .png/.jpg)' }); continue; }
+      entry(stem(f.path)).image = f;
+    } else if (f.kind === 'gt') {
+      if (e !== 'png') { issues.push({ file: f.path, reason: 'ground truth must be a class-id PNG' }); continue; }
+      entry(stem(f.path)).gt = f;
+    } else if (f.kind === 'cams') {
+      const s = stem(f.path);
+      if (e === 'npy' || e === 'npz') { entry(s).camArray = f; continue; }
+      if (e !== 'png') { issues.push({ file: f.path, reason: 'expected .npy, .npz or .png' }); continue; }
+      // `<name>_<class id>` with the id written without leading zeros (so VOC's
+      // `2007_000032.png` is a pseudo-label), as `camsam cam2label` reads folders.
+      const m = /^(.+)_(0|[1-9][0-9]{0,2})$/.exec(s);
+      if (m && !known.has(s) && Number(m[2]) < Math.min(nClasses, 256)) {
+        entry(m[1]).cams.push({ cls: Number(m[2]), f });
+      } else {
+        entry(s).pseudo = f;
+      }
+    } else if (f.kind === 'masks') {
+      if (e === 'zip') continue; // expanded below
+      if (e !== 'png') { issues.push({ file: f.path, reason: 'expected <name>/<i>.png or a .zip of them' }); continue; }
+      const parts = f.path.split('/');
+      if (parts.length < 2) { issues.push({ file: f.path, reason: 'a mask PNG must sit in a folder named after its image (<name>/<i>.png)' }); continue; }
+      entry(parts[parts.length - 2]).maskFiles.push(f);
+    }
+  }
+  for (const [zipPath, names] of (state.zipIndex || new Map())) {
+    for (const n of names) entry(n).maskZip = zipPath;
+  }
+  return { entries, issues };
+}
+
+function plan() {
+  const { entries, issues } = group();
+  let runnable = 0;
+  const names = [...entries.keys()].sort();
+  const unmatched = [];
+  for (const n of names) {
+    const e = entries.get(n);
+    const hasLabel = e.pseudo || e.cams.length || e.camArray;
+    const hasMasks = e.maskFiles.length || e.maskZip;
+    if (hasLabel && (hasMasks || (e.image && state.model))) runnable++;
+    else unmatched.push({ file: n, reason: !hasLabel ? 'no CAM or pseudo-label for this name' : 'no SAM masks for this name (and no weights loaded to compute them)' });
+  }
+  return {
+    images: names.length, runnable, demo: state.demo,
+    issues: [...issues, ...unmatched, ...state.issues],
+    weights: !!state.model,
+  };
+}
+
+// Expand mask zips once they are loaded: index their names.
+async function indexZips() {
+  state.zipIndex = state.zipIndex || new Map();
+  state.zips = state.zips || new Map();
+  state.zipNames = [];
+  for (const f of state.files) {
+    if (f.kind !== 'masks' || ext(f.path) !== 'zip' || state.zips.has(f.path)) continue;
+    try {
+      const zip = wasm.MaskZip.open(await bytesOf(f.file), f.path);
+      state.zips.set(f.path, zip);
+      state.zipIndex.set(f.path, zip.names());
+      for (const w of zip.warnings()) state.issues.push({ file: f.path, reason: w });
+    } catch (err) {
+      state.issues.push({ file: f.path, reason: String(err.message || err) });
+      state.zips.set(f.path, null);
+    }
+  }
+  for (const names of state.zipIndex.values()) state.zipNames.push(names);
+}
+
+// ---------------------------------------------------------------- the run
+
+function settingsJs() {
+  const s = state.settings;
+  return { preset: s.preset, t1: Number(s.t1), t2: Number(s.t2), combine: s.combine, bg_threshold: Number(s.bg), num_classes: state.classes.length || 21 };
+}
+
+function freeResult(r) {
+  for (const k of ['pseudo', 'refined', 'merged', 'gt', 'masks', 'cams']) r[k]?.free?.();
+}
+
+async function loadMasks(e, width, height) {
+  if (e.maskZip) return state.zips.get(e.maskZip).masks(e.name, width, height);
+  const files = new wasm.MaskFiles(e.name);
+  for (const f of e.maskFiles) files.add(f.path.split('/').pop(), await bytesOf(f.file));
+  return files.decode(width, height);
+}
+
+async function pseudoLabel(e) {
+  if (e.pseudo) return wasm.Label.fromPng(await bytesOf(e.pseudo.file), e.pseudo.path);
+  const n = state.classes.length || 21;
+  let cams;
+  if (e.camArray) {
+    if (e.cams.length) throw new Error(`${e.name}: both ${e.camArray.path} and heatmap PNGs; expected one kind of CAM per image`);
+    cams = wasm.Cams.fromArray(await bytesOf(e.camArray.file), e.camArray.path, n);
+  } else {
+    const files = new wasm.HeatmapFiles();
+    for (const c of e.cams) files.add(c.cls, await bytesOf(c.f.file), c.f.path);
+    cams = files.decode(n);
+  }
+  try {
+    return { label: cams.toLabel(settingsJs()), cams };
+  } catch (err) { cams.free(); throw err; }
+}
+
+async function runOne(e) {
+  const r = { name: e.name, edits: [], redo: [], width: 0, height: 0 };
+  try {
+    const p = await pseudoLabel(e);
+    if (p instanceof wasm.Label) r.pseudo = p; else { r.pseudo = p.label; r.cams = p.cams; }
+    r.width = r.pseudo.width; r.height = r.pseudo.height;
+    if (e.maskFiles.length || e.maskZip) r.masks = await loadMasks(e, r.width, r.height);
+    else {
+      r.masks = await state.model.everything(
+        await bytesOf(e.image.file), e.image.path, state.amg,
+        (d, t) => progress({ sub: d / t, name: e.name }), cancelled);
+      if (r.masks.len() && (r.masks.mask(0).length !== r.width * r.height)) throw new Error(`${e.image.path}: image size differs from its CAM / pseudo-label`);
+    }
+    if (e.gt) r.gt = wasm.Label.fromPng(await bytesOf(e.gt.file), e.gt.path);
+    if (e.image) { r.image = e.image.file; r.imagePath = e.image.path; }
+    remerge(r);
+    return r;
+  } catch (err) {
+    freeResult(r);
+    throw err;
+  }
+}
+
+// Merge (no SAM re-run), then replay the user's edits.
+function remerge(r) {
+  r.merged?.free?.();
+  r.refined?.free?.();
+  const rejected = r.edits.filter((x) => x.op === 'reject').map((x) => x.mask);
+  r.merged = wasm.merge(r.pseudo, r.masks, settingsJs(), Uint32Array.from(rejected));
+  applyEdits(r);
+}
+
+function applyEdits(r) {
+  const ids = r.merged.ids();
+  const w = r.width;
+  for (const x of r.edits) {
+    if (x.op === 'assign') {
+      const m = r.masks.mask(x.mask);
+      for (let i = 0; i < ids.length; i++) if (m[i]) ids[i] = x.cls;
+    } else if (x.op === 'brush') {
+      const rad = x.radius, r2 = rad * rad;
+      for (const [cx, cy] of x.points) {
+        for (let y = Math.max(0, Math.floor(cy - rad)); y <= Math.min(r.height - 1, Math.ceil(cy + rad)); y++) {
+          for (let xx = Math.max(0, Math.floor(cx - rad)); xx <= Math.min(w - 1, Math.ceil(cx + rad)); xx++) {
+            if ((xx - cx) ** 2 + (y - cy) ** 2 <= r2) ids[y * w + xx] = x.cls;
+          }
+        }
+      }
+    }
+  }
+  r.refined?.free?.();
+  r.refined = wasm.Label.fromIds(r.width, r.height, ids);
+}
+
+function computeMetrics() {
+  if (typeof wasm.Confusion !== 'function') return null; // metrics not in this build
+  const n = state.classes.length || 21;
+  const before = new wasm.Confusion(n), after = new wasm.Confusion(n);
+  const images = [];
+  for (const r of state.results.values()) {
+    if (!r.gt) continue;
+    before.add(r.pseudo, r.gt, r.name);
+    after.add(r.refined, r.gt, r.name);
+    const b = wasm.imageMiou(r.pseudo, r.gt, n), a = wasm.imageMiou(r.refined, r.gt, n);
+    images.push({ name: r.name, before: b, after: a, delta: a - b });
+  }
+  if (!images.length) { before.free(); after.free(); state.metrics = null; return null; }
+  images.sort((x, y) => x.after - y.after || x.name.localeCompare(y.name));
+  const sb = before.summary(), sa = after.summary();
+  before.free(); after.free();
+  state.metrics = { before: sb, after: sa, images, classes: state.classes };
+  return state.metrics;
+}
+
+const tick = () => new Promise((res) => setTimeout(res, 0));
+
+async function run() {
+  if (state.running) throw new Error('a run is already in progress');
+  state.running = true;
+  state.cancel = false;
+  state.issues = state.issues.filter((i) => !i.run);
+  try {
+    await indexZips();
+    const { entries } = group();
+    const names = [...entries.keys()].sort().filter((n) => {
+      const e = entries.get(n);
+      return (e.pseudo || e.cams.length || e.camArray) && (e.maskFiles.length || e.maskZip || (e.image && state.model));
+    });
+    for (const r of state.results.values()) freeResult(r);
+    state.results.clear();
+    const t0 = performance.now();
+    let failed = 0;
+    progress({ done: 0, total: names.length, name: '' });
+    for (let i = 0; i < names.length; i++) {
+      await tick(); // let a cancel message in
+      if (state.cancel) break;
+      const e = entries.get(names[i]);
+      try {
+        state.results.set(e.name, await runOne(e));
+      } catch (err) {
+        failed++;
+        const msg = String(err.message || err);
+        if (msg === 'cancelled') break;
+        state.issues.push({ file: e.name, reason: msg, run: true });
+      }
+      const dt = (performance.now() - t0) / (i + 1);
+      progress({ done: i + 1, total: names.length, name: e.name, eta_s: (dt * (names.length - i - 1)) / 1000 });
+    }
+    const metrics = computeMetrics();
+    return { done: state.results.size, failed, total: names.length, cancelled: state.cancel, metrics, plan: plan(), names: [...state.results.keys()] };
+  } finally {
+    state.running = false;
+  }
+}
+
+// ---------------------------------------------------------------- review
+
+function view(name) {
+  const r = state.results.get(name);
+  if (!r) throw new Error(`${name}: no result yet (run first)`);
+  const n = r.masks.len();
+  const masks = [];
+  for (let i = 0; i < n; i++) masks.push(r.masks.mask(i));
+  const out = {
+    name, width: r.width, height: r.height,
+    pseudo: r.pseudo.ids(), refined: r.refined.ids(), gt: r.gt ? r.gt.ids() : null,
+    masks, image: r.image || null,
+    cams: r.cams ? r.cams.classes() : [],
+    edits: r.edits.length, redo: r.redo.length,
+    taken: r.merged ? null : null,
+  };
+  return out;
+}
+
+function camOf(name, cls) {
+  const r = state.results.get(name);
+  if (!r || !r.cams) return null;
+  return r.cams.normalised(cls);
+}
+
+function edit(name, op) {
+  const r = state.results.get(name);
+  if (!r) throw new Error(`${name}: no result to edit`);
+  if (op.op === 'undo') { if (r.edits.length) r.redo.push(r.edits.pop()); }
+  else if (op.op === 'redo') { if (r.redo.length) r.edits.push(r.redo.pop()); }
+  else { r.edits.push(op); r.redo = []; }
+  remerge(r);
+  return { refined: r.refined.ids(), edits: r.edits.length, redo: r.redo.length };
+}
+
+function maskAt(name, x, y) {
+  const r = state.results.get(name);
+  if (!r) return -1;
+  // The smallest mask under the pixel: nested parts win over whole objects.
+  let best = -1, bestArea = Infinity;
+  for (let i = 0; i < r.masks.len(); i++) {
+    const m = r.masks.mask(i);
+    if (m[y * r.width + x]) {
+      const area = r.masks.area(i);
+      if (area < bestArea) { best = i; bestArea = area; }
+    }
+  }
+  return best;
+}
+
+function remergeAll(settings) {
+  Object.assign(state.settings, settings);
+  for (const r of state.results.values()) remerge(r);
+  return computeMetrics();
+}
+
+function remergeOne(name, settings) {
+  Object.assign(state.settings, settings);
+  const r = state.results.get(name);
+  if (!r) return null;
+  remerge(r);
+  return r.refined.ids();
+}
+
+// ---------------------------------------------------------------- export
+
+function report() {
+  return {
+    tool: 'camsam', version: wasm.version(), backend: state.backend,
+    settings: settingsJs(),
+    classes: state.classes,
+    images: [...state.results.values()].map((r) => ({
+      name: r.name, width: r.width, height: r.height, edits: r.edits.length,
+      ...(state.metrics ? (({ before, after }) => ({ miou_before: before, miou_after: after }))(state.metrics.images.find((i) => i.name === r.name) || {}) : {}),
+    })),
+    metrics: state.metrics ? { before: state.metrics.before, after: state.metrics.after } : null,
+    issues: state.issues.map(({ file, reason }) => ({ file, reason })),
+  };
+}
+
+async function exportZip({ gray, overlays }) {
+  const zip = new wasm.Zip();
+  for (const r of state.results.values()) {
+    zip.add(`${r.name}.png`, r.refined.toPng(!!gray));
+    if (overlays) {
+      const img = r.image && /\.png$/i.test(r.imagePath || '') ? await bytesOf(r.image) : undefined;
+      zip.add(`overlays/${r.name}.png`, wasm.overlayPng(r.refined, img, r.imagePath || ''));
+    }
+  }
+  zip.add('report.json', new TextEncoder().encode(JSON.stringify(report(), null, 2)));
+  return zip.finish();
+}
+
+// ---------------------------------------------------------------- demo, weights, backend
+
+async function loadDemo() {
+  clearAll();
+  const files = wasm.demoFiles();
+  const kinds = { images: 'images', cams: 'cams', masks: 'masks', gt: 'gt' };
+  for (const { path, bytes } of files) {
+    const [top, ...rest] = path.split('/');
+    state.files.push({ kind: kinds[top], path: rest.join('/'), file: new Blob([bytes], { type: 'image/png' }) });
+  }
+  state.demo = true;
+  return plan();
+}
+
+// The model's backend: 'webgpu' when the model runs on a WebGPU device, else 'cpu'. This
+// build's model runs on the CPU (the WebGPU engine plugs in here); an adapter is still
+// detected and shown, so the page says what the machine offers.
+async function detectBackend(prefer) {
+  state.backend = 'cpu';
+  state.adapter = '';
+  state.prefer = prefer || 'auto';
+  if (prefer !== 'cpu' && self.navigator && navigator.gpu) {
+    try {
+      const adapter = await navigator.gpu.requestAdapter();
+      if (adapter) {
+        const info = adapter.info || {};
+        state.adapter = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
+      }
+    } catch (_) { /* no adapter: CPU */ }
+  }
+  return { backend: state.backend, adapter: state.adapter };
+}
+
+const cancelled = () => state.cancel || (state.cancelFlag ? Atomics.load(state.cancelFlag, 0) === 1 : false);
+
+const WEIGHTS_CACHE = 'camsam-weights-v1';
+const WEIGHTS_KEY = new URL('../camsam-cache/weights', self.location.href).href;
+
+async function loadWeights({ file, name, cache = true }) {
+  const bytes = await bytesOf(file);
+  const model = wasm.Sam.load(bytes, name, state.prefer || 'auto');
+  state.model?.free();
+  state.model = model;
+  state.backend = model.backend.startsWith('webgpu') ? 'webgpu' : 'cpu';
+  if (cache && self.caches) {
+    try {
+      const c = await caches.open(WEIGHTS_CACHE);
+      await c.put(WEIGHTS_KEY, new Response(bytes, { headers: { 'x-camsam-name': encodeURIComponent(name) } }));
+    } catch (_) { /* storage full or unavailable: the weights still work for this visit */ }
+  }
+  return { name, backend: state.backend, detail: model.backend };
+}
+
+async function restoreWeights() {
+  if (!self.caches) return null;
+  const c = await caches.open(WEIGHTS_CACHE);
+  const r = await c.match(WEIGHTS_KEY);
+  if (!r) return null;
+  const name = decodeURIComponent(r.headers.get('x-camsam-name') || 'weights');
+  return loadWeights({ file: await r.blob(), name, cache: false });
+}
+
+// Embeddings cached by the image's content hash (SHA-256) in IndexedDB, for the prompt tool.
+function idb() {
+  return new Promise((res, rej) => {
+    const req = indexedDB.open('camsam', 1);
+    req.onupgradeneeded = () => req.result.createObjectStore('embeddings');
+    req.onsuccess = () => res(req.result);
+    req.onerror = () => rej(req.error);
+  });
+}
+async function idbGet(key) {
+  const db = await idb();
+  return new Promise((res) => {
+    const q = db.transaction('embeddings').objectStore('embeddings').get(key);
+    q.onsuccess = () => res(q.result || null);
+    q.onerror = () => res(null);
+  });
+}
+async function idbPut(key, value) {
+  const db = await idb();
+  return new Promise((res) => {
+    const tx = db.transaction('embeddings', 'readwrite');
+    tx.objectStore('embeddings').put(value, key);
+    tx.oncomplete = () => res(true);
+    tx.onerror = () => res(false);
+  });
+}
+
+async function setImageCached(r) {
+  if (state.modelImage === r.name) return;
+  const bytes = await bytesOf(r.image);
+  const hash = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+  const key = `${state.model.source}:${hash}`;
+  const cached = await idbGet(key).catch(() => null);
+  if (cached) await state.model.setEmbedding(cached, r.height, r.width);
+  else {
+    await state.model.setImage(bytes, r.imagePath || r.name);
+    await idbPut(key, await state.model.embedding()).catch(() => false);
+  }
+  state.modelImage = r.name;
+}
+
+// The point/box tool: SAM on one prompt, the mask added to the image's set and given `cls`.
+async function promptMask({ name, prompt, cls }) {
+  const r = state.results.get(name);
+  if (!r) throw new Error(`${name}: no result yet (run first)`);
+  if (!state.model) throw new Error('load the SAM weights to use the point/box tool');
+  if (!r.image) throw new Error(`${name}: no image loaded; the point/box tool needs the image`);
+  await setImageCached(r);
+  const points = (prompt.points || []).flat();
+  const labels = prompt.labels || [];
+  const mask = await state.model.prompt(Float64Array.from(points), Int32Array.from(labels), prompt.box ? Float64Array.from(prompt.box) : undefined);
+  const index = r.masks.push(mask, r.width, r.height);
+  const out = edit(name, { op: 'assign', mask: index, cls });
+  return { ...out, masks: view(name).masks };
+}
+
+// ---------------------------------------------------------------- bench
+
+// Speed in this browser: encoder ms (one image), decoder ms/prompt (a 16-prompt everything run
+// minus its encoder pass, per prompt, post-processing included), everything-mode s/image.
+async function bench({ pointsPerSide = 32 } = {}) {
+  if (!state.model && !(await restoreWeights())) throw new Error('no weights: pick mobile_sam.pt or a .safetensors checkpoint first');
+  const img = wasm.demoFiles().find((f) => f.path === 'images/demo_street.png');
+  const never = () => false;
+  const t0 = performance.now();
+  await state.model.setImage(img.bytes, 'demo_street.png');
+  const encoderMs = performance.now() - t0;
+  state.modelImage = null;
+  const t1 = performance.now();
+  (await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: 4, points_per_batch: 16 }, () => {}, never)).free();
+  const decoderMsPerPrompt = Math.max(0, performance.now() - t1 - encoderMs) / 16;
+  const t2 = performance.now();
+  const masks = await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: pointsPerSide }, () => {}, never);
+  const everythingS = (performance.now() - t2) / 1000;
+  const n = masks.len();
+  masks.free();
+  const r = {
+    adapter: state.adapter || 'none', backend: state.backend, model_backend: state.model.backend,
+    encoder_ms: encoderMs, decoder_ms_per_prompt: decoderMsPerPrompt, everything_s_per_image: everythingS,
+    points_per_side: pointsPerSide, masks: n, image: '320×240 generated (demo_street)',
+  };
+  r.lines = [
+    `adapter: ${r.adapter}`,
+    `backend: ${r.backend} (${r.model_backend})`,
+    `encoder: ${encoderMs.toFixed(0)} ms/image`,
+    `decoder: ${decoderMsPerPrompt.toFixed(1)} ms/prompt (batch of 16, post-processing included)`,
+    `everything: ${everythingS.toFixed(2)} s/image (${pointsPerSide}×${pointsPerSide} points, ${n} masks, ${r.image})`,
+  ];
+  return r;
+}
+
+// ---------------------------------------------------------------- dispatch
+
+const commands = {
+  async init({ classes, backend, cancelFlag }) {
+    if (cancelFlag) state.cancelFlag = new Int32Array(cancelFlag);
+    state.ready = state.ready || init();
+    await state.ready;
+    state.classes = classes || wasm.vocClasses();
+    const b = await detectBackend(backend);
+    return { version: wasm.version(), classes: state.classes, ...b };
+  },
+  classes({ classes }) { state.classes = classes; return plan(); },
+  async addFiles({ kind, files }) { const p = addFiles(kind, files); await indexZips(); return plan(); },
+  clear() { clearAll(); return plan(); },
+  loadDemo,
+  plan,
+  async run({ settings }) { Object.assign(state.settings, settings); return run(); },
+  cancel() { state.cancel = true; return true; },
+  view: ({ name }) => view(name),
+  cam: ({ name, cls }) => camOf(name, cls),
+  edit: ({ name, op }) => edit(name, op),
+  maskAt: ({ name, x, y }) => maskAt(name, x, y),
+  remergeOne: ({ name, settings }) => remergeOne(name, settings),
+  remergeAll: ({ settings }) => remergeAll(settings),
+  exportZip,
+  report,
+  loadWeights,
+  restoreWeights,
+  prompt: promptMask,
+  amg({ options }) { state.amg = options; return true; },
+  bench: (args) => bench(args),
+};
+
+self.onmessage = async (ev) => {
+  const { id, cmd, args } = ev.data;
+  if (cmd === 'cancel') { state.cancel = true; post({ id, ok: true, result: true }); return; }
+  if (cmd === 'run' && state.cancelFlag) Atomics.store(state.cancelFlag, 0, 0);
+  try {
+    if (cmd !== 'init') await state.ready;
+    const fn = commands[cmd];
+    if (!fn) throw new Error(`unknown command ${cmd}`);
+    const result = await fn(args || {});
+    post({ id, ok: true, result });
+  } catch (err) {
+    post({ id, ok: false, error: String((err && err.message) || err) });
+  }
+};
