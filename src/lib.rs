@@ -12,6 +12,7 @@ pub mod cpm;
 pub mod demo;
 pub mod error;
 pub mod export;
+pub mod gpu;
 pub mod label;
 pub mod masks;
 pub mod metrics;

@@ -13,8 +13,12 @@ cargo clippy --all-targets -- -D warnings
 step "label core and models build for wasm32"
 cargo build --target wasm32-unknown-unknown --lib
 step "native tests"
+# lavapipe is installed by .ci/setup: WebGPU tests must run, not skip.
+export CAMSAM_REQUIRE_GPU=1
 cargo test --all-targets
 step "browser app: wasm release build, wasm-bindgen, wasm-opt (www/build.sh)"
 bash www/build.sh
 step "browser end-to-end tests (headless Chromium, tests/e2e)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && node --test --test-concurrency=1 app.test.mjs)
+step "wasm tests in headless Chromium (wasm-bindgen-test: CPU MobileSAM decoder on the fixtures)"
+CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" cargo test --target wasm32-unknown-unknown --test wasm_sam_decoder

@@ -70,7 +70,14 @@ fn synthetic_image() -> RgbImage {
 }
 
 pub fn run(args: SamBench) -> Result<()> {
-    let super::embed::Backend::Cpu = args.backend;
+    if args.backend == super::embed::Backend::Webgpu {
+        return super::bench_webgpu::run(
+            &args.weights,
+            args.repeat,
+            &[1, args.batch],
+            if args.no_everything { 0 } else { 32 },
+        );
+    }
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

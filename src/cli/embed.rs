@@ -13,6 +13,13 @@ pub enum Backend {
     /// The CPU (multi-threaded).
     #[default]
     Cpu,
+    /// WebGPU (wgpu: Vulkan / Metal / DX12; lavapipe without a GPU).
+    Webgpu,
+}
+
+/// Loads the weights onto the default WebGPU device.
+pub fn load_webgpu_model(weights: &std::path::Path) -> camsam::Result<camsam::gpu::sam::GpuSam> {
+    pollster::block_on(camsam::gpu::sam::GpuSam::open(&Weights::load(weights)?))
 }
 
 #[derive(clap::Args)]
@@ -36,10 +43,15 @@ pub fn load_cpu_model(weights: &std::path::Path) -> camsam::Result<CpuSam> {
 }
 
 pub fn run(args: Args) -> camsam::Result<()> {
-    let Backend::Cpu = args.backend;
+    match args.backend {
+        Backend::Cpu => embed_with(&load_cpu_model(&args.weights)?, &args),
+        Backend::Webgpu => embed_with(&load_webgpu_model(&args.weights)?, &args),
+    }
+}
+
+fn embed_with<B: camsam::sam::SamBackend>(model: &B, args: &Args) -> camsam::Result<()> {
     let image = preprocess::read_rgb(&args.image)?;
-    let model = load_cpu_model(&args.weights)?;
-    let mut predictor = Predictor::new(&model);
+    let mut predictor = Predictor::new(model);
     pollster::block_on(predictor.set_image(&image))?;
     let embedding = pollster::block_on(predictor.embedding())?;
     npy::write_f32(

@@ -4,6 +4,7 @@ mod batch;
 mod bench;
 mod bench_refine;
 mod bench_sam;
+mod bench_webgpu;
 mod cam2label;
 mod demo;
 mod embed;

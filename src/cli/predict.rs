@@ -111,12 +111,17 @@ fn write_mask(path: &Path, mask: &[bool], (h, w): (usize, usize)) -> camsam::Res
 }
 
 pub fn run(args: Args) -> camsam::Result<()> {
-    let Backend::Cpu = args.backend;
-    let prompt = prompt(&args)?;
+    match args.backend {
+        Backend::Cpu => predict_with(&load_cpu_model(&args.weights)?, &args),
+        Backend::Webgpu => predict_with(&super::embed::load_webgpu_model(&args.weights)?, &args),
+    }
+}
+
+fn predict_with<B: camsam::sam::SamBackend>(model: &B, args: &Args) -> camsam::Result<()> {
+    let prompt = prompt(args)?;
     let image = preprocess::read_rgb(&args.image)?;
     let original = (image.height() as usize, image.width() as usize);
-    let model = load_cpu_model(&args.weights)?;
-    let mut predictor = Predictor::new(&model);
+    let mut predictor = Predictor::new(model);
     pollster::block_on(predictor.set_image(&image))?;
     let prediction = pollster::block_on(predictor.predict(&prompt, args.multimask))?;
 

@@ -1,0 +1,114 @@
+//! `camsam bench sam --backend webgpu` (dispatched from `bench_sam`): speed figures of the WebGPU engine (adapter, encoder
+//! ms, decoder ms/prompt in batches, everything-mode s/image, achieved GFLOP/s).
+//! Figures are printed, never asserted.
+
+use camsam::gpu::sam::GpuSam;
+use camsam::gpu::GpuContext;
+use camsam::predictor::Prompt;
+use camsam::sam::preprocess::ModelInput;
+use camsam::sam::weights::Weights;
+use camsam::sam::SamBackend;
+use camsam::Result;
+use std::time::Instant;
+
+/// FLOPs of one MobileSAM encoder pass (issue 4).
+const ENCODER_GFLOP: f64 = 77.5;
+/// FLOPs of one decoder pass per prompt (issue 4).
+const DECODER_GFLOP: f64 = 3.62;
+
+/// Prints the WebGPU figures: `batches` are decoder batch sizes, `points_per_side` the
+/// everything-mode grid (0 skips it).
+pub fn run(
+    weights: &std::path::Path,
+    runs: usize,
+    batches: &[usize],
+    points_per_side: usize,
+) -> Result<()> {
+    let weights = Weights::load(weights)?;
+    let ctx = pollster::block_on(GpuContext::new())?;
+    println!("backend: webgpu");
+    println!("adapter: {}", ctx.adapter_name());
+    println!(
+        "host: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let sam = GpuSam::new(ctx, &weights)?;
+    println!("decoder chain: up to {} prompts", sam.batch_size());
+    // A deterministic synthetic image (timings do not depend on content).
+    let side = 1024usize;
+    let input = ModelInput {
+        pixels: (0..3 * side * side)
+            .map(|i| ((i * 7919 % 255) as f32 - 127.0) / 58.0)
+            .collect(),
+        input_size: (side, side),
+        original_size: (side, side),
+    };
+    // Encoder time includes reading the embedding back (so the work is finished).
+    let encode = |sam: &GpuSam| -> Result<(f64, camsam::gpu::GpuTensor)> {
+        let t = Instant::now();
+        let e = pollster::block_on(async {
+            let e = sam.embed(&input).await?;
+            sam.download_embedding(&e).await.map(|_| e)
+        })?;
+        Ok((t.elapsed().as_secs_f64(), e))
+    };
+    let (warm, emb) = encode(&sam)?;
+    println!(
+        "encoder warm-up (pipeline compilation): {:.0} ms",
+        warm * 1e3
+    );
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        times.push(encode(&sam)?.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let enc = times[times.len() / 2];
+    println!(
+        "encoder: {:.0} ms (median of {}), {:.1} GFLOP/s",
+        enc * 1e3,
+        times.len(),
+        ENCODER_GFLOP / enc
+    );
+    let grid = |n: usize| -> Vec<Prompt> {
+        let per = (n as f64).sqrt().ceil().max(1.0) as usize;
+        (0..n)
+            .map(|i| {
+                let (y, x) = (i / per, i % per);
+                Prompt {
+                    points: vec![(
+                        (x as f64 + 0.5) * side as f64 / per as f64,
+                        (y as f64 + 0.5) * side as f64 / per as f64,
+                    )],
+                    labels: vec![1],
+                    ..Default::default()
+                }
+            })
+            .collect()
+    };
+    // Warm the decoder pipelines once.
+    pollster::block_on(sam.decode(&emb, &grid(1), true))?;
+    for &b in batches {
+        let prompts = grid(b.max(1));
+        let t = Instant::now();
+        pollster::block_on(sam.decode(&emb, &prompts, true))?;
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "decoder, batch {:>3}: {:.1} ms/prompt, {:.1} GFLOP/s",
+            prompts.len(),
+            s * 1e3 / prompts.len() as f64,
+            DECODER_GFLOP * prompts.len() as f64 / s
+        );
+    }
+    if points_per_side > 0 {
+        let n = points_per_side * points_per_side;
+        let prompts = grid(n);
+        let t = Instant::now();
+        let (e, emb) = encode(&sam)?;
+        pollster::block_on(sam.decode(&emb, &prompts, true))?;
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "everything mode ({n} point prompts, 3 masks each; encoder + decoder, without the generator's filtering): {s:.2} s/image (encoder {e:.2} s)"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! The WebGPU device: instance → adapter → device, the limits it runs within, the compiled
+//! pipelines and the dispatch recorder every kernel launches through.
+//!
+//! Limits: camsam asks for the adapter's own limits when they are higher than WebGPU's
+//! defaults, and every kernel stays within the defaults anyway (at most 8 storage buffers per
+//! stage, 16 KiB of workgroup memory, 128 MiB per storage binding): the model chunks its
+//! batches so no tensor passes [`GpuContext::max_binding_bytes`].
+//!
+//! ```no_run
+//! # async fn demo() -> camsam::Result<()> {
+//! let ctx = camsam::gpu::GpuContext::new().await?;
+//! println!("{}", ctx.adapter_name());
+//! # Ok(()) }
+//! ```
+
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::tensor::BufferPool;
+
+/// WebGPU's default `maxComputeWorkgroupsPerDimension`.
+pub(crate) const MAX_GROUPS_PER_DIM: u32 = 65_535;
+
+/// An open WebGPU device with its pipeline cache and buffer pool.
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    pub(crate) pool: Arc<BufferPool>,
+    /// The first uncaptured device error (validation, out of memory), reported at readback.
+    pub(crate) error: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.adapter_name())
+            .finish()
+    }
+}
+
+/// Limits to request: WebGPU's defaults, raised to what the adapter offers for the few
+/// limits the model benefits from.
+fn wanted_limits(offered: &wgpu::Limits) -> wgpu::Limits {
+    let mut limits = wgpu::Limits::defaults();
+    limits.max_storage_buffer_binding_size = limits
+        .max_storage_buffer_binding_size
+        .max(offered.max_storage_buffer_binding_size);
+    limits.max_buffer_size = limits.max_buffer_size.max(offered.max_buffer_size);
+    limits.max_storage_buffers_per_shader_stage = limits
+        .max_storage_buffers_per_shader_stage
+        .max(offered.max_storage_buffers_per_shader_stage);
+    limits.max_compute_workgroup_storage_size = limits
+        .max_compute_workgroup_storage_size
+        .max(offered.max_compute_workgroup_storage_size);
+    // Never ask for more than offered (downlevel adapters offer less than the defaults).
+    limits.max_storage_buffer_binding_size = limits
+        .max_storage_buffer_binding_size
+        .min(offered.max_storage_buffer_binding_size);
+    limits.max_buffer_size = limits.max_buffer_size.min(offered.max_buffer_size);
+    limits
+        .using_resolution(offered.clone())
+        .using_alignment(offered.clone())
+}
+
+impl GpuContext {
+    /// Opens the default adapter (high performance preferred). Fails with [`Error::Gpu`] when
+    /// there is no WebGPU/Vulkan/Metal/DX12 adapter or the device cannot be created.
+    pub async fn new() -> Result<Self> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if desc.backends.is_empty() {
+            desc.backends = wgpu::Backends::all();
+        }
+        // WebGL has no compute shaders: never pick it.
+        desc.backends.remove(wgpu::Backends::GL);
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("no WebGPU adapter: {e}")))?;
+        let offered = adapter.limits();
+        let limits = wanted_limits(&offered);
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("camsam"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("creating the device failed: {e}")))?;
+        let error = Arc::new(Mutex::new(None::<String>));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        Ok(Self {
+            device,
+            queue,
+            info: adapter.get_info(),
+            limits,
+            pipelines: Mutex::new(HashMap::new()),
+            pool: Arc::new(BufferPool::default()),
+            error,
+        })
+    }
+
+    /// Adapter name and backend, e.g. `llvmpipe (LLVM 19.1.7, 256 bits) (Vulkan)`.
+    pub fn adapter_name(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// True for CPU (software) adapters such as lavapipe or SwiftShader.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Largest storage binding the device accepts, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
+    /// Frees the pooled intermediate buffers (after a large job).
+    pub fn trim(&self) {
+        self.pool.clear();
+    }
+
+    /// Fails with the first device error seen since the last check, if any.
+    pub(crate) fn check_error(&self) -> Result<()> {
+        let taken = self.error.lock().ok().and_then(|mut e| e.take());
+        match taken {
+            Some(msg) => Err(Error::Gpu(msg)),
+            None => Ok(()),
+        }
+    }
+
+    /// The compute pipeline for `shader` (a name from [`super::shaders`]), compiled once.
+    pub(crate) fn pipeline(&self, shader: &'static str) -> Result<wgpu::ComputePipeline> {
+        let mut cache = self
+            .pipelines
+            .lock()
+            .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
+        if let Some(p) = cache.get(shader) {
+            return Ok(p.clone());
+        }
+        let source = super::shaders::source(shader)
+            .ok_or_else(|| Error::Gpu(format!("unknown kernel {shader}")))?;
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(shader),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[],
+                    // Every kernel writes its workgroup memory before reading it.
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        cache.insert(shader, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// A recorder for a chain of dispatches, submitted together.
+    pub fn recorder(&self) -> Recorder<'_> {
+        Recorder {
+            ctx: self,
+            encoder: self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }),
+            dispatches: 0,
+        }
+    }
+}
+
+/// Records compute dispatches into one command buffer; [`Recorder::submit`] sends them.
+pub struct Recorder<'a> {
+    pub(crate) ctx: &'a GpuContext,
+    pub(crate) encoder: wgpu::CommandEncoder,
+    dispatches: usize,
+}
+
+/// Splits `groups` workgroups over x and y so neither passes the per-dimension limit.
+/// Kernels rebuild the linear index as `wg.y * num_workgroups.x + wg.x`.
+pub(crate) fn grid(groups: u32) -> (u32, u32) {
+    if groups <= MAX_GROUPS_PER_DIM {
+        (groups.max(1), 1)
+    } else {
+        let y = groups.div_ceil(MAX_GROUPS_PER_DIM);
+        (groups.div_ceil(y), y)
+    }
+}
+
+impl Recorder<'_> {
+    /// Records one dispatch of `shader`: binding 0 is a uniform block holding `params`
+    /// (4-byte words), bindings 1.. are `buffers` in order.
+    pub(crate) fn dispatch(
+        &mut self,
+        shader: &'static str,
+        params: &[u32],
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) -> Result<()> {
+        use wgpu::util::DeviceExt;
+        let pipeline = self.ctx.pipeline(shader)?;
+        let mut words = params.to_vec();
+        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let uniform = self
+            .ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::cast_slice(&words),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.as_entire_binding(),
+            });
+        }
+        let bind_group = self
+            .ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(shader),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+        {
+            let mut pass = self
+                .encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(shader),
+                    timestamp_writes: None,
+                });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        }
+        self.dispatches += 1;
+        Ok(())
+    }
+
+    /// Records a dispatch of `total` invocations of a kernel with a 1-D workgroup of
+    /// `wg_size`, spread over x and y (the kernel rebuilds the index from `num_workgroups`).
+    pub(crate) fn dispatch_1d(
+        &mut self,
+        shader: &'static str,
+        params: &[u32],
+        buffers: &[&wgpu::Buffer],
+        total: usize,
+        wg_size: u32,
+    ) -> Result<()> {
+        let groups = u32::try_from(total.div_ceil(wg_size as usize))
+            .map_err(|_| Error::Model(format!("{shader}: {total} invocations is too many")))?;
+        let (x, y) = grid(groups);
+        self.dispatch(shader, params, buffers, (x, y, 1))
+    }
+
+    /// Number of dispatches recorded so far.
+    pub fn dispatches(&self) -> usize {
+        self.dispatches
+    }
+
+    /// Submits everything recorded.
+    pub fn submit(self) {
+        self.ctx.queue.submit([self.encoder.finish()]);
+    }
+}

@@ -1,0 +1,158 @@
+//! TinyViT's convolutions on channels-last tensors `[h·w, c]` (MobileSAM
+//! `tiny_vit_sam.py`: `Conv2d_BN`, `PatchEmbed`, `MBConv`, `PatchMerging`, the neck):
+//! - dense k×k convolutions (the 3×3 stride-2 stem, the neck's 3×3) as im2col (`conv.wgsl`)
+//!   followed by the tiled matmul, in PyTorch's weight layout;
+//! - 1×1 (pointwise) convolutions are [`super::matmul::linear`] directly;
+//! - depthwise 3×3 (stride 1 or 2) with fused bias and GELU (`depthwise.wgsl`).
+//!
+//! BatchNorm is folded into the weights at load ([`fold_batch_norm`]).
+//!
+//! ```no_run
+//! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
+//! use camsam::gpu::{conv, GpuTensor};
+//! let x = GpuTensor::upload(ctx, &[4 * 4, 2], &[1.0; 32])?; // 4×4 pixels, 2 channels
+//! let w = GpuTensor::upload(ctx, &[2, 9], &[1.0; 18])?;
+//! let b = GpuTensor::upload(ctx, &[2], &[0.0; 2])?;
+//! let mut rec = ctx.recorder();
+//! let y = conv::depthwise3x3(&mut rec, &x, (4, 4), &w, &b, 1, false)?;
+//! rec.submit();
+//! assert_eq!(y.read(ctx).await?[0], 4.0); // corner: 2×2 taps inside
+//! # Ok(()) }
+//! ```
+
+use super::context::Recorder;
+use super::matmul::{linear, Epilogue};
+use super::GpuTensor;
+use crate::{Error, Result};
+
+/// Output side of a convolution with kernel `ks`, padding `pad`, `stride`.
+pub fn out_size(n: usize, ks: usize, stride: usize, pad: usize) -> usize {
+    (n + 2 * pad - ks) / stride + 1
+}
+
+/// Where the input of [`im2col`] lives: channels-first `[c, h, w]` or channels-last `[h·w, c]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layout {
+    /// `[c, h, w]` (the normalised input image).
+    Chw,
+    /// `[h·w, c]` (every activation inside the encoder).
+    Hwc,
+}
+
+/// Gathers k×k patches: `[ho·wo, cin·ks·ks]`, zero-padded by `pad`.
+pub fn im2col(
+    rec: &mut Recorder,
+    x: &GpuTensor,
+    layout: Layout,
+    (cin, h, w): (usize, usize, usize),
+    ks: usize,
+    stride: usize,
+    pad: usize,
+) -> Result<GpuTensor> {
+    if x.len() != cin * h * w || ks == 0 || stride == 0 || h + 2 * pad < ks || w + 2 * pad < ks {
+        return Err(Error::Model(format!(
+            "im2col: input {:?} is not {cin}×{h}×{w} or kernel {ks} does not fit",
+            x.shape()
+        )));
+    }
+    let (ho, wo) = (out_size(h, ks, stride, pad), out_size(w, ks, stride, pad));
+    let (sc, sy, sx) = match layout {
+        Layout::Chw => (h * w, w, 1),
+        Layout::Hwc => (1, w * cin, cin),
+    };
+    let cols = cin * ks * ks;
+    let out = GpuTensor::empty(rec.ctx, &[ho * wo, cols])?;
+    let total = ho * wo * cols;
+    let params = [cin, h, w, ho, wo, ks, stride, pad, sc, sy, sx, total].map(|v| v as u32);
+    rec.dispatch_1d("im2col", &params, &[x.buffer(), out.buffer()], total, 256)?;
+    Ok(out)
+}
+
+/// A dense k×k convolution: `weight` is `[cout, cin·ks·ks]` (PyTorch layout, flattened),
+/// output `[ho·wo, cout]` channels-last, with the matmul's fused epilogue.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    rec: &mut Recorder,
+    x: &GpuTensor,
+    layout: Layout,
+    dims: (usize, usize, usize),
+    weight: &GpuTensor,
+    ks: usize,
+    stride: usize,
+    pad: usize,
+    epi: Epilogue,
+) -> Result<GpuTensor> {
+    let col = im2col(rec, x, layout, dims, ks, stride, pad)?;
+    linear(rec, &col, weight, epi)
+}
+
+/// Depthwise 3×3 convolution, padding 1: `x` is `[h·w, c]`, `weight` `[c, 9]`, `bias` `[c]`;
+/// returns `[ho·wo, c]`, with GELU applied when `gelu`.
+pub fn depthwise3x3(
+    rec: &mut Recorder,
+    x: &GpuTensor,
+    (h, w): (usize, usize),
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    stride: usize,
+    gelu: bool,
+) -> Result<GpuTensor> {
+    let c = bias.len();
+    if x.len() != h * w * c || weight.len() != c * 9 || stride == 0 || stride > 2 {
+        return Err(Error::Model(format!(
+            "depthwise3x3: input {:?}, weight {:?}, bias {:?} do not describe {h}×{w}×{c}, stride {stride}",
+            x.shape(),
+            weight.shape(),
+            bias.shape()
+        )));
+    }
+    let (ho, wo) = (out_size(h, 3, stride, 1), out_size(w, 3, stride, 1));
+    let out = GpuTensor::empty(rec.ctx, &[ho * wo, c])?;
+    let total = ho * wo * c;
+    let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);
+    rec.dispatch_1d(
+        "depthwise3x3",
+        &params,
+        &[x.buffer(), weight.buffer(), bias.buffer(), out.buffer()],
+        total,
+        256,
+    )?;
+    Ok(out)
+}
+
+/// Folds inference-mode BatchNorm into the preceding convolution:
+/// `w' = w·γ/√(σ²+ε)` per output channel, `b' = β − μ·γ/√(σ²+ε)` (+ the conv's own bias).
+/// `weight` is `[cout, …]` flattened; returns `(w', b')`.
+pub fn fold_batch_norm(
+    weight: &[f32],
+    conv_bias: Option<&[f32]>,
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let cout = gamma.len();
+    if cout == 0
+        || weight.len() % cout != 0
+        || [beta.len(), mean.len(), var.len()] != [cout; 3]
+        || conv_bias.is_some_and(|b| b.len() != cout)
+    {
+        return Err(Error::Model(format!(
+            "fold_batch_norm: weight of {} values and BatchNorm of {cout} channels disagree",
+            weight.len()
+        )));
+    }
+    let per = weight.len() / cout;
+    let mut w = weight.to_vec();
+    let mut b = vec![0f32; cout];
+    for o in 0..cout {
+        let s = gamma[o] as f64 / (var[o] as f64 + eps).sqrt();
+        for v in &mut w[o * per..(o + 1) * per] {
+            *v = (*v as f64 * s) as f32;
+        }
+        let cb = conv_bias.map_or(0.0, |cb| cb[o] as f64);
+        b[o] = (beta[o] as f64 + (cb - mean[o] as f64) * s) as f32;
+    }
+    Ok((w, b))
+}

@@ -1,0 +1,37 @@
+//! The WebGPU engine: MobileSAM as WGSL compute kernels on wgpu, natively (Vulkan, Metal,
+//! DX12; lavapipe in CI) and in the browser (WebGPU).
+//!
+//! Tensors stay on the device ([`GpuTensor`]) from the input image to the outputs; every op
+//! records a dispatch into a [`context::Recorder`] and only results are read back
+//! (`map_async`, never blocking on wasm). Each op lives in its own module with its `.wgsl`
+//! file beside it; [`shaders`] lists them and validates all of them with naga in `cargo test`.
+//!
+//! ```no_run
+//! # async fn demo() -> camsam::Result<()> {
+//! let ctx = camsam::gpu::GpuContext::new().await?;
+//! let x = camsam::gpu::GpuTensor::upload(&ctx, &[3], &[1.0, 2.0, 3.0])?;
+//! assert_eq!(x.read(&ctx).await?, vec![1.0, 2.0, 3.0]);
+//! # Ok(()) }
+//! ```
+
+pub mod add;
+pub mod attention;
+pub mod context;
+pub mod conv;
+pub mod conv_transpose;
+pub(crate) mod layers;
+pub mod mask_decoder;
+pub mod matmul;
+pub mod norm;
+pub mod prompt_encoder;
+pub mod rows;
+pub mod sam;
+pub(crate) mod shaders;
+pub mod tensor;
+pub mod tiny_vit;
+pub mod two_way_transformer;
+pub mod weights;
+pub mod window_attention;
+
+pub use context::{GpuContext, Recorder};
+pub use tensor::GpuTensor;

@@ -1,0 +1,61 @@
+//! LayerNorm over the last dimension (`layer_norm.wgsl`). TinyViT's attention and MLP norms
+//! (ε = 1e-5) and, because activations are channels-last, the neck's and upscaler's channel
+//! `LayerNorm2d` (ε = 1e-6) too (SAM `modeling/common.py`).
+//!
+//! ```no_run
+//! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
+//! use camsam::gpu::{norm::layer_norm, GpuTensor};
+//! let x = GpuTensor::upload(ctx, &[1, 2], &[1.0, 3.0])?;
+//! let g = GpuTensor::upload(ctx, &[2], &[1.0, 1.0])?;
+//! let b = GpuTensor::upload(ctx, &[2], &[0.0, 0.0])?;
+//! let mut rec = ctx.recorder();
+//! let y = layer_norm(&mut rec, &x, &g, &b, 0.0)?;
+//! rec.submit();
+//! assert_eq!(y.read(ctx).await?, vec![-1.0, 1.0]);
+//! # Ok(()) }
+//! ```
+
+use super::context::Recorder;
+use super::GpuTensor;
+use crate::{Error, Result};
+
+/// Normalises each row of `x` (`[.., c]`) and applies `gamma`, `beta` (`[c]`).
+pub fn layer_norm(
+    rec: &mut Recorder,
+    x: &GpuTensor,
+    gamma: &GpuTensor,
+    beta: &GpuTensor,
+    eps: f32,
+) -> Result<GpuTensor> {
+    layer_norm_act(rec, x, gamma, beta, eps, false)
+}
+
+/// [`layer_norm`] followed by GELU when `gelu`.
+pub fn layer_norm_act(
+    rec: &mut Recorder,
+    x: &GpuTensor,
+    gamma: &GpuTensor,
+    beta: &GpuTensor,
+    eps: f32,
+    gelu: bool,
+) -> Result<GpuTensor> {
+    let c = gamma.len();
+    if c == 0 || beta.len() != c || x.shape().last() != Some(&c) {
+        return Err(Error::Model(format!(
+            "layer_norm: input {:?} with gamma {:?}, beta {:?}",
+            x.shape(),
+            gamma.shape(),
+            beta.shape()
+        )));
+    }
+    let rows = x.len() / c;
+    let out = GpuTensor::empty(rec.ctx, x.shape())?;
+    rec.dispatch_1d(
+        "layer_norm",
+        &[rows as u32, c as u32, eps.to_bits(), gelu as u32],
+        &[x.buffer(), gamma.buffer(), beta.buffer(), out.buffer()],
+        rows,
+        64,
+    )?;
+    Ok(out)
+}

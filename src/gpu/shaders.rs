@@ -1,0 +1,121 @@
+//! Every WGSL kernel, by name. A kernel's source is its own `.wgsl` file, preceded by the
+//! shared helper files it uses (WGSL has no `#include`), e.g. `gelu.wgsl`.
+//! The unit test below validates each assembled source with naga, and checks that every
+//! `.wgsl` file in `src/gpu/` is used by some kernel.
+
+/// `(kernel name, [files…])`: the kernel is the concatenation of its files.
+pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "matmul",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul.wgsl", include_str!("matmul.wgsl")),
+        ],
+    ),
+    ("im2col", &[("conv.wgsl", include_str!("conv.wgsl"))]),
+    (
+        "depthwise3x3",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("depthwise.wgsl", include_str!("depthwise.wgsl")),
+        ],
+    ),
+    (
+        "layer_norm",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("layer_norm.wgsl", include_str!("layer_norm.wgsl")),
+        ],
+    ),
+    (
+        "window_attention",
+        &[(
+            "window_attention.wgsl",
+            include_str!("window_attention.wgsl"),
+        )],
+    ),
+    ("add", &[("add.wgsl", include_str!("add.wgsl"))]),
+    (
+        "attention",
+        &[("attention.wgsl", include_str!("attention.wgsl"))],
+    ),
+    (
+        "conv_transpose",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("conv_transpose.wgsl", include_str!("conv_transpose.wgsl")),
+        ],
+    ),
+    ("rows", &[("rows.wgsl", include_str!("rows.wgsl"))]),
+    (
+        "mask_product",
+        &[("mask_product.wgsl", include_str!("mask_product.wgsl"))],
+    ),
+    (
+        "prompt_encoding",
+        &[("prompt_encoding.wgsl", include_str!("prompt_encoding.wgsl"))],
+    ),
+];
+
+/// The assembled WGSL source of kernel `name`.
+pub(crate) fn source(name: &str) -> Option<String> {
+    KERNELS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, files)| files.iter().map(|(_, s)| *s).collect::<Vec<_>>().join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_wgsl_kernel_validates_with_naga() {
+        let mut failures = Vec::new();
+        for (name, _) in KERNELS {
+            let src = source(name).unwrap_or_default();
+            let module = match naga::front::wgsl::parse_str(&src) {
+                Ok(m) => m,
+                Err(e) => {
+                    failures.push(format!("{name}: parse: {}", e.emit_to_string(&src)));
+                    continue;
+                }
+            };
+            let mut validator = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::empty(),
+            );
+            if let Err(e) = validator.validate(&module) {
+                failures.push(format!("{name}: validate: {}", e.emit_to_string(&src)));
+            }
+            if !module
+                .entry_points
+                .iter()
+                .any(|ep| ep.name == "main" && ep.stage == naga::ShaderStage::Compute)
+            {
+                failures.push(format!("{name}: no compute entry point `main`"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn every_wgsl_file_belongs_to_a_kernel() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gpu");
+        let used: Vec<&str> = KERNELS
+            .iter()
+            .flat_map(|(_, files)| files.iter().map(|(f, _)| *f))
+            .collect();
+        let entries = std::fs::read_dir(&dir).expect("read src/gpu");
+        for entry in entries {
+            let name = entry.expect("dir entry").file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".wgsl") {
+                assert!(
+                    used.contains(&name.as_ref()),
+                    "{name} is not assembled into any kernel in shaders.rs"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Device-resident f32 tensors, the buffer pool they come from, and async readback.
+//!
+//! A [`GpuTensor`] is a storage buffer plus a row-major shape. Dropping it returns the buffer
+//! to the pool, so a whole encoder pass reuses a handful of allocations; reuse inside one
+//! command buffer is safe because dispatches run in recorded order.
+//!
+//! Readback copies into a `MAP_READ` staging buffer and awaits `map_async` through a
+//! `futures_channel::oneshot`; natively the device is polled until done, on wasm the browser
+//! resolves the mapping and nothing blocks.
+//!
+//! ```no_run
+//! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
+//! let t = camsam::gpu::GpuTensor::upload(ctx, &[2, 2], &[1.0, 2.0, 3.0, 4.0])?;
+//! assert_eq!(t.read(ctx).await?, vec![1.0, 2.0, 3.0, 4.0]);
+//! # Ok(()) }
+//! ```
+
+use super::context::GpuContext;
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Free storage buffers by byte size.
+#[derive(Default)]
+pub(crate) struct BufferPool {
+    free: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
+}
+
+impl BufferPool {
+    fn take(&self, bytes: u64) -> Option<wgpu::Buffer> {
+        self.free.lock().ok()?.get_mut(&bytes)?.pop()
+    }
+
+    fn give(&self, buffer: wgpu::Buffer) {
+        if let Ok(mut free) = self.free.lock() {
+            free.entry(buffer.size()).or_default().push(buffer);
+        }
+    }
+
+    /// Frees every pooled buffer (after a large job).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut free) = self.free.lock() {
+            free.clear();
+        }
+    }
+}
+
+/// A row-major f32 tensor in a device storage buffer.
+pub struct GpuTensor {
+    buffer: wgpu::Buffer,
+    shape: Vec<usize>,
+    pool: Arc<BufferPool>,
+}
+
+impl std::fmt::Debug for GpuTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuTensor{:?}", self.shape)
+    }
+}
+
+impl Drop for GpuTensor {
+    fn drop(&mut self) {
+        self.pool.give(self.buffer.clone());
+    }
+}
+
+/// Buffer sizes are rounded up so that shapes differing slightly share pool entries.
+fn rounded_bytes(elems: usize) -> u64 {
+    let bytes = (elems.max(1) * 4) as u64;
+    bytes.div_ceil(256) * 256
+}
+
+impl GpuTensor {
+    /// An uninitialised tensor of `shape` (contents are whatever the pooled buffer held).
+    pub fn empty(ctx: &GpuContext, shape: &[usize]) -> Result<Self> {
+        let elems: usize = shape.iter().product();
+        let bytes = rounded_bytes(elems);
+        if bytes > ctx.max_binding_bytes() {
+            return Err(Error::Gpu(format!(
+                "tensor {shape:?} needs {bytes} bytes; the device binds at most {} (chunk the batch)",
+                ctx.max_binding_bytes()
+            )));
+        }
+        let buffer = match ctx.pool.take(bytes) {
+            Some(b) => b,
+            None => ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
+        Ok(Self {
+            buffer,
+            shape: shape.to_vec(),
+            pool: ctx.pool.clone(),
+        })
+    }
+
+    /// Uploads `data` (row-major, `shape.product()` values).
+    pub fn upload(ctx: &GpuContext, shape: &[usize], data: &[f32]) -> Result<Self> {
+        let elems: usize = shape.iter().product();
+        if elems != data.len() {
+            return Err(Error::Model(format!(
+                "upload: shape {shape:?} holds {elems} values, got {}",
+                data.len()
+            )));
+        }
+        let t = Self::empty(ctx, shape)?;
+        if !data.is_empty() {
+            ctx.queue
+                .write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+        }
+        Ok(t)
+    }
+
+    /// The shape, row-major.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True when the tensor holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Same data, another shape with the same element count.
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
+        let n: usize = shape.iter().product();
+        if n != self.len() {
+            return Err(Error::Model(format!(
+                "reshape {:?} → {shape:?}: element counts differ",
+                self.shape
+            )));
+        }
+        self.shape = shape.to_vec();
+        Ok(self)
+    }
+
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// Reads the tensor back to the host (submits any pending work first).
+    pub async fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        let bytes = (self.len() * 4) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        encoder.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, bytes);
+        ctx.queue.submit([encoder.finish()]);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+        let mapped = rx
+            .await
+            .map_err(|_| Error::Gpu("the device was lost during readback".into()))?;
+        ctx.check_error()?;
+        mapped.map_err(|e| Error::Gpu(format!("mapping the readback buffer: {e}")))?;
+        let out = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("reading the mapped buffer: {e}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+}

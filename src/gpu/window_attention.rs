@@ -1,0 +1,129 @@
+//! TinyViT window attention (MobileSAM `tiny_vit_sam.py`, `Attention` / `TinyViTBlock`;
+//! TinyViT paper §3.1), fused into one kernel (`window_attention.wgsl`): partition into
+//! ws×ws windows (zero padding bottom/right), per-head `softmax(q·kᵀ/√d + B)·v` with TinyViT's
+//! learned attention biases `B`, and the reverse partition with the padding cropped.
+//!
+//! Padding tokens are zeros *before* the block's LayerNorm, so their q/k/v are
+//! `qkv(LayerNorm(0)) = W·β + b`; [`pad_token_qkv`] computes that row once at load.
+//!
+//! ```no_run
+//! # async fn demo(ctx: &camsam::gpu::GpuContext, qkv: camsam::gpu::GpuTensor,
+//! #   pad: camsam::gpu::GpuTensor, bias: camsam::gpu::GpuTensor) -> camsam::Result<()> {
+//! use camsam::gpu::window_attention::window_attention;
+//! let mut rec = ctx.recorder();
+//! // 64×64 tokens, 14×14 windows, 5 heads of 32.
+//! let out = window_attention(&mut rec, &qkv, &pad, &bias, (64, 64), 14, 5)?;
+//! rec.submit();
+//! # Ok(()) }
+//! ```
+
+use super::context::Recorder;
+use super::GpuTensor;
+use crate::{Error, Result};
+
+/// The only head size TinyViT-5M uses (key_dim = value dim = 32 in every stage).
+pub const HEAD_DIM: usize = 32;
+
+/// The `[heads, n, n]` bias table (n = ws²) from `attention_biases` `[heads, offsets]`, with
+/// the offset indices built exactly as the official code does (first-seen order of
+/// `(|Δrow|, |Δcol|)` over all point pairs).
+pub fn bias_table(biases: &[f32], heads: usize, ws: usize) -> Result<Vec<f32>> {
+    let points: Vec<(i64, i64)> = (0..ws as i64)
+        .flat_map(|x| (0..ws as i64).map(move |y| (x, y)))
+        .collect();
+    let n = points.len();
+    let mut offsets: Vec<(i64, i64)> = Vec::new();
+    let mut idxs = Vec::with_capacity(n * n);
+    for &(x1, y1) in &points {
+        for &(x2, y2) in &points {
+            let off = ((x2 - x1).abs(), (y2 - y1).abs());
+            let i = match offsets.iter().position(|&o| o == off) {
+                Some(i) => i,
+                None => {
+                    offsets.push(off);
+                    offsets.len() - 1
+                }
+            };
+            idxs.push(i);
+        }
+    }
+    if biases.len() != heads * offsets.len() {
+        return Err(Error::Model(format!(
+            "attention_biases: {} values, expected {heads} heads × {} offsets for window {ws}",
+            biases.len(),
+            offsets.len()
+        )));
+    }
+    let mut table = Vec::with_capacity(heads * n * n);
+    for h in 0..heads {
+        table.extend(idxs.iter().map(|&i| biases[h * offsets.len() + i]));
+    }
+    Ok(table)
+}
+
+/// The qkv row of a padding token: `W·β + b` (LayerNorm of a zero vector is β).
+pub fn pad_token_qkv(w: &[f32], b: &[f32], ln_beta: &[f32]) -> Result<Vec<f32>> {
+    let c = ln_beta.len();
+    if c == 0 || w.len() != b.len() * c {
+        return Err(Error::Model(format!(
+            "pad_token_qkv: weight of {} values for {} outputs × {c} inputs",
+            w.len(),
+            b.len()
+        )));
+    }
+    Ok(b.iter()
+        .enumerate()
+        .map(|(o, &bo)| {
+            let row = &w[o * c..(o + 1) * c];
+            (row.iter()
+                .zip(ln_beta)
+                .map(|(&a, &x)| a as f64 * x as f64)
+                .sum::<f64>()
+                + bo as f64) as f32
+        })
+        .collect())
+}
+
+/// `qkv` `[h·w, heads·96]` → attention output `[h·w, heads·32]` in token order.
+pub fn window_attention(
+    rec: &mut Recorder,
+    qkv: &GpuTensor,
+    pad_qkv: &GpuTensor,
+    bias: &GpuTensor,
+    (h, w): (usize, usize),
+    ws: usize,
+    heads: usize,
+) -> Result<GpuTensor> {
+    let row = heads * 3 * HEAD_DIM;
+    let n = ws * ws;
+    if ws == 0 || qkv.len() != h * w * row || pad_qkv.len() != row || bias.len() != heads * n * n {
+        return Err(Error::Model(format!(
+            "window_attention: qkv {:?}, pad {:?}, bias {:?} for {h}×{w} tokens, window {ws}, {heads} heads of {HEAD_DIM}",
+            qkv.shape(),
+            pad_qkv.shape(),
+            bias.shape()
+        )));
+    }
+    let (wh, ww) = (h.div_ceil(ws), w.div_ceil(ws));
+    let total = wh * ww * heads * n;
+    let out = GpuTensor::empty(rec.ctx, &[h * w, heads * HEAD_DIM])?;
+    let scale = (1.0 / (HEAD_DIM as f64).sqrt()) as f32;
+    let params = [
+        h as u32,
+        w as u32,
+        ws as u32,
+        heads as u32,
+        ww as u32,
+        n as u32,
+        total as u32,
+        scale.to_bits(),
+    ];
+    rec.dispatch_1d(
+        "window_attention",
+        &params,
+        &[qkv.buffer(), pad_qkv.buffer(), bias.buffer(), out.buffer()],
+        total,
+        64,
+    )?;
+    Ok(out)
+}
