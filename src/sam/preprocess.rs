@@ -243,6 +243,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn jpeg_images_decode_as_rgb() {
+        // VOC ships JPEGImages: a JPEG must decode (lossy, so compare loosely).
+        let mut rgb = image::RgbImage::new(16, 8);
+        for (x, _, p) in rgb.enumerate_pixels_mut() {
+            *p = image::Rgb([if x < 8 { 200 } else { 20 }, 100, 50]);
+        }
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgb8(rgb)
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        let decoded = decode_rgb(&jpeg, "photo.jpg").unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (16, 8));
+        let left = decoded.get_pixel(2, 4)[0] as i32;
+        let right = decoded.get_pixel(13, 4)[0] as i32;
+        assert!((left - 200).abs() < 12 && (right - 20).abs() < 12, "{left} {right}");
+        let err = decode_rgb(b"garbage", "photo.jpg").unwrap_err().to_string();
+        assert!(err.contains("photo.jpg") && err.contains("PNG or JPEG"), "{err}");
+    }
+
+    #[test]
     fn shape_rounds_half_up() {
         assert_eq!(preprocess_shape((513, 513), 1024), (1024, 1024));
         assert_eq!(preprocess_shape((360, 480), 1024), (768, 1024));
