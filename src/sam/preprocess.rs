@@ -260,9 +260,15 @@ mod tests {
         assert_eq!((decoded.width(), decoded.height()), (16, 8));
         let left = decoded.get_pixel(2, 4)[0] as i32;
         let right = decoded.get_pixel(13, 4)[0] as i32;
-        assert!((left - 200).abs() < 12 && (right - 20).abs() < 12, "{left} {right}");
+        assert!(
+            (left - 200).abs() < 12 && (right - 20).abs() < 12,
+            "{left} {right}"
+        );
         let err = decode_rgb(b"garbage", "photo.jpg").unwrap_err().to_string();
-        assert!(err.contains("photo.jpg") && err.contains("PNG or JPEG"), "{err}");
+        assert!(
+            err.contains("photo.jpg") && err.contains("PNG or JPEG"),
+            "{err}"
+        );
     }
 
     #[test]
