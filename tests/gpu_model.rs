@@ -85,6 +85,7 @@ fn assert_rel_max(what: &str, got: &[f32], want: &[f32], rel: f32) {
 }
 
 #[test]
+#[ignore = "minutes on lavapipe (software Vulkan): run with `cargo test --test gpu_model -- --ignored` on a GPU or when checking the WebGPU engine"]
 fn encoder_embedding_matches_official_fixture() {
     let shared = common::shared_dir();
     let Some(ctx) = gpu::context("encoder_embedding_matches_official_fixture") else {
@@ -184,6 +185,7 @@ fn json_pairs(v: &serde_json::Value) -> Vec<(f64, f64)> {
 /// Decoder only (the official embedding as input), every prompt case of one image (lavapipe
 /// is slow; the CPU path's tests cover the other images).
 #[test]
+#[ignore = "minutes on lavapipe (software Vulkan): run with `cargo test --test gpu_model -- --ignored` on a GPU or when checking the WebGPU engine"]
 fn decoder_matches_official_fixture_cases() {
     use camsam::predictor::{MaskPredictor, Prompt};
     let shared = common::shared_dir();
