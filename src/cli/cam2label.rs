@@ -83,17 +83,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     // Checks --num-classes once rather than failing every image.
     cam::parse_image_labels("", "--num-classes", args.num_classes)?;
-    if !args.cams.is_dir() {
-        return Err(Error::input(
-            args.cams.display().to_string(),
-            "not a folder; expected --cams DIR of <name>.npy, <name>.npz or <name>_<class>.png CAMs",
-        ));
-    }
-    let listed: Option<HashSet<String>> = match &args.batch.list {
-        Some(list) => Some(batch::read_list(list)?.into_iter().collect()),
-        None => None,
-    };
-    let found = cam::scan_dir(&args.cams, listed.as_ref())?;
+    let found = scan_cams(&args.cams, &args.batch)?;
     let labels: Option<BTreeMap<String, Vec<u8>>> = match &args.labels {
         Some(path) => Some(cam::read_image_labels(path, args.num_classes)?),
         None => None,
@@ -189,4 +179,20 @@ pub(super) fn cam_name(files: &CamFiles, name: &str) -> String {
                 .to_string()
         }
     }
+}
+
+/// The CAMs in the `--cams` folder, limited to the names of `--list` when given; shared by
+/// `cam2label` and `refine`.
+pub fn scan_cams(cams: &Path, args: &BatchArgs) -> Result<cam::CamDir> {
+    if !cams.is_dir() {
+        return Err(Error::input(
+            cams.display().to_string(),
+            "not a folder; expected --cams DIR of <name>.npy, <name>.npz or <name>_<class>.png CAMs",
+        ));
+    }
+    let listed: Option<HashSet<String>> = match &args.list {
+        Some(list) => Some(batch::read_list(list)?.into_iter().collect()),
+        None => None,
+    };
+    cam::scan_dir(cams, listed.as_ref())
 }

@@ -12,7 +12,7 @@
 //! ```
 
 use super::batch::{self, BatchArgs, Output, RunOptions};
-use super::cam2label::cam_name;
+use super::cam2label::{cam_name, scan_cams};
 use super::everything::{amg_files, GeneratorArgs};
 use super::refiners::{cpm_label, RefinerArgs};
 use camsam::amg::{AutomaticMaskGenerator, MaskRecord};
@@ -26,7 +26,7 @@ use camsam::sam::weights::Weights;
 use camsam::sam::Predictor;
 use camsam::sepl::{self, Combine, MergeParams, Preset};
 use camsam::{Error, Result};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Image file extensions looked for in `--images`, in this order.
@@ -164,17 +164,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(path) => Some(cam::read_image_labels(path, args.num_classes)?),
         None => None,
     };
-    if !args.cams.is_dir() {
-        return Err(Error::input(
-            args.cams.display().to_string(),
-            "not a folder; expected --cams DIR of <name>.npy, <name>.npz or <name>_<class>.png CAMs",
-        ));
-    }
-    let listed: Option<HashSet<String>> = match &args.batch.list {
-        Some(list) => Some(batch::read_list(list)?.into_iter().collect()),
-        None => None,
-    };
-    let found = cam::scan_dir(&args.cams, listed.as_ref())?;
+    let found = scan_cams(&args.cams, &args.batch)?;
     let names = batch::select(found.cams.keys().cloned().collect(), &args.batch)?;
     if names.is_empty() {
         return Err(Error::input(
