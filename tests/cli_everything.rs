@@ -16,6 +16,7 @@ fn everything_writes_masks_and_metadata_in_amg_py_format() {
     let weights = shared.join("fixtures/sam/weights/mobile_sam_random.safetensors");
     let image = shared.join("fixtures/sam/predict/camvid_a/image.png");
     let out = common::scratch_dir("cli_everything");
+    let se_map = out.with_file_name("cli_everything_se_map.png");
     let status = camsam()
         .args(["everything", "--weights"])
         .arg(&weights)
@@ -31,9 +32,21 @@ fn everything_writes_masks_and_metadata_in_amg_py_format() {
             "--stability-score-thresh",
             "0",
         ])
+        .arg("--se-map")
+        .arg(&se_map)
         .status()
         .expect("run camsam");
     assert!(status.success());
+    // The SE map is S2C's painting of exactly these masks.
+    let (w, h, got) = common::read_png16(&se_map);
+    let (ew, eh, want) = common::s2c_se_map(&out);
+    assert_eq!((w, h), (ew, eh), "SE map size");
+    let differ = got.iter().zip(&want).position(|(a, b)| a != b);
+    assert!(
+        differ.is_none(),
+        "SE map differs from S2C's painting first at pixel {differ:?}"
+    );
+    assert!(got.iter().any(|&v| v > 0), "SE map is empty");
     let csv = std::fs::read_to_string(out.join("metadata.csv")).expect("metadata.csv");
     let mut lines = csv.lines();
     assert_eq!(

@@ -84,7 +84,7 @@ fn refine_equals_merge_of_its_masks_and_resumes() {
     }
     let images = voc().join("images");
     let weights = common::shared_dir().join("fixtures/sam/weights/mobile_sam_random.safetensors");
-    let mut args = vec!["refine", "--save-masks"];
+    let mut args = vec!["refine", "--save-masks", "--se-map"];
     args.extend(small_grid());
     let paths = [
         ("--weights", weights.as_path()),
@@ -146,6 +146,13 @@ fn refine_equals_merge_of_its_masks_and_resumes() {
         assert!(
             differ.is_none(),
             "{name}: refine and everything+merge differ first at pixel {differ:?}"
+        );
+        let (w, h, se) = common::read_png16(&out.join("se_map").join(format!("{name}.png")));
+        let (ew, eh, want) = common::s2c_se_map(&masks.join(name));
+        assert_eq!((w, h), (ew, eh), "{name}: SE map size");
+        assert!(
+            se == want,
+            "{name}: SE map differs from S2C's painting of its masks"
         );
         let csv = std::fs::read_to_string(masks.join(name).join("metadata.csv")).expect("csv");
         assert_eq!(

@@ -88,6 +88,19 @@ fn refine_modes_cpm_pamr_cpm_sepl() {
 
     // pamr: no weights needed; equals the library's CAM → PAMR → label.
     let out = root.join("pamr");
+    let refused = camsam(
+        &["refine", "--mode", "pamr", "--se-map"],
+        &[
+            ("--images", images.as_path()),
+            ("--cams", cams.as_path()),
+            ("--out", out.as_path()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("--se-map") && stderr.contains("sepl"),
+        "pamr has no everything-mode masks, --se-map must be refused: {stderr}"
+    );
     run_ok(
         &["refine", "--mode", "pamr", "--format", "gray"],
         &[

@@ -27,3 +27,54 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
 }
+
+/// S2C's `get_se_map.py` on an `amg.py` mask folder, written out independently of
+/// `camsam::se_map`: the generator lists masks by descending predicted IoU (checked here), and
+/// S2C paints `reversed(masks)` so the best mask lands on top. Returns the map as
+/// `camsam::se_map::SeMap::encode_png` stores it: paint position + 1, 0 where no mask lies.
+pub fn s2c_se_map(masks_dir: &Path) -> (u32, u32, Vec<u16>) {
+    let csv = std::fs::read_to_string(masks_dir.join("metadata.csv")).expect("metadata.csv");
+    let ious: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .nth(8)
+                .expect("predicted_iou column")
+                .parse()
+                .expect("iou")
+        })
+        .collect();
+    assert!(
+        ious.windows(2).all(|w| w[0] >= w[1]),
+        "{}: masks not in descending predicted IoU: {ious:?}",
+        masks_dir.display()
+    );
+    let mut map: Vec<u16> = Vec::new();
+    let mut size = (0, 0);
+    for (pos, i) in (0..ious.len()).rev().enumerate() {
+        let png = masks_dir.join(format!("{i}.png"));
+        let mask = image::open(&png)
+            .unwrap_or_else(|e| panic!("{}: {e}", png.display()))
+            .to_luma8();
+        if map.is_empty() {
+            size = mask.dimensions();
+            map = vec![0; mask.pixels().len()];
+        }
+        for (m, p) in map.iter_mut().zip(mask.pixels()) {
+            if p.0[0] != 0 {
+                *m = pos as u16 + 1;
+            }
+        }
+    }
+    (size.0, size.1, map)
+}
+
+/// A 16-bit gray PNG's size and samples.
+pub fn read_png16(path: &Path) -> (u32, u32, Vec<u16>) {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_luma16();
+    let (w, h) = img.dimensions();
+    (w, h, img.into_raw())
+}
