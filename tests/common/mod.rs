@@ -78,3 +78,36 @@ pub fn read_png16(path: &Path) -> (u32, u32, Vec<u16>) {
     let (w, h) = img.dimensions();
     (w, h, img.into_raw())
 }
+
+/// Run the `camsam` binary with `args`, then each `(flag, path)` pair.
+pub fn camsam(args: &[&str], paths: &[(&str, &Path)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_camsam"));
+    cmd.args(args);
+    for (flag, path) in paths {
+        cmd.arg(flag).arg(path);
+    }
+    cmd.output().expect("run camsam")
+}
+
+/// The real VOC crops (`images/`, `gt/`, `labels.tsv`).
+pub fn voc() -> PathBuf {
+    shared_dir().join("data/voc_val_crops")
+}
+
+/// The random-weight MobileSAM fixture checkpoint (safetensors).
+pub fn fixture_weights() -> PathBuf {
+    shared_dir().join("fixtures/sam/weights/mobile_sam_random.safetensors")
+}
+
+/// Generator flags for a 4×4 grid with the quality filters and NMS off, so the random
+/// model's masks (which all span most of the image) reach the merge: 16 points × 3 masks.
+pub const SMALL_GRID: [&str; 8] = [
+    "--points-per-side",
+    "4",
+    "--pred-iou-thresh",
+    "0",
+    "--stability-score-thresh",
+    "0",
+    "--box-nms-thresh",
+    "1",
+];
