@@ -111,3 +111,34 @@ pub const SMALL_GRID: [&str; 8] = [
     "--box-nms-thresh",
     "1",
 ];
+
+/// A 0/255 mask PNG as booleans (> 127 is inside).
+pub fn read_mask_png(path: &Path) -> Vec<bool> {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_luma8();
+    img.as_raw().iter().map(|&v| v > 127).collect()
+}
+
+/// Intersection over union of two masks (1 when both are empty).
+pub fn mask_iou(a: &[bool], b: &[bool]) -> f64 {
+    let inter = a.iter().zip(b).filter(|(x, y)| **x && **y).count();
+    let union = a.iter().zip(b).filter(|(x, y)| **x || **y).count();
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// A cone CAM channel `w × h`: 1 at (cx, cy), falling linearly to 0 at `radius`.
+pub fn cone(w: usize, h: usize, cx: f64, cy: f64, radius: f64) -> Vec<f32> {
+    let mut v = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let d = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
+            v[y * w + x] = (1.0 - d / radius).max(0.0) as f32;
+        }
+    }
+    v
+}
