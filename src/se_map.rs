@@ -288,10 +288,10 @@ mod tests {
 
     #[test]
     fn from_generator_records() {
-        use crate::amg::mask_data::BitMask;
         use crate::amg::MaskRecord;
+        use crate::masks::BitMask;
         let record = |bools: &[bool], iou: f32| MaskRecord {
-            segmentation: BitMask::from_bools(2, 1, bools),
+            segmentation: BitMask::from_bools(2, 1, bools).unwrap(),
             area: bools.iter().filter(|&&b| b).count(),
             bbox: [0, 0, 2, 1],
             predicted_iou: iou,

@@ -141,7 +141,8 @@ pub fn amg_files(records: &[MaskRecord]) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::with_capacity(records.len() + 1);
     for (i, r) in records.iter().enumerate() {
         let m = &r.segmentation;
-        let png = LabelMap::new(m.width(), m.height(), m.to_u8())?.encode_png(LabelFormat::Gray)?;
+        let png =
+            LabelMap::new(m.width(), m.height(), m.to_values())?.encode_png(LabelFormat::Gray)?;
         files.push((format!("{i}.png"), png));
     }
     files.push((

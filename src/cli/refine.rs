@@ -446,15 +446,8 @@ pub(super) fn sepl_merge(
     records: &[MaskRecord],
     params: &MergeParams,
 ) -> Result<LabelMap> {
-    let masks = records
-        .iter()
-        .map(|r| {
-            let m = &r.segmentation;
-            BitMask::from_values(m.width(), m.height(), &m.to_u8(), |v| v > 0)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let refs: Vec<&BitMask> = masks.iter().collect();
-    Ok(sepl::merge(pseudo, &refs, params)?.label)
+    let masks: Vec<&BitMask> = records.iter().map(|r| &r.segmentation).collect();
+    Ok(sepl::merge(pseudo, &masks, params)?.label)
 }
 
 /// `DIR/<name>.<ext>` for the first image extension that exists.
