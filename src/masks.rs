@@ -111,6 +111,47 @@ impl BitMask {
         Ok(Self::from_words(width, height, words))
     }
 
+    /// Pack row-major booleans (`bools.len()` must be `width · height`).
+    pub fn from_bools(width: usize, height: usize, bools: &[bool]) -> Result<Self> {
+        check_len(width, height, bools)?;
+        let words = bools
+            .chunks(64)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |w, (i, &b)| w | (b as u64) << i)
+            })
+            .collect();
+        Ok(Self::from_words(width, height, words))
+    }
+
+    /// `bools` (a `w`-wide row-major crop) placed at `(x0, y0)` in an empty `width × height`
+    /// mask (SAM's `uncrop_masks`: zero padding around a crop); pixels outside are dropped.
+    pub fn uncrop(
+        bools: &[bool],
+        w: usize,
+        x0: usize,
+        y0: usize,
+        width: usize,
+        height: usize,
+    ) -> Self {
+        let mut m = BitMask::empty(width, height);
+        for (r, row) in bools.chunks_exact(w.max(1)).enumerate() {
+            for (c, _) in row.iter().enumerate().filter(|(_, &b)| b) {
+                m.set(x0 + c, y0 + r, true);
+            }
+        }
+        m
+    }
+
+    /// Row-major booleans.
+    pub fn to_bools(&self) -> Vec<bool> {
+        (0..self.width * self.height)
+            .map(|i| self.words[i / 64] >> (i % 64) & 1 == 1)
+            .collect()
+    }
+
     /// Pack `values` where the value is 128 or more (the top bit set): SAM's 0/255 masks.
     /// Sixteen pixels at a time (SSE2 on x86-64, eight with SWAR elsewhere): the hot path
     /// of reading mask sets.
@@ -272,7 +313,7 @@ impl BitMask {
 const LSB: u64 = 0x0101_0101_0101_0101;
 const MSB: u64 = 0x8080_8080_8080_8080;
 
-fn check_len(width: usize, height: usize, values: &[u8]) -> Result<()> {
+fn check_len<T>(width: usize, height: usize, values: &[T]) -> Result<()> {
     if values.len() != width * height {
         return Err(Error::input(
             "mask",
@@ -885,6 +926,22 @@ impl MaskZip {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bitmask_from_bools_round_trip_and_uncrop() {
+        let bools = [true, false, true, true, false, false];
+        let m = BitMask::from_bools(3, 2, &bools).unwrap();
+        assert_eq!(m.to_bools(), bools);
+        assert_eq!(m.count(), 3);
+        assert!(BitMask::from_bools(3, 3, &bools).is_err());
+        let u = BitMask::uncrop(&bools, 3, 2, 1, 6, 4);
+        assert_eq!(u.count(), 3);
+        assert!(u.get(2, 1) && u.get(4, 1) && u.get(2, 2) && !u.get(3, 1));
+        assert_eq!(u.to_values().iter().filter(|&&v| v == 255).count(), 3);
+        // pixels of the crop outside the image are dropped
+        let edge = BitMask::uncrop(&bools, 3, 5, 3, 6, 4);
+        assert_eq!(edge.to_bools().iter().filter(|&&b| b).count(), 1);
+    }
 
     pub(crate) fn gray_png(w: u32, h: u32, depth: png::BitDepth, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

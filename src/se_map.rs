@@ -113,20 +113,43 @@ pub fn se_map(
     })
 }
 
-/// The SE map of the automatic mask generator's output, in its output order (see
-/// [`crate::amg`]); errors when the records are not all of one size.
-pub fn se_map_from_records(records: &[crate::amg::MaskRecord], order: SeOrder) -> Result<SeMap> {
-    let Some(first) = records.first() else {
-        return Err(Error::input(
-            "SE map",
-            "no masks; expected the generator's output for one image (use se_map for a known size)",
-        ));
-    };
-    let (w, h) = (first.segmentation.width(), first.segmentation.height());
+/// The SE map of the automatic mask generator's output for one `width × height` image, in
+/// its output order (see [`crate::amg`]); an image with no masks gives an all-`-1` map.
+/// Errors when a mask is not of the image's size.
+pub fn se_map_from_records(
+    records: &[crate::amg::MaskRecord],
+    width: usize,
+    height: usize,
+    order: SeOrder,
+) -> Result<SeMap> {
     let bools: Vec<Vec<bool>> = records.iter().map(|r| r.segmentation.to_bools()).collect();
     let refs: Vec<&[bool]> = bools.iter().map(|b| b.as_slice()).collect();
     let iou: Vec<f32> = records.iter().map(|r| r.predicted_iou).collect();
-    se_map(&refs, &iou, w, h, order)
+    se_map(&refs, &iou, width, height, order)
+}
+
+impl SeOrder {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SeOrder::AscendingIou => "ascending-iou",
+            SeOrder::SmallestOnTop => "smallest-on-top",
+        }
+    }
+}
+
+impl std::str::FromStr for SeOrder {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ascending-iou" => Ok(SeOrder::AscendingIou),
+            "smallest-on-top" => Ok(SeOrder::SmallestOnTop),
+            _ => Err(Error::input(
+                "SE-map order",
+                format!("'{s}'; expected ascending-iou (S2C) or smallest-on-top"),
+            )),
+        }
+    }
 }
 
 impl SeMap {
@@ -265,10 +288,10 @@ mod tests {
 
     #[test]
     fn from_generator_records() {
-        use crate::amg::mask_data::BitMask;
         use crate::amg::MaskRecord;
+        use crate::masks::BitMask;
         let record = |bools: &[bool], iou: f32| MaskRecord {
-            segmentation: BitMask::from_bools(2, 1, bools),
+            segmentation: BitMask::from_bools(2, 1, bools).unwrap(),
             area: bools.iter().filter(|&&b| b).count(),
             bbox: [0, 0, 2, 1],
             predicted_iou: iou,
@@ -277,10 +300,17 @@ mod tests {
             crop_box: [0, 0, 2, 1],
         };
         let records = [record(&[true, false], 0.99), record(&[true, true], 0.9)];
-        let map = se_map_from_records(&records, SeOrder::AscendingIou).unwrap();
+        let map = se_map_from_records(&records, 2, 1, SeOrder::AscendingIou).unwrap();
         assert_eq!(map.order, vec![1, 0]);
         assert_eq!(map.data, vec![1, 0]);
-        assert!(se_map_from_records(&[], SeOrder::AscendingIou).is_err());
+        let empty = se_map_from_records(&[], 2, 1, SeOrder::AscendingIou).unwrap();
+        assert_eq!(empty.data, vec![-1, -1]);
+        assert!(se_map_from_records(&records, 3, 1, SeOrder::AscendingIou).is_err());
+        for order in [SeOrder::AscendingIou, SeOrder::SmallestOnTop] {
+            assert_eq!(order.name().parse::<SeOrder>().unwrap(), order);
+        }
+        let err = "best".parse::<SeOrder>().unwrap_err().to_string();
+        assert!(err.contains("ascending-iou"), "{err}");
     }
 
     #[test]

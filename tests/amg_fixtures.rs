@@ -4,6 +4,7 @@
 //! equal.
 
 mod common;
+use common::mask_iou;
 
 use camsam::amg::{AmgConfig, AutomaticMaskGenerator, MaskRecord};
 use common::synthetic::SyntheticPredictor;
@@ -101,16 +102,6 @@ fn load_references(dir: &Path, json: &Value) -> Vec<Reference> {
             }
         })
         .collect()
-}
-
-fn mask_iou(a: &[bool], b: &[bool]) -> f64 {
-    let inter = a.iter().zip(b).filter(|(x, y)| **x && **y).count();
-    let union = a.iter().zip(b).filter(|(x, y)| **x || **y).count();
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
 }
 
 /// Every disagreement of record `i`, as text.

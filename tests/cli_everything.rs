@@ -3,37 +3,47 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-fn camsam() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_camsam"))
-}
+use common::camsam;
 
 #[test]
 fn everything_writes_masks_and_metadata_in_amg_py_format() {
-    let shared = common::shared_dir();
-    let weights = shared.join("fixtures/sam/weights/mobile_sam_random.safetensors");
-    let image = shared.join("fixtures/sam/predict/camvid_a/image.png");
+    let weights = common::fixture_weights();
+    let image = common::shared_dir().join("fixtures/sam/predict/camvid_a/image.png");
     let out = common::scratch_dir("cli_everything");
-    let status = camsam()
-        .args(["everything", "--weights"])
-        .arg(&weights)
-        .arg("--image")
-        .arg(&image)
-        .arg("--out")
-        .arg(&out)
-        .args([
+    let se_map = out.with_file_name("cli_everything_se_map.png");
+    // a 4×4 grid, quality filters off (NMS on)
+    let run = camsam(
+        &[
+            "everything",
             "--points-per-side",
             "4",
             "--pred-iou-thresh",
             "0",
             "--stability-score-thresh",
             "0",
-        ])
-        .status()
-        .expect("run camsam");
-    assert!(status.success());
+        ],
+        &[
+            ("--weights", weights.as_path()),
+            ("--image", image.as_path()),
+            ("--out", out.as_path()),
+            ("--se-map", se_map.as_path()),
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The SE map is S2C's painting of exactly these masks.
+    let (w, h, got) = common::read_png16(&se_map);
+    let (ew, eh, want) = common::s2c_se_map(&out);
+    assert_eq!((w, h), (ew, eh), "SE map size");
+    let differ = got.iter().zip(&want).position(|(a, b)| a != b);
+    assert!(
+        differ.is_none(),
+        "SE map differs from S2C's painting first at pixel {differ:?}"
+    );
+    assert!(got.iter().any(|&v| v > 0), "SE map is empty");
     let csv = std::fs::read_to_string(out.join("metadata.csv")).expect("metadata.csv");
     let mut lines = csv.lines();
     assert_eq!(
@@ -71,15 +81,14 @@ fn everything_writes_masks_and_metadata_in_amg_py_format() {
 fn everything_reports_a_missing_weights_file() {
     let out = common::scratch_dir("cli_everything_missing");
     let missing = out.join("nope.pt");
-    let result = camsam()
-        .args(["everything", "--weights"])
-        .arg(&missing)
-        .arg("--image")
-        .arg(Path::new("image.png"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run camsam");
+    let result = camsam(
+        &["everything"],
+        &[
+            ("--weights", missing.as_path()),
+            ("--image", std::path::Path::new("image.png")),
+            ("--out", out.as_path()),
+        ],
+    );
     assert!(!result.status.success());
     let err = String::from_utf8_lossy(&result.stderr);
     assert!(err.contains("nope.pt"), "{err}");

@@ -7,25 +7,13 @@
 mod common;
 
 use camsam::label::LabelMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 const NAMES: [&str; 2] = ["2007_000033", "2007_000332"];
 /// Heatmap value outside the object: 40/255 ≈ 0.16 < the 0.25 background threshold.
 const OUTSIDE: u8 = 40;
 
-fn camsam(args: &[&str], paths: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_camsam"));
-    cmd.args(args);
-    for (flag, path) in paths {
-        cmd.arg(flag).arg(path);
-    }
-    cmd.output().expect("run camsam")
-}
-
-fn voc() -> PathBuf {
-    common::shared_dir().join("data/voc_val_crops")
-}
+use common::{camsam, fixture_weights, voc, SMALL_GRID};
 
 /// `<name>_<class>.png` heatmaps: 255 on the class's ground-truth pixels, OUTSIDE elsewhere.
 fn write_heatmaps(name: &str, dir: &Path) -> Vec<u8> {
@@ -49,21 +37,11 @@ fn write_heatmaps(name: &str, dir: &Path) -> Vec<u8> {
     classes
 }
 
-/// A 4×4 grid with the quality filters and NMS off, so the random model's masks (which all
-/// span most of the image) reach the merge.
+/// `SMALL_GRID` with gray label output.
 fn small_grid() -> Vec<&'static str> {
-    vec![
-        "--points-per-side",
-        "4",
-        "--pred-iou-thresh",
-        "0",
-        "--stability-score-thresh",
-        "0",
-        "--box-nms-thresh",
-        "1",
-        "--format",
-        "gray",
-    ]
+    let mut args = SMALL_GRID.to_vec();
+    args.extend(["--format", "gray"]);
+    args
 }
 
 #[test]
@@ -83,8 +61,8 @@ fn refine_equals_merge_of_its_masks_and_resumes() {
         present.push(write_heatmaps(name, &cams));
     }
     let images = voc().join("images");
-    let weights = common::shared_dir().join("fixtures/sam/weights/mobile_sam_random.safetensors");
-    let mut args = vec!["refine", "--save-masks"];
+    let weights = fixture_weights();
+    let mut args = vec!["refine", "--save-masks", "--se-map"];
     args.extend(small_grid());
     let paths = [
         ("--weights", weights.as_path()),
@@ -147,6 +125,13 @@ fn refine_equals_merge_of_its_masks_and_resumes() {
             differ.is_none(),
             "{name}: refine and everything+merge differ first at pixel {differ:?}"
         );
+        let (w, h, se) = common::read_png16(&out.join("se_map").join(format!("{name}.png")));
+        let (ew, eh, want) = common::s2c_se_map(&masks.join(name));
+        assert_eq!((w, h), (ew, eh), "{name}: SE map size");
+        assert!(
+            se == want,
+            "{name}: SE map differs from S2C's painting of its masks"
+        );
         let csv = std::fs::read_to_string(masks.join(name).join("metadata.csv")).expect("csv");
         assert_eq!(
             csv.lines().count(),
@@ -178,7 +163,7 @@ fn refine_shards_and_reports_a_bad_cam() {
         .save(cams.join(format!("{}_1.png", NAMES[1])))
         .expect("write");
     let images = voc().join("images");
-    let weights = common::shared_dir().join("fixtures/sam/weights/mobile_sam_random.safetensors");
+    let weights = fixture_weights();
     let paths = [
         ("--weights", weights.as_path()),
         ("--images", images.as_path()),

@@ -8,23 +8,11 @@ mod common;
 use camsam::cam::{scan_dir, Cam, CamOptions, CamToLabel};
 use camsam::label::LabelMap;
 use camsam::pamr::{pamr_label, PamrSettings};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 const NAME: &str = "2007_000033";
 
-fn camsam(args: &[&str], paths: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_camsam"));
-    cmd.args(args);
-    for (flag, path) in paths {
-        cmd.arg(flag).arg(path);
-    }
-    cmd.output().expect("run camsam")
-}
-
-fn voc() -> PathBuf {
-    common::shared_dir().join("data/voc_val_crops")
-}
+use common::{camsam, fixture_weights, voc, SMALL_GRID};
 
 /// `<name>_<class>.png` heatmaps: a cone on the class's ground truth, 255 at its centroid
 /// falling to 128 at its farthest pixel, 40 outside — one main peak per class, as a CAM has.
@@ -84,10 +72,23 @@ fn refine_modes_cpm_pamr_cpm_sepl() {
     std::fs::create_dir_all(&cams).expect("mkdir");
     let classes = write_heatmaps(&cams);
     let images = voc().join("images");
-    let weights = common::shared_dir().join("fixtures/sam/weights/mobile_sam_random.safetensors");
+    let weights = fixture_weights();
 
     // pamr: no weights needed; equals the library's CAM → PAMR → label.
     let out = root.join("pamr");
+    let refused = camsam(
+        &["refine", "--mode", "pamr", "--se-map"],
+        &[
+            ("--images", images.as_path()),
+            ("--cams", cams.as_path()),
+            ("--out", out.as_path()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("--se-map") && stderr.contains("sepl"),
+        "pamr has no everything-mode masks, --se-map must be refused: {stderr}"
+    );
     run_ok(
         &["refine", "--mode", "pamr", "--format", "gray"],
         &[
@@ -182,15 +183,10 @@ fn refine_modes_cpm_pamr_cpm_sepl() {
             "--mask",
             "best-iou",
             "--save-masks",
-            "--points-per-side",
-            "4",
-            "--pred-iou-thresh",
-            "0",
-            "--stability-score-thresh",
-            "0",
-            "--box-nms-thresh",
-            "1",
-        ],
+        ]
+        .into_iter()
+        .chain(SMALL_GRID)
+        .collect::<Vec<_>>(),
         &[
             ("--weights", weights.as_path()),
             ("--images", images.as_path()),

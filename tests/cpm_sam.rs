@@ -6,6 +6,7 @@
 //! inside it the score is `logit × mean CAM ≥ 0`, outside there is none.
 
 mod common;
+use common::cone;
 
 use camsam::cpm::{cpm, CpmSettings, MaskChoice, PromptMode};
 use camsam::postprocess::postprocess_masks;
@@ -22,18 +23,6 @@ fn model() -> &'static CpuSam {
         let weights = Weights::load(&path).expect("fixture weights");
         CpuSam::new(&weights).expect("model")
     })
-}
-
-/// A cone CAM: 1 at (cx, cy), falling linearly to 0 at `radius`.
-fn cone(w: usize, h: usize, cx: f64, cy: f64, radius: f64) -> Vec<f32> {
-    let mut v = vec![0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let d = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
-            v[y * w + x] = (1.0 - d / radius).max(0.0) as f32;
-        }
-    }
-    v
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! stripe, pixel for pixel.
 
 mod common;
+use common::cone;
 
 use camsam::cpm::{cpm, CpmSettings, MaskChoice, PromptMode};
 use camsam::predictor::ImagePredictor;
@@ -34,18 +35,6 @@ fn stripe_of(x: usize) -> usize {
         100..180 => 1,
         _ => 2,
     }
-}
-
-/// A cone CAM: 1 at (cx, cy), falling linearly to 0 at `radius`.
-fn cone(w: usize, h: usize, cx: f64, cy: f64, radius: f64) -> Vec<f32> {
-    let mut v = vec![0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let d = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
-            v[y * w + x] = (1.0 - d / radius).max(0.0) as f32;
-        }
-    }
-    v
 }
 
 fn predictor(image: &RgbImage) -> SyntheticPredictor {

@@ -3,6 +3,7 @@
 //! once per image here; lavapipe is slow.
 
 mod common;
+use common::{mask_iou, read_mask_png};
 #[path = "common/gpu.rs"]
 mod gpu;
 
@@ -148,23 +149,6 @@ fn postprocess(low: &[f32], input: (usize, usize), original: (usize, usize)) -> 
         .into_iter()
         .map(|v| v > 0.0)
         .collect()
-}
-
-fn read_mask_png(path: &Path) -> Vec<bool> {
-    let img = image::open(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .to_luma8();
-    img.pixels().map(|p| p[0] > 127).collect()
-}
-
-fn mask_iou(a: &[bool], b: &[bool]) -> f64 {
-    let inter = a.iter().zip(b).filter(|(x, y)| **x && **y).count();
-    let union = a.iter().zip(b).filter(|(x, y)| **x || **y).count();
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
 }
 
 fn json_pairs(v: &serde_json::Value) -> Vec<(f64, f64)> {

@@ -4,6 +4,7 @@
 //! low-res logits). The encoder runs once per image.
 
 mod common;
+use common::{mask_iou, read_mask_png};
 
 use camsam::predictor::{LowResMasks, Prompt};
 use camsam::sam::cpu::CpuSam;
@@ -192,23 +193,6 @@ fn case_prompt(case: &serde_json::Value) -> Prompt {
         p.bbox = Some([v[0], v[1], v[2], v[3]]);
     }
     p
-}
-
-fn read_mask_png(path: &Path) -> Vec<bool> {
-    let img = image::open(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .to_luma8();
-    img.as_raw().iter().map(|&v| v > 127).collect()
-}
-
-fn mask_iou(a: &[bool], b: &[bool]) -> f64 {
-    let inter = a.iter().zip(b).filter(|(x, y)| **x && **y).count();
-    let union = a.iter().zip(b).filter(|(x, y)| **x || **y).count();
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
 }
 
 /// Checks every prompt case of `name` with the predictor's current embedding.

@@ -1,106 +1,17 @@
-//! Per-mask bookkeeping of the automatic mask generator: bit-packed masks, their boxes
-//! (`batched_mask_to_box`) and the stability score (`calculate_stability_score`) of the
-//! official `segment_anything/utils/amg.py`.
+//! Per-mask bookkeeping of the automatic mask generator: mask boxes (`batched_mask_to_box`)
+//! and the stability score (`calculate_stability_score`) of the official
+//! `segment_anything/utils/amg.py`. Masks themselves are [`crate::masks::BitMask`]s.
 //!
 //! ```
-//! use camsam::amg::mask_data::{mask_to_box, BitMask};
-//! let mut m = BitMask::new(4, 3);
+//! use camsam::amg::mask_data::mask_to_box;
+//! use camsam::masks::BitMask;
+//! let mut m = BitMask::empty(4, 3);
 //! m.set(1, 2, true);
 //! m.set(3, 1, true);
-//! assert_eq!(m.area(), 2);
+//! assert_eq!(m.count(), 2);
 //! // inclusive pixel coordinates [x0, y0, x1, y1]
 //! assert_eq!(mask_to_box(&m.to_bools(), 4, 3), [1, 1, 3, 2]);
 //! ```
-
-/// A binary mask, row-major, one bit per pixel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BitMask {
-    width: usize,
-    height: usize,
-    words: Vec<u64>,
-}
-
-impl BitMask {
-    /// An empty (all false) `width × height` mask.
-    pub fn new(width: usize, height: usize) -> Self {
-        BitMask {
-            width,
-            height,
-            words: vec![0; (width * height).div_ceil(64)],
-        }
-    }
-
-    /// From row-major booleans (`bools.len() == width · height`).
-    pub fn from_bools(width: usize, height: usize, bools: &[bool]) -> Self {
-        debug_assert_eq!(bools.len(), width * height);
-        let mut m = BitMask::new(width, height);
-        for (i, _) in bools.iter().enumerate().filter(|(_, &b)| b) {
-            m.words[i / 64] |= 1 << (i % 64);
-        }
-        m
-    }
-
-    /// `bools` (a `w × h` mask) placed at `(x0, y0)` in an empty `width × height` mask
-    /// (`uncrop_masks`: zero padding around a crop).
-    pub fn uncrop(
-        bools: &[bool],
-        w: usize,
-        x0: usize,
-        y0: usize,
-        width: usize,
-        height: usize,
-    ) -> Self {
-        let mut m = BitMask::new(width, height);
-        for (r, row) in bools.chunks_exact(w.max(1)).enumerate() {
-            for (c, _) in row.iter().enumerate().filter(|(_, &b)| b) {
-                m.set(x0 + c, y0 + r, true);
-            }
-        }
-        m
-    }
-
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
-    pub fn height(&self) -> usize {
-        self.height
-    }
-
-    pub fn get(&self, x: usize, y: usize) -> bool {
-        let i = y * self.width + x;
-        self.words[i / 64] >> (i % 64) & 1 == 1
-    }
-
-    pub fn set(&mut self, x: usize, y: usize, v: bool) {
-        let i = y * self.width + x;
-        if v {
-            self.words[i / 64] |= 1 << (i % 64);
-        } else {
-            self.words[i / 64] &= !(1 << (i % 64));
-        }
-    }
-
-    /// Number of pixels in the mask.
-    pub fn area(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
-    }
-
-    /// Row-major booleans.
-    pub fn to_bools(&self) -> Vec<bool> {
-        (0..self.width * self.height)
-            .map(|i| self.words[i / 64] >> (i % 64) & 1 == 1)
-            .collect()
-    }
-
-    /// The mask as an 8-bit image, 0 outside and 255 inside (SAM's `amg.py` mask files).
-    pub fn to_u8(&self) -> Vec<u8> {
-        self.to_bools()
-            .iter()
-            .map(|&b| if b { 255 } else { 0 })
-            .collect()
-    }
-}
 
 /// `batched_mask_to_box` for one `w × h` mask: `[x0, y0, x1, y1]` with inclusive pixel
 /// coordinates (the right/bottom-most pixel's index), `[0, 0, 0, 0]` for an empty mask.
@@ -157,17 +68,5 @@ mod tests {
         let s = stability_score(&[2.0, 1.0, 0.0, -1.0, -3.0], 0.0, 1.0);
         assert_eq!(s, 1.0 / 3.0);
         assert!(stability_score(&[-5.0; 4], 0.0, 1.0).is_nan());
-    }
-
-    #[test]
-    fn bitmask_round_trip_and_uncrop() {
-        let bools = [true, false, true, true, false, false];
-        let m = BitMask::from_bools(3, 2, &bools);
-        assert_eq!(m.to_bools(), bools);
-        assert_eq!(m.area(), 3);
-        let u = BitMask::uncrop(&bools, 3, 2, 1, 6, 4);
-        assert_eq!(u.area(), 3);
-        assert!(u.get(2, 1) && u.get(4, 1) && u.get(2, 2) && !u.get(3, 1));
-        assert_eq!(u.to_u8().iter().filter(|&&v| v == 255).count(), 3);
     }
 }

@@ -28,11 +28,12 @@ pub mod nms;
 pub mod output;
 pub mod regions;
 
+use crate::masks::BitMask;
 use crate::postprocess::{Postprocessor, MASK_THRESHOLD};
 use crate::predictor::{ImagePredictor, Prompt, LOW_RES};
 use crate::{Error, Result};
 use crops::{generate_crop_boxes, is_box_near_crop_edge, uncrop_box, uncrop_point, xyxy_to_xywh};
-use mask_data::{mask_to_box, stability_score, BitMask};
+use mask_data::{mask_to_box, stability_score};
 use regions::{remove_small_regions, Mode};
 
 /// `batched_nms` switches to its per-category ("vanilla") path above this many box
@@ -264,12 +265,12 @@ impl AutomaticMaskGenerator {
                 data,
                 self.config.min_mask_region_area,
                 self.config.box_nms_thresh.max(self.config.crop_nms_thresh),
-            );
+            )?;
         }
         Ok(data
             .into_iter()
             .map(|c| MaskRecord {
-                area: c.mask.area(),
+                area: c.mask.count(),
                 segmentation: c.mask,
                 bbox: xyxy_to_xywh(c.bbox),
                 predicted_iou: c.iou,
@@ -421,9 +422,9 @@ fn postprocess_small_regions(
     data: Vec<Candidate>,
     min_area: usize,
     nms_thresh: f64,
-) -> Vec<Candidate> {
+) -> Result<Vec<Candidate>> {
     if data.is_empty() {
-        return data;
+        return Ok(data);
     }
     let mut new_masks = Vec::with_capacity(data.len());
     let mut scores = Vec::with_capacity(data.len());
@@ -434,7 +435,7 @@ fn postprocess_small_regions(
         let (mask, changed_islands) = remove_small_regions(&mask, w, h, min_area, Mode::Islands);
         let unchanged = !changed_holes && !changed_islands;
         let bbox = mask_to_box(&mask, w, h);
-        new_masks.push((BitMask::from_bools(w, h, &mask), bbox));
+        new_masks.push((BitMask::from_bools(w, h, &mask)?, bbox));
         scores.push(if unchanged { 1.0f32 } else { 0.0 });
     }
     let boxes: Vec<[f32; 4]> = new_masks.iter().map(|(_, b)| b.map(|v| v as f32)).collect();
@@ -447,7 +448,7 @@ fn postprocess_small_regions(
             data[i].bbox = *bbox;
         }
     }
-    select(data, &keep)
+    Ok(select(data, &keep))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

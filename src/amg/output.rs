@@ -61,7 +61,7 @@ pub fn metadata_csv(records: &[MaskRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::amg::mask_data::BitMask;
+    use crate::masks::BitMask;
 
     #[test]
     fn python_float_strings() {
@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn csv_rows_follow_amg_py() {
         let r = MaskRecord {
-            segmentation: BitMask::new(2, 2),
+            segmentation: BitMask::empty(2, 2),
             area: 5158,
             bbox: [339, 259, 81, 81],
             predicted_iou: 0.95,

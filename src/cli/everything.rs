@@ -13,6 +13,7 @@ use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::read_rgb;
 use camsam::sam::weights::Weights;
 use camsam::sam::Predictor;
+use camsam::se_map::{se_map_from_records, SeOrder};
 use camsam::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -87,6 +88,14 @@ pub struct Args {
     /// Output folder for `<i>.png` and `metadata.csv` (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Also write the segment-everything map to FILE (16-bit gray PNG: mask paint position + 1,
+    /// 0 = no mask), painted in --se-order.
+    #[arg(long, value_name = "FILE")]
+    pub se_map: Option<PathBuf>,
+    /// SE-map paint order: ascending-iou (S2C: best predicted IoU painted last) or
+    /// smallest-on-top.
+    #[arg(long, value_name = "ORDER", default_value = "ascending-iou")]
+    pub se_order: SeOrder,
     #[command(flatten)]
     pub generator: GeneratorArgs,
 }
@@ -112,6 +121,11 @@ pub fn run(args: Args) -> Result<()> {
     ))?;
     bar.finish_and_clear();
     write_masks_to_folder(&records, &args.out)?;
+    if let Some(path) = &args.se_map {
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        let png = se_map_from_records(&records, w, h, args.se_order)?.encode_png()?;
+        std::fs::write(path, png).map_err(|e| Error::io(path, e))?;
+    }
     eprintln!(
         "{}: {} masks → {}",
         args.image.display(),
@@ -127,7 +141,8 @@ pub fn amg_files(records: &[MaskRecord]) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::with_capacity(records.len() + 1);
     for (i, r) in records.iter().enumerate() {
         let m = &r.segmentation;
-        let png = LabelMap::new(m.width(), m.height(), m.to_u8())?.encode_png(LabelFormat::Gray)?;
+        let png =
+            LabelMap::new(m.width(), m.height(), m.to_values())?.encode_png(LabelFormat::Gray)?;
         files.push((format!("{i}.png"), png));
     }
     files.push((

@@ -24,6 +24,7 @@ use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::read_rgb;
 use camsam::sam::weights::Weights;
 use camsam::sam::Predictor;
+use camsam::se_map::{se_map_from_records, SeOrder};
 use camsam::sepl::{self, Combine, MergeParams, Preset};
 use camsam::{Error, Result};
 use std::collections::BTreeMap;
@@ -129,6 +130,14 @@ pub struct Args {
     /// Also write each image's SAM masks to OUT/masks/<name>/ (amg.py format).
     #[arg(long)]
     pub save_masks: bool,
+    /// Also write each image's segment-everything map to OUT/se_map/<name>.png (16-bit gray,
+    /// mask paint position + 1, 0 = no mask), painted in --se-order. Modes sepl and cpm+sepl.
+    #[arg(long)]
+    pub se_map: bool,
+    /// SE-map paint order: ascending-iou (S2C: best predicted IoU painted last) or
+    /// smallest-on-top.
+    #[arg(long, value_name = "ORDER", default_value = "ascending-iou")]
+    pub se_order: SeOrder,
     #[command(flatten)]
     pub generator: GeneratorArgs,
     #[command(flatten)]
@@ -174,6 +183,15 @@ pub fn run(args: Args) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
 
+    if args.se_map && !args.mode.uses_everything() {
+        return Err(Error::input(
+            "--se-map",
+            format!(
+                "--mode {} runs no segment-everything; expected --mode sepl or cpm+sepl",
+                args.mode.name()
+            ),
+        ));
+    }
     let cpm_settings = args.refiners.cpm_settings()?;
     let pamr_settings = args.refiners.pamr_settings()?;
     let sam = if args.mode.uses_sam() {
@@ -300,6 +318,13 @@ pub fn run(args: Args) -> Result<()> {
                     outputs.push(Output::new(dir.join(file), bytes));
                 }
             }
+            if args.se_map {
+                let map = se_map_from_records(&records, w, h, args.se_order)?;
+                outputs.push(Output::new(
+                    out_dir.join("se_map").join(format!("{name}.png")),
+                    map.encode_png()?,
+                ));
+            }
             // the primary output last: its existence marks the name finished
             outputs.push(Output::new(
                 out_dir.join(format!("{name}.png")),
@@ -384,6 +409,7 @@ fn write_report(
             } else {
                 Value::Null
             },
+            "se_map": if args.se_map { Some(args.se_order.name()) } else { None },
             "cpm": if mode.uses_cpm() { json!(cpm) } else { Value::Null },
             "pamr": if mode == Mode::Pamr { json!(pamr) } else { Value::Null },
             "list": args.batch.list.as_ref().map(|p| p.display().to_string()),
@@ -420,15 +446,8 @@ pub(super) fn sepl_merge(
     records: &[MaskRecord],
     params: &MergeParams,
 ) -> Result<LabelMap> {
-    let masks = records
-        .iter()
-        .map(|r| {
-            let m = &r.segmentation;
-            BitMask::from_values(m.width(), m.height(), &m.to_u8(), |v| v > 0)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let refs: Vec<&BitMask> = masks.iter().collect();
-    Ok(sepl::merge(pseudo, &refs, params)?.label)
+    let masks: Vec<&BitMask> = records.iter().map(|r| &r.segmentation).collect();
+    Ok(sepl::merge(pseudo, &masks, params)?.label)
 }
 
 /// `DIR/<name>.<ext>` for the first image extension that exists.

@@ -19,7 +19,7 @@
 use super::{js_err, Masks};
 use crate::amg::{AmgConfig, AutomaticMaskGenerator};
 use crate::gpu::{sam::GpuSam, GpuContext};
-use crate::masks::{BitMask, MaskSet, SamMask};
+use crate::masks::{MaskSet, SamMask};
 use crate::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
 use crate::sam::{cpu::CpuSam, preprocess, weights::Weights, Predictor, SamBackend};
 use crate::{Error, Result};
@@ -391,7 +391,6 @@ impl Sam {
             };
             let generator = AutomaticMaskGenerator::new(config).map_err(to_js)?;
             let image = preprocess::decode_rgb(&bytes, &name).map_err(to_js)?;
-            let (w, h) = (image.width() as usize, image.height() as usize);
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
             let mut report = |done: usize, total: usize| -> Result<()> {
                 let _ = progress.call2(&JsValue::NULL, &done.into(), &total.into());
@@ -419,7 +418,7 @@ impl Sam {
                 .iter()
                 .enumerate()
                 .map(|(i, r)| {
-                    let bits = BitMask::from_values(w, h, &r.segmentation.to_u8(), |v| v >= 128)?;
+                    let bits = r.segmentation.clone();
                     Ok(SamMask {
                         index: i as u64,
                         file: format!("{name}#{i}"),
