@@ -401,6 +401,7 @@ impl Sam {
             };
             let whole = match embedding {
                 Some(e) => {
+                    let (h, w) = (image.height() as usize, image.width() as usize);
                     p.set_embedding(&e, (h, w)).await.map_err(to_js)?;
                     Some((h, w))
                 }
