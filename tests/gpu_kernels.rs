@@ -6,7 +6,7 @@ mod common;
 mod gpu;
 
 use camsam::gpu::matmul::{linear, Epilogue};
-use camsam::gpu::{GpuContext, GpuTensor};
+use camsam::gpu::{GpuContext, GpuOptions, GpuTensor, MatmulKernel};
 use gpu::{assert_close, random, REDUCTION};
 
 fn gelu_ref(v: &[f32]) -> Vec<f32> {
@@ -60,11 +60,28 @@ fn matmul_ref(
 }
 
 #[test]
-fn matmul_should_match_reference() {
-    let Some(ctx) = gpu::context("matmul_should_match_reference") else {
+fn matmul_tiled_should_match_reference() {
+    matmul_should_match_reference(MatmulKernel::Tiled);
+}
+
+#[test]
+fn matmul_blocked_should_match_reference() {
+    matmul_should_match_reference(MatmulKernel::Blocked);
+}
+
+/// Both matmul kernels run on every adapter (each is forced here), whatever the default.
+fn matmul_should_match_reference(kernel: MatmulKernel) {
+    let test = format!("matmul_{kernel:?}_should_match_reference");
+    let options = GpuOptions {
+        matmul: kernel,
+        ..Default::default()
+    };
+    let Some(ctx) = gpu::context_with(&test, options) else {
         return;
     };
-    // (m, n, k, bias, residual, gelu): exact tiles, odd sizes, k not a multiple of 16.
+    assert_eq!(ctx.matmul_kernel(), kernel);
+    // (m, n, k, bias, residual, gelu): exact tiles, odd sizes, k not a multiple of 16 or 4,
+    // rows and columns not multiples of the 8×8 register blocks.
     let cases = [
         (64, 64, 16, false, false, false),
         (1, 1, 1, false, false, false),
@@ -72,6 +89,7 @@ fn matmul_should_match_reference() {
         (130, 97, 161, true, false, true),
         (200, 128, 64, true, true, false),
         (37, 250, 300, true, true, true),
+        (71, 9, 6, false, true, false),
     ];
     for (seed, &(m, n, k, b, r, act)) in cases.iter().enumerate() {
         let seed = seed as u64 * 10;
@@ -106,7 +124,7 @@ fn matmul_should_match_reference() {
         );
         assert_eq!(out.shape(), &[m, n]);
         assert_close(
-            &format!("matmul m={m} n={n} k={k} bias={b} res={r} gelu={act}"),
+            &format!("{kernel:?} matmul m={m} n={n} k={k} bias={b} res={r} gelu={act}"),
             &read(&ctx, &out),
             &want,
             REDUCTION,

@@ -36,6 +36,10 @@ pub struct SamBench {
     /// Skip segment-everything (it runs the decoder on 1,024 points).
     #[arg(long)]
     no_everything: bool,
+    /// WebGPU only: time every op of one encoder pass and one decoder batch (submitting and
+    /// waiting per dispatch) and print the slowest kernels, instead of the figures.
+    #[arg(long)]
+    profile: bool,
 }
 
 /// CPU time (user + system, all threads) of this process in seconds, from `/proc/self/stat`
@@ -76,6 +80,7 @@ pub fn run(args: SamBench) -> Result<()> {
             args.repeat,
             &[1, args.batch],
             if args.no_everything { 0 } else { 32 },
+            args.profile,
         );
     }
     let cores = std::thread::available_parallelism()

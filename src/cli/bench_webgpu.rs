@@ -1,9 +1,10 @@
 //! `camsam bench sam --backend webgpu` (dispatched from `bench_sam`): speed figures of the WebGPU engine (adapter, encoder
 //! ms, decoder ms/prompt in batches, everything-mode s/image, achieved GFLOP/s).
-//! Figures are printed, never asserted.
+//! Figures are printed, never asserted. `--profile` instead times every op of one encoder
+//! pass and one decoder batch (submitting and waiting per dispatch) and prints where the time goes.
 
 use camsam::gpu::sam::GpuSam;
-use camsam::gpu::GpuContext;
+use camsam::gpu::{GpuContext, GpuOptions, OpTime};
 use camsam::predictor::Prompt;
 use camsam::sam::preprocess::ModelInput;
 use camsam::sam::weights::Weights;
@@ -23,11 +24,16 @@ pub fn run(
     runs: usize,
     batches: &[usize],
     points_per_side: usize,
+    profile: bool,
 ) -> Result<()> {
     let weights = Weights::load(weights)?;
-    let ctx = pollster::block_on(GpuContext::new())?;
+    let ctx = pollster::block_on(GpuContext::with_options(GpuOptions {
+        profile,
+        ..Default::default()
+    }))?;
     println!("backend: webgpu");
     println!("adapter: {}", ctx.adapter_name());
+    println!("matmul kernel: {:?}", ctx.matmul_kernel());
     println!(
         "host: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -43,32 +49,6 @@ pub fn run(
         input_size: (side, side),
         original_size: (side, side),
     };
-    // Encoder time includes reading the embedding back (so the work is finished).
-    let encode = |sam: &GpuSam| -> Result<(f64, camsam::gpu::GpuTensor)> {
-        let t = Instant::now();
-        let e = pollster::block_on(async {
-            let e = sam.embed(&input).await?;
-            sam.download_embedding(&e).await.map(|_| e)
-        })?;
-        Ok((t.elapsed().as_secs_f64(), e))
-    };
-    let (warm, emb) = encode(&sam)?;
-    println!(
-        "encoder warm-up (pipeline compilation): {:.0} ms",
-        warm * 1e3
-    );
-    let mut times = Vec::new();
-    for _ in 0..runs.max(1) {
-        times.push(encode(&sam)?.0);
-    }
-    times.sort_by(f64::total_cmp);
-    let enc = times[times.len() / 2];
-    println!(
-        "encoder: {:.0} ms (median of {}), {:.1} GFLOP/s",
-        enc * 1e3,
-        times.len(),
-        ENCODER_GFLOP / enc
-    );
     let grid = |n: usize| -> Vec<Prompt> {
         let per = (n as f64).sqrt().ceil().max(1.0) as usize;
         (0..n)
@@ -85,6 +65,44 @@ pub fn run(
             })
             .collect()
     };
+    // Encoder time includes reading the embedding back (so the work is finished).
+    let encode = |sam: &GpuSam| -> Result<(f64, camsam::gpu::GpuTensor)> {
+        let t = Instant::now();
+        let e = pollster::block_on(async {
+            let e = sam.embed(&input).await?;
+            sam.download_embedding(&e).await.map(|_| e)
+        })?;
+        Ok((t.elapsed().as_secs_f64(), e))
+    };
+    let (warm, emb) = encode(&sam)?;
+    println!(
+        "encoder warm-up (pipeline compilation): {:.0} ms",
+        warm * 1e3
+    );
+    if profile {
+        print_profile("encoder, one pass", &sam.context().profile(), &[]);
+        let before = sam.context().profile();
+        let prompts = grid(batches.iter().copied().max().unwrap_or(1).max(1));
+        pollster::block_on(sam.decode(&emb, &prompts, true))?;
+        print_profile(
+            &format!("decoder, one batch of {}", prompts.len()),
+            &sam.context().profile(),
+            &before,
+        );
+        return Ok(());
+    }
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        times.push(encode(&sam)?.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let enc = times[times.len() / 2];
+    println!(
+        "encoder: {:.0} ms (median of {}), {:.1} GFLOP/s",
+        enc * 1e3,
+        times.len(),
+        ENCODER_GFLOP / enc
+    );
     // Warm the decoder pipelines once.
     pollster::block_on(sam.decode(&emb, &grid(1), true))?;
     for &b in batches {
@@ -111,4 +129,58 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+/// Prints per-kernel totals and the slowest ops of a profiled run, less what `before` held.
+fn print_profile(what: &str, ops: &[OpTime], before: &[OpTime]) {
+    let ops: Vec<OpTime> = ops
+        .iter()
+        .filter_map(|o| {
+            let prev = before
+                .iter()
+                .find(|b| b.kernel == o.kernel && b.params == o.params);
+            let calls = o.calls - prev.map_or(0, |b| b.calls);
+            (calls > 0).then(|| OpTime {
+                calls,
+                seconds: o.seconds - prev.map_or(0.0, |b| b.seconds),
+                ..o.clone()
+            })
+        })
+        .collect();
+    let total: f64 = ops.iter().map(|o| o.seconds).sum();
+    println!(
+        "profile of the {what}: {:.0} ms in {} dispatches (submitted and waited one by one)",
+        total * 1e3,
+        ops.iter().map(|o| o.calls).sum::<usize>()
+    );
+    let mut kernels: Vec<(&str, usize, f64)> = Vec::new();
+    for o in &ops {
+        match kernels.iter_mut().find(|k| k.0 == o.kernel) {
+            Some(k) => {
+                k.1 += o.calls;
+                k.2 += o.seconds;
+            }
+            None => kernels.push((o.kernel, o.calls, o.seconds)),
+        }
+    }
+    kernels.sort_by(|a, b| b.2.total_cmp(&a.2));
+    for (kernel, calls, s) in kernels {
+        println!(
+            "  {kernel:<18} {calls:>4} calls {:>10.1} ms {:>5.1} %",
+            s * 1e3,
+            100.0 * s / total.max(f64::MIN_POSITIVE)
+        );
+    }
+    let mut slowest = ops;
+    slowest.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    println!("  slowest ops (kernel, parameter words, calls, ms):");
+    for o in slowest.iter().take(12) {
+        println!(
+            "    {:<18} {:?} ×{} {:.1} ms",
+            o.kernel,
+            o.params,
+            o.calls,
+            o.seconds * 1e3
+        );
+    }
 }

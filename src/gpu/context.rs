@@ -22,6 +22,45 @@ use super::tensor::BufferPool;
 /// WebGPU's default `maxComputeWorkgroupsPerDimension`.
 pub(crate) const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
+/// Which matrix-multiply kernel [`super::matmul::linear`] runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatmulKernel {
+    /// [`MatmulKernel::Blocked`] on CPU adapters (lavapipe, SwiftShader), else
+    /// [`MatmulKernel::Tiled`].
+    #[default]
+    Auto,
+    /// 64×64×16 tiles in workgroup memory (`matmul.wgsl`): for GPUs.
+    Tiled,
+    /// Barrier-free 8×8 register blocks (`matmul_blocked.wgsl`): for CPU adapters.
+    Blocked,
+}
+
+/// How [`GpuContext::with_options`] opens the device.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GpuOptions {
+    /// The matmul kernel (default: chosen by adapter type).
+    pub matmul: MatmulKernel,
+    /// Submit and wait after every dispatch, timing each op ([`GpuContext::profile`]); native
+    /// only (`camsam bench sam --backend webgpu --profile`). Slows the chain down.
+    pub profile: bool,
+    /// Act as if no adapter existed: [`GpuContext::with_options`] fails like on a machine
+    /// without WebGPU (tests of the CPU fallback).
+    pub no_adapter: bool,
+}
+
+/// Time spent in one op (kernel and its parameter words) over a profiled run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpTime {
+    /// Kernel name (from [`super::shaders`]).
+    pub kernel: &'static str,
+    /// Its parameter words (sizes), which tell the calls of one kernel apart.
+    pub params: Vec<u32>,
+    /// Dispatches with these parameters.
+    pub calls: usize,
+    /// Wall seconds from submit to completion, summed over the calls.
+    pub seconds: f64,
+}
+
 /// An open WebGPU device with its pipeline cache and buffer pool.
 pub struct GpuContext {
     pub(crate) device: wgpu::Device,
@@ -32,6 +71,9 @@ pub struct GpuContext {
     pub(crate) pool: Arc<BufferPool>,
     /// The first uncaptured device error (validation, out of memory), reported at readback.
     pub(crate) error: Arc<Mutex<Option<String>>>,
+    matmul: MatmulKernel,
+    /// Per-op times when profiling (`None` otherwise).
+    profile: Option<Mutex<Vec<OpTime>>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -70,6 +112,16 @@ impl GpuContext {
     /// Opens the default adapter (high performance preferred). Fails with [`Error::Gpu`] when
     /// there is no WebGPU/Vulkan/Metal/DX12 adapter or the device cannot be created.
     pub async fn new() -> Result<Self> {
+        Self::with_options(GpuOptions::default()).await
+    }
+
+    /// [`GpuContext::new`] with a kernel choice, profiling, or a simulated missing adapter.
+    pub async fn with_options(options: GpuOptions) -> Result<Self> {
+        if options.no_adapter {
+            return Err(Error::Gpu(
+                "no WebGPU adapter: disabled by the caller (GpuOptions::no_adapter)".into(),
+            ));
+        }
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         if desc.backends.is_empty() {
             desc.backends = wgpu::Backends::all();
@@ -110,7 +162,30 @@ impl GpuContext {
             pipelines: Mutex::new(HashMap::new()),
             pool: Arc::new(BufferPool::default()),
             error,
+            matmul: options.matmul,
+            profile: options.profile.then(|| Mutex::new(Vec::new())),
         })
+    }
+
+    /// The matmul kernel in use on this device: never [`MatmulKernel::Auto`].
+    pub fn matmul_kernel(&self) -> MatmulKernel {
+        match self.matmul {
+            MatmulKernel::Auto if self.is_software() => MatmulKernel::Blocked,
+            MatmulKernel::Auto => MatmulKernel::Tiled,
+            chosen => chosen,
+        }
+    }
+
+    /// Per-op times recorded since the device was opened with [`GpuOptions::profile`]
+    /// (slowest first); empty when not profiling.
+    pub fn profile(&self) -> Vec<OpTime> {
+        let mut ops = self
+            .profile
+            .as_ref()
+            .and_then(|p| p.lock().ok().map(|v| v.clone()))
+            .unwrap_or_default();
+        ops.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        ops
     }
 
     /// Adapter name and backend, e.g. `llvmpipe (LLVM 19.1.7, 256 bits) (Vulkan)`.
@@ -261,6 +336,51 @@ impl Recorder<'_> {
             pass.dispatch_workgroups(groups.0, groups.1, groups.2);
         }
         self.dispatches += 1;
+        if self.ctx.profile.is_some() {
+            self.time_dispatch(shader, params)?;
+        }
+        Ok(())
+    }
+
+    /// Profiling: submits what is recorded, waits for it and books the time under `shader`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn time_dispatch(&mut self, shader: &'static str, params: &[u32]) -> Result<()> {
+        let encoder = std::mem::replace(
+            &mut self.encoder,
+            self.ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }),
+        );
+        let t = std::time::Instant::now();
+        self.ctx.queue.submit([encoder.finish()]);
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+        let seconds = t.elapsed().as_secs_f64();
+        if let Some(Ok(mut ops)) = self.ctx.profile.as_ref().map(|p| p.lock()) {
+            match ops
+                .iter_mut()
+                .find(|o| o.kernel == shader && o.params == params)
+            {
+                Some(op) => {
+                    op.calls += 1;
+                    op.seconds += seconds;
+                }
+                None => ops.push(OpTime {
+                    kernel: shader,
+                    params: params.to_vec(),
+                    calls: 1,
+                    seconds,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Profiling needs a blocking wait, which the browser does not allow: a no-op there.
+    #[cfg(target_arch = "wasm32")]
+    fn time_dispatch(&mut self, _shader: &'static str, _params: &[u32]) -> Result<()> {
         Ok(())
     }
 

@@ -1,6 +1,12 @@
-//! Dense layers as one tiled matrix multiply with a fused epilogue (`matmul.wgsl`):
+//! Dense layers as one matrix multiply with a fused epilogue:
 //! `out = act(a · wᵀ + bias + residual)`, `w` in PyTorch's `Linear` layout (out × in).
 //! Pointwise (1×1) convolutions and im2col'd 3×3 convolutions run through it too.
+//!
+//! Two kernels with the same contract, chosen per device ([`super::context::MatmulKernel`]):
+//! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs) and
+//! `matmul_blocked.wgsl` (no workgroup memory or barriers, 8×8 outputs per invocation read
+//! straight from storage, for CPU adapters, where a barrier switches between all of a
+//! workgroup's invocations). Both write 64×64 output tiles per workgroup.
 //!
 //! ```no_run
 //! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
@@ -14,7 +20,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::Recorder;
+use super::context::{MatmulKernel, Recorder};
 use super::GpuTensor;
 use crate::{Error, Result};
 
@@ -87,8 +93,12 @@ pub fn linear(
     let out = GpuTensor::empty(rec.ctx, &out_shape)?;
     let bias = epi.bias.unwrap_or(a);
     let res = epi.residual.unwrap_or(a);
+    let kernel = match rec.ctx.matmul_kernel() {
+        MatmulKernel::Blocked => "matmul_blocked",
+        _ => "matmul",
+    };
     rec.dispatch(
-        "matmul",
+        kernel,
         &[m as u32, n as u32, k as u32, flags],
         &[
             a.buffer(),

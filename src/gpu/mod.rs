@@ -33,5 +33,5 @@ pub mod two_way_transformer;
 pub mod weights;
 pub mod window_attention;
 
-pub use context::{GpuContext, Recorder};
+pub use context::{GpuContext, GpuOptions, MatmulKernel, OpTime, Recorder};
 pub use tensor::GpuTensor;

@@ -12,6 +12,13 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
             ("matmul.wgsl", include_str!("matmul.wgsl")),
         ],
     ),
+    (
+        "matmul_blocked",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_blocked.wgsl", include_str!("matmul_blocked.wgsl")),
+        ],
+    ),
     ("im2col", &[("conv.wgsl", include_str!("conv.wgsl"))]),
     (
         "depthwise3x3",

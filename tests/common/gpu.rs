@@ -2,12 +2,17 @@
 //! named tolerance comparisons that report the worst element.
 #![allow(dead_code)]
 
-use camsam::gpu::GpuContext;
+use camsam::gpu::{GpuContext, GpuOptions};
 
 /// Opens the device. Without an adapter the test is skipped with a message, unless
 /// `CAMSAM_REQUIRE_GPU=1` (set by `tests/run.sh`, so CI fails instead of skipping).
 pub fn context(test: &str) -> Option<GpuContext> {
-    match pollster::block_on(GpuContext::new()) {
+    context_with(test, GpuOptions::default())
+}
+
+/// [`context`] with options (e.g. a forced matmul kernel).
+pub fn context_with(test: &str, options: GpuOptions) -> Option<GpuContext> {
+    match pollster::block_on(GpuContext::with_options(options)) {
         Ok(ctx) => Some(ctx),
         Err(e) => {
             if std::env::var("CAMSAM_REQUIRE_GPU").as_deref() == Ok("1") {
