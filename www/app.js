@@ -11,6 +11,7 @@ worker.onmessage = (ev) => {
   const m = ev.data;
   if (m.event === 'progress') { onProgress(m); return; }
   if (m.event === 'backend') { showBackend(m); return; }
+  if (m.event === 'memory') { recordMemory(m); return; }
   const p = pending.get(m.id);
   if (!p) return;
   pending.delete(m.id);
@@ -167,7 +168,7 @@ dz.addEventListener('drop', async (ev) => {
 });
 
 $('demo').addEventListener('click', async () => { showPlan(await call('loadDemo')); setStatus('demo loaded: press Run'); });
-$('clear').addEventListener('click', async () => { showPlan(await call('clear')); clearReview(); setStatus('cleared'); });
+$('clear').addEventListener('click', async () => { showPlan(await call('clear')); clearReview(); showKept(0); setStatus('cleared'); });
 $('classes').addEventListener('change', async () => {
   ui.classes = readClasses();
   fillClassSelects();
@@ -215,6 +216,7 @@ $('run').addEventListener('click', async () => {
     showMetrics(r.metrics);
     ui.names = r.names;
     fillImageSelect();
+    showKept(r.names.length);
     if (r.names.length) await openImage(r.names[0]);
   } catch (e) {
     setStatus(`error: ${e.message}`);
@@ -565,6 +567,50 @@ $('export-report').addEventListener('click', async () => {
   } catch (e) { setStatus(`error: ${e.message}`); }
 });
 
+// Finished results are kept in this browser (IndexedDB) until a new run replaces them or
+// the user clears them: a reload lists them again and Export works without re-running.
+function showKept(n) {
+  $('results-state').textContent = n ? `${n} result(s) kept in this browser: they survive a reload until you run again or clear them` : '';
+  $('clear-results').disabled = !n;
+}
+$('clear-results').addEventListener('click', async () => {
+  try {
+    showPlan(await call('clearResults'));
+    clearReview();
+    showKept(0);
+    setStatus('results cleared');
+  } catch (e) { setStatus(`error: ${e.message}`); }
+});
+
+// Show the results of an earlier visit with the settings and classes they were made with.
+async function showRestored(r) {
+  for (const [id, v] of [['preset-select', r.settings.preset], ['t1', r.settings.t1], ['t2', r.settings.t2], ['combine', r.settings.combine], ['bg', r.settings.bg]]) {
+    if (v !== undefined) $(id).value = v;
+  }
+  for (const id of ['t1', 't2', 'bg']) $(`${id}-out`).textContent = (+$(id).value).toFixed(2);
+  ui.runPreset = r.settings.preset;
+  ui.names = r.names;
+  fillImageSelect();
+  showMetrics(r.metrics);
+  showKept(r.names.length);
+  if (r.names.length) await openImage(r.names[0]);
+}
+
+// Test hook (`?memory-every=N`): the worker's memory every N images of a run, with this
+// page's JS heap (Chromium's performance.memory), collected in window.camsamMemory.
+// The worker's own JS heap comes from measureUserAgentSpecificMemory (cross-origin isolated
+// pages only; eager with --enable-blink-features=ForceEagerMeasureMemory).
+function recordMemory(m) {
+  globalThis.gc?.(); // exposed with --js-flags=--expose-gc
+  const sample = { ...m, page_js_heap_bytes: performance.memory ? performance.memory.usedJSHeapSize : null };
+  (window.camsamMemory ||= []).push(sample);
+  if (self.crossOriginIsolated && performance.measureUserAgentSpecificMemory) {
+    sample.worker_heap_bytes = performance.measureUserAgentSpecificMemory().then((r) => r.breakdown
+      .filter((b) => b.attribution.some((a) => a.scope === 'DedicatedWorkerGlobalScope'))
+      .reduce((sum, b) => sum + b.bytes, 0)).catch(() => null);
+  }
+}
+
 // ---------------------------------------------------------------- bench
 
 async function bench() {
@@ -588,7 +634,8 @@ async function start() {
     // A shared flag lets Cancel stop segment-everything mid-image (needs cross-origin isolation).
     ui.cancelFlag = self.crossOriginIsolated ? new SharedArrayBuffer(4) : null;
     const loseGpuAfter = params.has('lose-gpu-after') ? Number(params.get('lose-gpu-after')) : undefined;
-    const info = await call('init', { backend, cancelFlag: ui.cancelFlag, loseGpuAfter });
+    const memoryEvery = params.has('memory-every') ? Number(params.get('memory-every')) : undefined;
+    const info = await call('init', { backend, cancelFlag: ui.cancelFlag, loseGpuAfter, memoryEvery });
     ui.classes = info.classes;
     $('classes').value = ui.classes.join('\n');
     fillClassSelects();
@@ -602,7 +649,9 @@ async function start() {
     if (params.get('points')) { $('points-per-side').value = params.get('points'); await call('amg', { options: { points_per_side: +params.get('points') } }); }
     if (params.has('nodemo')) showPlan(await call('plan'));
     else showPlan(await call('loadDemo'));
-    setStatus(params.has('nodemo') ? 'ready' : 'ready: demo loaded — press Run');
+    if (info.restored) await showRestored(info.restored);
+    const kept = info.restored ? ` · ${info.restored.names.length} result(s) from your last visit restored` : '';
+    setStatus(`${params.has('nodemo') ? 'ready' : 'ready: demo loaded — press Run'}${kept}${info.storage ? ` · ${info.storage}` : ''}`);
     if (params.has('bench')) await bench();
   } catch (e) {
     setStatus(`error: ${e.message}`);

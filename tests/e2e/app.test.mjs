@@ -62,32 +62,64 @@ test('the demo opens ready: run, review, export', async () => {
   }
 });
 
-test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam eval, a malformed file is named', async () => {
-  const sepl = path.join(sharedDir(), 'fixtures/sepl');
+const SEPL = () => path.join(sharedDir(), 'fixtures/sepl');
+
+/** `count` names spread over the SEPL fixtures, their masks.zip (<name>/<i>.png) in a work
+ *  folder, and with `broken`, masks for one extra name `zz_broken` whose pseudo-label
+ *  (`zz_broken.png` there) is not a PNG. Returns {names, work, pseudo: [paths], gt: [paths]}. */
+function seplInputs(count, { broken = false } = {}) {
+  const sepl = SEPL();
   const all = fs.readFileSync(path.join(sepl, 'list.txt'), 'utf8').split('\n').filter(Boolean);
-  const names = Array.from({ length: 20 }, (_, i) => all[Math.floor((i * all.length) / 20)]);
+  const names = Array.from({ length: count }, (_, i) => all[Math.floor((i * all.length) / count)]);
   const work = tmpDir('sepl');
   fs.writeFileSync(path.join(work, 'list.txt'), `${names.join('\n')}\n`);
-
-  // masks.zip of <name>/<i>.png, plus masks for one extra name whose pseudo-label is corrupt.
   const entries = [];
-  for (const n of [...names, 'zz_broken']) {
+  for (const n of broken ? [...names, 'zz_broken'] : names) {
     const src = path.join(sepl, 'sam', n === 'zz_broken' ? names[0] : n);
     for (const f of fs.readdirSync(src)) entries.push([`${n}/${f}`, fs.readFileSync(path.join(src, f))]);
   }
   fs.writeFileSync(path.join(work, 'masks.zip'), writeZip(entries));
-  fs.writeFileSync(path.join(work, 'zz_broken.png'), Buffer.from('this is not a PNG file'));
+  const pseudo = names.map((n) => path.join(sepl, 'pseudo', `${n}.png`));
+  if (broken) {
+    fs.writeFileSync(path.join(work, 'zz_broken.png'), Buffer.from('this is not a PNG file'));
+    pseudo.push(path.join(work, 'zz_broken.png'));
+  }
+  return { names, work, pseudo, gt: names.map((n) => path.join(sepl, 'gt', `${n}.png`)) };
+}
 
+/** Load pseudo-labels, masks.zip and GT into the page, run official-imp2, wait for done. */
+async function runSepl(b, inputs) {
+  await b.page.getByTestId('cams-input').setInputFiles(inputs.pseudo);
+  await b.page.getByTestId('masks-input').setInputFiles(path.join(inputs.work, 'masks.zip'));
+  await b.page.getByTestId('gt-input').setInputFiles(inputs.gt);
+  await b.page.getByTestId('preset-select').selectOption('official-imp2');
+  await b.page.getByTestId('run').click();
+  return waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+}
+
+/** The exported zip's labels equal the published max_iou_imp2 output, pixel for pixel. */
+function assertExpectedImp2(files, names) {
+  const labels = [...files.keys()].filter((k) => k.endsWith('.png')).sort();
+  assert.deepEqual(labels, names.map((n) => `${n}.png`).sort());
+  for (const n of names) {
+    const got = decodePng(files.get(`${n}.png`));
+    const want = decodePng(fs.readFileSync(path.join(SEPL(), 'expected/max_iou_imp2', `${n}.png`)));
+    assert.equal(`${got.width}x${got.height}`, `${want.width}x${want.height}`, `${n}: size`);
+    let diff = 0, first = -1;
+    for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
+    assert.equal(diff, 0, `${n}: ${diff} pixels differ from max_iou_imp2; first at (${first % want.width}, ${Math.floor(first / want.width)}): ${got.data[first]} vs ${want.data[first]}`);
+  }
+}
+
+test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam eval, a malformed file is named', async () => {
+  const sepl = SEPL();
+  const inputs = seplInputs(20, { broken: true });
+  const { names, work } = inputs;
   const b = await launch();
   try {
     await b.page.goto(`${server.origin}/`);
     await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
-    await b.page.getByTestId('cams-input').setInputFiles([...names.map((n) => path.join(sepl, 'pseudo', `${n}.png`)), path.join(work, 'zz_broken.png')]);
-    await b.page.getByTestId('masks-input').setInputFiles(path.join(work, 'masks.zip'));
-    await b.page.getByTestId('gt-input').setInputFiles(names.map((n) => path.join(sepl, 'gt', `${n}.png`)));
-    await b.page.getByTestId('preset-select').selectOption('official-imp2');
-    await b.page.getByTestId('run').click();
-    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    const status = await runSepl(b, inputs);
     assert.match(status, /20 image\(s\) refined/);
     assert.match(status, /error/);
     const issues = await b.page.getByTestId('issues').textContent();
@@ -97,24 +129,66 @@ test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam
     const zip = await download(b.page, 'export');
     assert.equal(zip.name, 'camsam-labels.zip');
     const files = readZip(zip.bytes);
-    const labels = [...files.keys()].filter((k) => k.endsWith('.png')).sort();
-    assert.deepEqual(labels, names.map((n) => `${n}.png`).sort());
+    assertExpectedImp2(files, names);
     const out = path.join(work, 'exported');
     fs.mkdirSync(out);
-    for (const n of names) {
-      const got = decodePng(files.get(`${n}.png`));
-      const want = decodePng(fs.readFileSync(path.join(sepl, 'expected/max_iou_imp2', `${n}.png`)));
-      assert.equal(`${got.width}x${got.height}`, `${want.width}x${want.height}`, `${n}: size`);
-      let diff = 0, first = -1;
-      for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
-      assert.equal(diff, 0, `${n}: ${diff} pixels differ from max_iou_imp2; first at (${first % want.width}, ${Math.floor(first / want.width)}): ${got.data[first]} vs ${want.data[first]}`);
-      fs.writeFileSync(path.join(out, `${n}.png`), files.get(`${n}.png`));
-    }
+    for (const n of names) fs.writeFileSync(path.join(out, `${n}.png`), files.get(`${n}.png`));
     const cli = camsamEval(out, path.join(sepl, 'gt'), path.join(work, 'list.txt'));
     const shown = await b.page.getByTestId('miou-after').textContent();
     assert.equal(shown, (100 * cli.miou).toFixed(2), `page miou-after ${shown} vs camsam eval ${cli.miou}`);
     const cliBefore = camsamEval(path.join(sepl, 'pseudo'), path.join(sepl, 'gt'), path.join(work, 'list.txt'));
     assert.equal(await b.page.getByTestId('miou-before').textContent(), (100 * cliBefore.miou).toFixed(2));
+    assertSameOrigin(b.requests, server.origin);
+  } finally {
+    await b.close();
+  }
+});
+
+test('finished results survive a reload: listed again, the same export byte for byte, an edit kept; clear → gone', async () => {
+  const inputs = seplInputs(6);
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    assert.match(await runSepl(b, inputs), /6 image\(s\) refined/);
+    // An edit on the first image (a brush stroke of class 15) must survive too.
+    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), inputs.names[0]);
+    await b.page.locator('input[name=tool][value=brush]').check();
+    await b.page.getByTestId('paint-class').selectOption('15');
+    const box = await b.page.getByTestId('canvas').boundingBox();
+    await b.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await b.page.mouse.down();
+    await b.page.mouse.move(box.x + box.width / 2 + 20, box.y + box.height / 2, { steps: 4 });
+    await b.page.mouse.up();
+    await b.page.waitForFunction(() => /1 edit\(s\)/.test(document.querySelector('[data-testid=review-info]').textContent));
+    // The worker answers in order: once the export is here, the metrics after the edit are shown.
+    const beforeReload = await download(b.page, 'export');
+    const miou = await b.page.getByTestId('miou-after').textContent();
+
+    await b.page.reload();
+    const status = await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    assert.match(status, /6 result\(s\) from your last visit restored/);
+    assert.match(await b.page.getByTestId('results').textContent(), /6 result\(s\) kept/);
+    const listed = await b.page.getByTestId('image-select').locator('option').allTextContents();
+    assert.deepEqual(listed, [...inputs.names].sort());
+    assert.equal(await b.page.getByTestId('miou-after').textContent(), miou, 'the metrics come back with the results');
+    const afterReload = await download(b.page, 'export');
+    assert.ok(afterReload.bytes.equals(beforeReload.bytes), `the export after the reload differs from the one before (${afterReload.bytes.length} vs ${beforeReload.bytes.length} bytes)`);
+    const files = readZip(afterReload.bytes);
+    const edited = inputs.names[0];
+    assertExpectedImp2(new Map([...files].filter(([k]) => k !== `${edited}.png`)), inputs.names.slice(1));
+    const painted = decodePng(files.get(`${edited}.png`));
+    assert.ok(painted.data.includes(15), `${edited}: the brush stroke (class 15) is in the export`);
+    assert.equal(JSON.parse(files.get('report.json')).images.find((i) => i.name === edited).edits, 1);
+
+    await b.page.getByTestId('clear-results').click();
+    await waitForStatus(b.page, b.consoleLines, /results cleared/, 10_000);
+    assert.equal(await b.page.getByTestId('image-select').locator('option').count(), 0);
+    const empty = readZip((await download(b.page, 'export')).bytes);
+    assert.deepEqual([...empty.keys()], ['report.json'], 'no labels after clearing');
+    await b.page.reload();
+    assert.doesNotMatch(await waitForStatus(b.page, b.consoleLines, /ready/, 60_000), /restored/);
+    assert.equal(await b.page.getByTestId('image-select').locator('option').count(), 0);
     assertSameOrigin(b.requests, server.origin);
   } finally {
     await b.close();
@@ -291,6 +365,65 @@ test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm with
       assert.equal(diff, 0, `${n}: ${diff} pixels differ from camsam refine --mode pamr; first at ${first}: ${got.data[first]} vs ${want.data[first]}`);
     }
     assertSameOrigin(b.requests, server.origin);
+  } finally {
+    await b.close();
+  }
+});
+
+// Memory over a long batch: the worker stores each finished image in IndexedDB and frees it,
+// so its wasm memory and JS heap (and the page's heap) stay flat. Readings every 100 images,
+// after a GC; the last may exceed the one at image 100 by at most MEMORY_GROWTH.
+const MEMORY_GROWTH = 1.2;
+const LONG_BATCH = 1000;
+
+/** A 64×64 pseudo-label (one class rectangle) and three SAM masks (the object grown by 4 px, its
+ *  left half, a background band) for image i. */
+function longBatchImage(i) {
+  const S = 64, cls = 1 + (i % 20), x0 = 8 + (i % 17), y0 = 8 + ((i * 7) % 19);
+  const rect = (value, rx, ry, rw, rh) => {
+    const out = new Uint8Array(S * S);
+    for (let y = Math.max(0, ry); y < Math.min(S, ry + rh); y++) for (let x = Math.max(0, rx); x < Math.min(S, rx + rw); x++) out[y * S + x] = value;
+    return encodePng(S, S, 1, out);
+  };
+  return { pseudo: rect(cls, x0, y0, 24, 24), masks: [rect(255, x0 - 4, y0 - 4, 32, 32), rect(255, x0, y0, 12, 24), rect(255, 0, 0, S, 6)] };
+}
+
+test(`memory stays flat over a ${LONG_BATCH}-image merge-only batch (64×64 pseudo-labels, 3 SAM masks each)`, async () => {
+  const work = tmpDir('long');
+  const pseudo = [];
+  const entries = [];
+  for (let i = 0; i < LONG_BATCH; i++) {
+    const name = `img_${String(i).padStart(4, '0')}`;
+    const { pseudo: png, masks } = longBatchImage(i);
+    pseudo.push(path.join(work, `${name}.png`));
+    fs.writeFileSync(pseudo[i], png);
+    masks.forEach((m, k) => entries.push([`${name}/${k}.png`, m]));
+  }
+  fs.writeFileSync(path.join(work, 'masks.zip'), writeZip(entries));
+  const b = await launch({ extraArgs: ['--enable-precise-memory-info', '--js-flags=--expose-gc', '--enable-blink-features=ForceEagerMeasureMemory'] });
+  try {
+    await b.page.goto(`${server.origin}/?nodemo&memory-every=100`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('cams-input').setInputFiles(pseudo);
+    await b.page.getByTestId('masks-input').setInputFiles(path.join(work, 'masks.zip'));
+    const t0 = Date.now();
+    await b.page.getByTestId('run').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    const seconds = (Date.now() - t0) / 1000;
+    assert.match(status, new RegExp(`${LONG_BATCH} image\\(s\\) refined`));
+    assert.doesNotMatch(status, /error/);
+    // worker_heap_bytes is a promise (measureUserAgentSpecificMemory) until it settles.
+    const samples = await b.page.evaluate(() => Promise.all((window.camsamMemory || []).map(async (m) => ({ ...m, worker_heap_bytes: (await m.worker_heap_bytes) ?? null }))));
+    const mib = (v) => (v === null ? 'n/a' : (v / 2 ** 20).toFixed(2));
+    console.log(`# long batch: ${LONG_BATCH} images in ${seconds.toFixed(1)} s (${(1000 * seconds / LONG_BATCH).toFixed(1)} ms/image)`);
+    for (const m of samples) console.log(`# long batch: image ${m.done}: worker wasm ${mib(m.wasm_bytes)} MiB, worker JS heap ${mib(m.worker_heap_bytes)} MiB, page JS heap ${mib(m.page_js_heap_bytes)} MiB`);
+    assert.deepEqual(samples.map((m) => m.done), Array.from({ length: LONG_BATCH / 100 }, (_, k) => 100 * (k + 1)));
+    const first = samples[0], last = samples[samples.length - 1];
+    for (const key of ['wasm_bytes', 'worker_heap_bytes', 'page_js_heap_bytes']) {
+      assert.ok(first[key] > 0 && last[key] > 0, `${key} is reported: ${first[key]}, ${last[key]}`);
+      assert.ok(last[key] <= MEMORY_GROWTH * first[key],
+        `${key}: ${mib(last[key])} MiB at image ${last.done} > ${MEMORY_GROWTH} × ${mib(first[key])} MiB at image ${first.done}`);
+    }
   } finally {
     await b.close();
   }

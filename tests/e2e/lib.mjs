@@ -56,12 +56,14 @@ export async function startServer() {
   return { origin, close: () => proc.kill() };
 }
 
-/** Headless Debian Chromium with WebGPU (SwiftShader) unless `webgpu: false`; a fresh profile. */
-export async function launch({ webgpu = true } = {}) {
+/** Headless Debian Chromium with WebGPU (SwiftShader) unless `webgpu: false`, plus `extraArgs`; a
+ *  fresh profile (kept across reloads of the page, so IndexedDB survives them). */
+export async function launch({ webgpu = true, extraArgs = [] } = {}) {
   const profile = tmpDir('profile');
   const args = [
     '--no-sandbox', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-domain-reliability',
+    ...extraArgs,
   ];
   if (webgpu) args.push('--enable-unsafe-webgpu');
   else args.push('--disable-webgpu', '--disable-gpu');
