@@ -982,7 +982,9 @@ mod tests {
 
     #[test]
     fn bitmask_le_bytes_round_trip_and_refusals() {
-        let values: Vec<u8> = (0..7 * 11).map(|i| if i % 3 == 0 { 255 } else { 0 }).collect();
+        let values: Vec<u8> = (0..7 * 11)
+            .map(|i| if i % 3 == 0 { 255 } else { 0 })
+            .collect();
         let m = BitMask::from_values(7, 11, &values, |v| v >= 128).unwrap();
         let bytes = m.to_le_bytes();
         assert_eq!(bytes.len(), 16);
@@ -991,7 +993,12 @@ mod tests {
         assert_eq!(back, m);
         assert_eq!(back.count(), m.count());
         let short = BitMask::from_le_bytes(7, 11, &bytes[..8], "m").unwrap_err();
-        assert!(short.to_string().contains("8 bytes of packed mask; expected 16"), "{short}");
+        assert!(
+            short
+                .to_string()
+                .contains("8 bytes of packed mask; expected 16"),
+            "{short}"
+        );
         let mut stray = bytes.clone();
         stray[15] = 0x80;
         let err = BitMask::from_le_bytes(7, 11, &stray, "m").unwrap_err();

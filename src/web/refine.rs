@@ -128,9 +128,8 @@ impl Masks {
         }
         let mut masks = Vec::with_capacity(files.len());
         for (i, file) in files.into_iter().enumerate() {
-            let bits =
-                BitMask::from_le_bytes(width, height, &bytes[i * per..(i + 1) * per], &file)
-                    .map_err(js_err)?;
+            let bits = BitMask::from_le_bytes(width, height, &bytes[i * per..(i + 1) * per], &file)
+                .map_err(js_err)?;
             masks.push(SamMask {
                 index: i as u64,
                 file,
