@@ -52,9 +52,6 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-/// Largest CAM accepted, in pixels per channel (64 megapixels).
-pub const MAX_PIXELS: usize = 1 << 26;
-
 /// How `.npz` `keys` number the classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Keys {
@@ -462,13 +459,7 @@ fn check_num_classes(k: usize) -> Result<()> {
 }
 
 fn check_size(h: usize, w: usize, name: &str) -> Result<()> {
-    match h.checked_mul(w) {
-        Some(n) if n <= MAX_PIXELS => Ok(()),
-        _ => Err(Error::input(
-            name,
-            format!("{w}×{h} CAM; at most {MAX_PIXELS} pixels (64 megapixels) are accepted"),
-        )),
-    }
+    crate::limits::check_pixels(w, h, name, "CAM")
 }
 
 fn chw(array: &NpyArray, name: &str, expected: &str) -> Result<[usize; 3]> {

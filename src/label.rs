@@ -90,6 +90,7 @@ impl LabelMap {
             .map_err(|e| Error::input(name, format!("not a readable PNG ({e})")))?;
         let (color, depth) = {
             let info = reader.info();
+            crate::limits::check_pixels(info.width as usize, info.height as usize, name, "label")?;
             (info.color_type, info.bit_depth)
         };
         match color {

@@ -2,7 +2,7 @@
 //!
 //! The crate is layered (see `ARCHITECTURE.md`):
 //! - pure label logic, free of GPU and browser types: [`label`], [`npy`], [`cam`], [`masks`],
-//!   [`sepl`], [`metrics`];
+//!   [`sepl`], [`metrics`], and the [`limits`] every reader enforces;
 //! - the SAM model interface ([`predictor`]) and its implementations;
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod gpu;
 pub mod label;
+pub mod limits;
 pub mod masks;
 pub mod metrics;
 pub mod npy;

@@ -44,9 +44,10 @@
 //! ```
 
 use crate::label::LabelMap;
+use crate::limits::{read_zip_entry, MAX_MASK_ENTRY_BYTES};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -609,6 +610,7 @@ pub fn decode_mask_png(bytes: &[u8], name: &str, size: Option<(usize, usize)>) -
             info.bit_depth,
         )
     };
+    crate::limits::check_pixels(width, height, name, "mask")?;
     if let Some((w, h)) = size {
         if (w, h) != (width, height) {
             return Err(Error::input(
@@ -711,7 +713,10 @@ pub fn parse_metadata(bytes: &[u8], name: &str) -> Result<BTreeMap<u64, MaskMeta
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     let Some((_, header)) = lines.next() else {
-        return Ok(BTreeMap::new());
+        return Err(Error::input(
+            name,
+            "empty; expected amg.py's metadata.csv (a header line, then a row per mask)",
+        ));
     };
     let cols: Vec<&str> = header.split(',').map(str::trim).collect();
     let col = |c: &str| cols.iter().position(|h| *h == c);
@@ -908,17 +913,12 @@ impl MaskZip {
                 .find(|(f, _)| f == file)
                 .map(|(_, i)| *i)
                 .ok_or_else(|| Error::input(format!("{set_name}/{file}"), "missing"))?;
-            let mut entry = archive.by_index(index).map_err(|e| {
-                Error::input(
-                    format!("{set_name}/{file}"),
-                    format!("unreadable entry ({e})"),
-                )
-            })?;
-            let mut bytes = Vec::with_capacity(entry.size().min(1 << 24) as usize);
-            entry.read_to_end(&mut bytes).map_err(|e| {
-                Error::input(format!("{set_name}/{file}"), format!("corrupt entry ({e})"))
-            })?;
-            Ok(bytes)
+            let entry_name = format!("{set_name}/{file}");
+            let entry = archive
+                .by_index(index)
+                .map_err(|e| Error::input(&entry_name, format!("unreadable entry ({e})")))?;
+            let declared = entry.size();
+            read_zip_entry(entry, declared, MAX_MASK_ENTRY_BYTES, &entry_name)
         })
     }
 }

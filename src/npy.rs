@@ -22,8 +22,9 @@
 //! assert_eq!(a, b);
 //! ```
 
+use crate::limits::read_zip_entry;
 use crate::{Error, Result};
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 use std::path::Path;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -861,25 +862,7 @@ impl<'a> Npz<'a> {
             .by_index(index)
             .map_err(|e| Error::input(&member_name, format!("unreadable .npz member ({e})")))?;
         let declared = member.size();
-        let limit = self.member_limit;
-        if declared > limit {
-            return Err(Error::input(
-                &member_name,
-                format!("member of {declared} bytes uncompressed; at most {limit} are read"),
-            ));
-        }
-        // Never trust the declared size: read at most limit + 1 bytes, whatever it says.
-        let mut bytes = Vec::with_capacity(declared.min(1 << 26) as usize);
-        member
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::input(&member_name, format!("corrupt .npz member ({e})")))?;
-        if bytes.len() as u64 > limit {
-            return Err(Error::input(
-                &member_name,
-                format!("member inflates past {limit} bytes (a zip bomb?)"),
-            ));
-        }
+        let bytes = read_zip_entry(member, declared, self.member_limit, &member_name)?;
         NpyArray::from_bytes(&bytes, &member_name)
     }
 }

@@ -25,11 +25,10 @@ pub struct RgbImage {
 }
 
 impl RgbImage {
-    /// Decode a PNG (any colour type; converted to RGB). `name` is used in errors.
+    /// Decode a PNG or JPEG (any colour type; converted to RGB, at most 64 megapixels).
+    /// `name` is used in errors.
     pub fn decode_png(bytes: &[u8], name: &str) -> Result<Self> {
-        let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
-            .map_err(|e| Error::input(name, format!("not a readable PNG image ({e})")))?
-            .to_rgb8();
+        let img = crate::sam::preprocess::decode_rgb(bytes, name)?;
         Ok(RgbImage {
             width: img.width() as usize,
             height: img.height() as usize,

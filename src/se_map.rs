@@ -195,6 +195,7 @@ impl SeMap {
             .read_info()
             .map_err(|e| Error::input(name, format!("{e}; expected a 16-bit gray SE-map PNG")))?;
         let info = reader.info();
+        crate::limits::check_pixels(info.width as usize, info.height as usize, name, "SE map")?;
         if info.color_type != png::ColorType::Grayscale || info.bit_depth != png::BitDepth::Sixteen
         {
             return Err(Error::input(

@@ -226,11 +226,11 @@ fn check(pseudo: &LabelMap, masks: &[&BitMask], params: &MergeParams) -> Result<
             return Err(Error::input(name, format!("{t}; expected a finite number")));
         }
     }
-    if !(2..=256).contains(&params.num_classes) {
+    if !(2..=255).contains(&params.num_classes) {
         return Err(Error::input(
-            "num_classes",
+            "--num-classes",
             format!(
-                "{}; expected 2 to 256 (background plus at least one class)",
+                "{}; expected 2 to 255 classes (background included; 255 is the ignore id)",
                 params.num_classes
             ),
         ));

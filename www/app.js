@@ -10,6 +10,7 @@ let onProgress = () => {};
 worker.onmessage = (ev) => {
   const m = ev.data;
   if (m.event === 'progress') { onProgress(m); return; }
+  if (m.event === 'backend') { showBackend(m); return; }
   const p = pending.get(m.id);
   if (!p) return;
   pending.delete(m.id);
@@ -37,6 +38,14 @@ const ui = {
 };
 
 function setStatus(text) { $('status').textContent = text; }
+
+// The backend badge: `webgpu` or `cpu`, the adapter, and why the CPU runs when WebGPU was
+// wanted (no adapter, no device, or the device was lost under a job).
+function showBackend({ backend, adapter, notice }) {
+  $('backend').textContent = backend;
+  $('adapter').textContent = adapter ? `(${adapter})` : '';
+  if (notice !== undefined) $('backend-notice').textContent = notice;
+}
 
 const params = new URLSearchParams(location.search);
 
@@ -101,7 +110,7 @@ async function loadWeights(file) {
   try {
     const r = await call('loadWeights', { file, name: file.name, cache: true });
     $('weights-state').textContent = `weights: ${r.name} (${r.backend})`;
-    $('backend').textContent = r.backend;
+    showBackend(r);
     setStatus(`weights loaded: ${r.name}`);
     showPlan(await call('plan'));
   } catch (e) { setStatus(`error: ${e.message}`); }
@@ -195,9 +204,11 @@ $('run').addEventListener('click', async () => {
   $('run').disabled = true; $('cancel').disabled = false;
   setStatus('running…');
   try {
+    ui.runPreset = settings().preset;
     const r = await call('run', { settings: settings() });
     const parts = [`${r.done} image(s) refined`];
     if (r.failed) parts.push(`${r.failed} error(s) — see the list above`);
+    if (r.notice) parts.push(r.notice);
     setStatus(`${r.cancelled ? 'cancelled' : 'done'}: ${parts.join(', ')}`);
     $('eta').textContent = '';
     showPlan(r.plan);
@@ -224,6 +235,12 @@ function onSettings() {
   for (const id of ['t1', 't2', 'bg']) $(`${id}-out`).textContent = (+$(id).value).toFixed(2);
   if (!ui.names.length || ui.running) return;
   const s = settings();
+  // The SEPL presets re-merge in place; another refiner needs a run.
+  const refiners = ['cpm', 'pamr', 'cpm+sepl'];
+  if (s.preset !== ui.runPreset && (refiners.includes(s.preset) || refiners.includes(ui.runPreset))) {
+    setStatus(`method ${s.preset}: press Run to refine with it`);
+    return;
+  }
   if (ui.current) {
     call('remergeOne', { name: ui.current.name, settings: s }).then((ids) => {
       if (ids && ui.current) { ui.current.refined = ids; render(); }
@@ -553,8 +570,9 @@ $('export-report').addEventListener('click', async () => {
 async function bench() {
   $('bench').hidden = false;
   $('bench-out').textContent = 'running…';
+  delete $('bench-out').dataset.result;
   try {
-    const r = await call('bench', { pointsPerSide: Number(params.get('points') || 32) });
+    const r = await call('bench', { pointsPerSide: Number(params.get('points') ?? 32), decoderPoints: Number(params.get('decoder-points') || 4) });
     $('bench-out').textContent = r.lines.join('\n');
     $('bench-out').dataset.result = JSON.stringify(r);
   } catch (e) { $('bench-out').textContent = `error: ${e.message}`; }
@@ -569,17 +587,17 @@ async function start() {
   try {
     // A shared flag lets Cancel stop segment-everything mid-image (needs cross-origin isolation).
     ui.cancelFlag = self.crossOriginIsolated ? new SharedArrayBuffer(4) : null;
-    const info = await call('init', { backend, cancelFlag: ui.cancelFlag });
+    const loseGpuAfter = params.has('lose-gpu-after') ? Number(params.get('lose-gpu-after')) : undefined;
+    const info = await call('init', { backend, cancelFlag: ui.cancelFlag, loseGpuAfter });
     ui.classes = info.classes;
     $('classes').value = ui.classes.join('\n');
     fillClassSelects();
-    $('backend').textContent = info.backend;
-    $('adapter').textContent = info.adapter ? `(${info.adapter})` : '';
+    showBackend(info);
     $('version').textContent = info.version;
     const w = await call('restoreWeights').catch(() => null);
     if (w) {
       $('weights-state').textContent = `weights: ${w.name} (cached in this browser)`;
-      $('backend').textContent = w.backend;
+      showBackend(w);
     }
     if (params.get('points')) { $('points-per-side').value = params.get('points'); await call('amg', { options: { points_per_side: +params.get('points') } }); }
     if (params.has('nodemo')) showPlan(await call('plan'));

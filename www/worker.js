@@ -115,17 +115,33 @@ function group() {
   return { entries, issues };
 }
 
+// The refiner of the method selector: the SEPL presets, or one of the other refiners.
+const REFINERS = ['cpm', 'pamr', 'cpm+sepl'];
+const method = () => (REFINERS.includes(state.settings.preset) ? state.settings.preset : 'sepl');
+
+// Why image entry `e` cannot be refined with the current method (null when it can).
+function notRunnable(e) {
+  const m = method();
+  const hasCam = e.cams.length || e.camArray;
+  if (!hasCam && !e.pseudo) return 'no CAM or pseudo-label for this name';
+  if (m === 'sepl') {
+    return e.maskFiles.length || e.maskZip || (e.image && state.model) ? null : 'no SAM masks for this name (and no weights loaded to compute them)';
+  }
+  if (!hasCam) return `${m} needs a CAM (.npy, .npz or heatmap PNGs), not a pseudo-label PNG`;
+  if (!e.image) return `${m} needs the image`;
+  if (m !== 'pamr' && !state.model) return `${m} needs the SAM weights (mobile_sam.pt): load them above`;
+  return null;
+}
+
 function plan() {
   const { entries, issues } = group();
   let runnable = 0;
   const names = [...entries.keys()].sort();
   const unmatched = [];
   for (const n of names) {
-    const e = entries.get(n);
-    const hasLabel = e.pseudo || e.cams.length || e.camArray;
-    const hasMasks = e.maskFiles.length || e.maskZip;
-    if (hasLabel && (hasMasks || (e.image && state.model))) runnable++;
-    else unmatched.push({ file: n, reason: !hasLabel ? 'no CAM or pseudo-label for this name' : 'no SAM masks for this name (and no weights loaded to compute them)' });
+    const reason = notRunnable(entries.get(n));
+    if (reason) unmatched.push({ file: n, reason });
+    else runnable++;
   }
   return {
     images: names.length, runnable, demo: state.demo,
@@ -156,13 +172,14 @@ async function indexZips() {
 
 // ---------------------------------------------------------------- the run
 
+// Settings for the library; a non-SEPL method merges (cpm+sepl) with the default preset.
 function settingsJs() {
   const s = state.settings;
-  return { preset: s.preset, t1: Number(s.t1), t2: Number(s.t2), combine: s.combine, bg_threshold: Number(s.bg), num_classes: state.classes.length || 21 };
+  return { preset: method() === 'sepl' ? s.preset : 'official-imp2', t1: Number(s.t1), t2: Number(s.t2), combine: s.combine, bg_threshold: Number(s.bg), num_classes: state.classes.length || 21 };
 }
 
 function freeResult(r) {
-  for (const k of ['pseudo', 'refined', 'merged', 'gt', 'masks', 'cams']) r[k]?.free?.();
+  for (const k of ['pseudo', 'refined', 'merged', 'gt', 'masks', 'cams', 'modeLabel', 'mergeInput']) r[k]?.free?.();
 }
 
 async function loadMasks(e, width, height) {
@@ -189,22 +206,45 @@ async function pseudoLabel(e) {
   } catch (err) { cams.free(); throw err; }
 }
 
+// Runs `job(cachedEmbedding)` on the model for image bytes, then caches the image's embedding
+// (by content hash) when the job computed it: later runs and the prompt tool skip the encoder.
+async function withEmbedding(bytes, job, cacheAfter = true) {
+  const key = await embeddingKey(bytes);
+  const cached = await idbGet(key).catch(() => null);
+  const out = await job(cached || undefined);
+  state.modelImage = null;
+  if (!cached && cacheAfter) await idbPut(key, await state.model.embedding()).catch(() => false);
+  return out;
+}
+
 async function runOne(e) {
-  const r = { name: e.name, edits: [], redo: [], width: 0, height: 0 };
+  const r = { name: e.name, edits: [], redo: [], width: 0, height: 0, mode: method() };
   try {
     const p = await pseudoLabel(e);
     if (p instanceof wasm.Label) r.pseudo = p; else { r.pseudo = p.label; r.cams = p.cams; }
     r.width = r.pseudo.width; r.height = r.pseudo.height;
+    const bytes = e.image ? await bytesOf(e.image.file) : null;
+    const sized = (label, what) => {
+      if (label.width !== r.width || label.height !== r.height) throw new Error(`${e.image.path}: ${what} is ${label.width}×${label.height}, the CAM ${r.width}×${r.height}`);
+      return label;
+    };
+    if (r.mode === 'pamr') r.modeLabel = sized(wasm.pamrLabel(bytes, e.image.path, r.cams, settingsJs()), 'the PAMR label');
+    if (r.mode === 'cpm' || r.mode === 'cpm+sepl') {
+      const label = sized(await withEmbedding(bytes, (emb) => state.model.cpm(bytes, e.image.path, r.cams, emb)), 'the CPM label');
+      if (r.mode === 'cpm') r.modeLabel = label; else r.mergeInput = label;
+    }
     if (e.maskFiles.length || e.maskZip) r.masks = await loadMasks(e, r.width, r.height);
-    else {
-      r.masks = await state.model.everything(
-        await bytesOf(e.image.file), e.image.path, state.amg,
-        (d, t) => progress({ sub: d / t, name: e.name }), cancelled);
+    else if (r.mode === 'sepl' || r.mode === 'cpm+sepl') {
+      // The whole image's embedding is the model's last one unless crops ran after it.
+      r.masks = await withEmbedding(bytes, (emb) => state.model.everything(
+        bytes, e.image.path, state.amg,
+        (d, t) => { progress({ sub: d / t, name: e.name }); loseDeviceHook(); }, cancelled, emb), !(state.amg && state.amg.crop_n_layers > 0));
       if (r.masks.len() && (r.masks.mask(0).length !== r.width * r.height)) throw new Error(`${e.image.path}: image size differs from its CAM / pseudo-label`);
     }
     if (e.gt) r.gt = wasm.Label.fromPng(await bytesOf(e.gt.file), e.gt.path);
     if (e.image) { r.image = e.image.file; r.imagePath = e.image.path; }
     remerge(r);
+    r.backend = r.mode === 'pamr' || (r.masks && !e.image) ? 'none' : state.backend;
     return r;
   } catch (err) {
     freeResult(r);
@@ -217,7 +257,9 @@ function remerge(r) {
   r.merged?.free?.();
   r.refined?.free?.();
   const rejected = r.edits.filter((x) => x.op === 'reject').map((x) => x.mask);
-  r.merged = wasm.merge(r.pseudo, r.masks, settingsJs(), Uint32Array.from(rejected));
+  r.merged = r.modeLabel
+    ? wasm.Label.fromIds(r.width, r.height, r.modeLabel.ids())
+    : wasm.merge(r.mergeInput || r.pseudo, r.masks, settingsJs(), Uint32Array.from(rejected));
   applyEdits(r);
 }
 
@@ -273,10 +315,7 @@ async function run() {
   try {
     await indexZips();
     const { entries } = group();
-    const names = [...entries.keys()].sort().filter((n) => {
-      const e = entries.get(n);
-      return (e.pseudo || e.cams.length || e.camArray) && (e.maskFiles.length || e.maskZip || (e.image && state.model));
-    });
+    const names = [...entries.keys()].sort().filter((n) => !notRunnable(entries.get(n)));
     for (const r of state.results.values()) freeResult(r);
     state.results.clear();
     const t0 = performance.now();
@@ -289,8 +328,14 @@ async function run() {
       try {
         state.results.set(e.name, await runOne(e));
       } catch (err) {
-        failed++;
         const msg = String(err.message || err);
+        const gpu = gpuFailure(msg);
+        if (gpu) {
+          await fallBackToCpu(gpu);
+          i--; // the same image again, on the CPU
+          continue;
+        }
+        failed++;
         if (msg === 'cancelled') break;
         state.issues.push({ file: e.name, reason: msg, run: true });
       }
@@ -298,7 +343,7 @@ async function run() {
       progress({ done: i + 1, total: names.length, name: e.name, eta_s: (dt * (names.length - i - 1)) / 1000 });
     }
     const metrics = computeMetrics();
-    return { done: state.results.size, failed, total: names.length, cancelled: state.cancel, metrics, plan: plan(), names: [...state.results.keys()] };
+    return { done: state.results.size, failed, total: names.length, cancelled: state.cancel, metrics, plan: plan(), names: [...state.results.keys()], backend: state.backend, notice: state.notice || '' };
   } finally {
     state.running = false;
   }
@@ -309,7 +354,7 @@ async function run() {
 function view(name) {
   const r = state.results.get(name);
   if (!r) throw new Error(`${name}: no result yet (run first)`);
-  const n = r.masks.len();
+  const n = r.masks ? r.masks.len() : 0;
   const masks = [];
   for (let i = 0; i < n; i++) masks.push(r.masks.mask(i));
   const out = {
@@ -344,7 +389,7 @@ function maskAt(name, x, y) {
   if (!r) return -1;
   // The smallest mask under the pixel: nested parts win over whole objects.
   let best = -1, bestArea = Infinity;
-  for (let i = 0; i < r.masks.len(); i++) {
+  for (let i = 0; i < (r.masks ? r.masks.len() : 0); i++) {
     const m = r.masks.mask(i);
     if (m[y * r.width + x]) {
       const area = r.masks.area(i);
@@ -373,10 +418,11 @@ function remergeOne(name, settings) {
 function report() {
   return {
     tool: 'camsam', version: wasm.version(), backend: state.backend,
+    method: method(),
     settings: settingsJs(),
     classes: state.classes,
     images: [...state.results.values()].map((r) => ({
-      name: r.name, width: r.width, height: r.height, edits: r.edits.length,
+      name: r.name, width: r.width, height: r.height, edits: r.edits.length, method: r.mode, model_backend: r.backend,
       ...(state.metrics ? (({ before, after }) => ({ miou_before: before, miou_after: after }))(state.metrics.images.find((i) => i.name === r.name) || {}) : {}),
     })),
     metrics: state.metrics ? { before: state.metrics.before, after: state.metrics.after } : null,
@@ -411,23 +457,47 @@ async function loadDemo() {
   return plan();
 }
 
-// The model's backend: 'webgpu' when the model runs on a WebGPU device, else 'cpu'. This
-// build's model runs on the CPU (the WebGPU engine plugs in here); an adapter is still
-// detected and shown, so the page says what the machine offers.
+// The backend the model will use: with `auto`, WebGPU when the browser offers an adapter (the
+// model confirms it when the weights load: no device or a failed upload falls back to the
+// CPU); `cpu` when asked for or when there is no adapter. The adapter is shown either way.
 async function detectBackend(prefer) {
   state.backend = 'cpu';
   state.adapter = '';
   state.prefer = prefer || 'auto';
-  if (prefer !== 'cpu' && self.navigator && navigator.gpu) {
+  if (self.navigator && navigator.gpu) {
     try {
       const adapter = await navigator.gpu.requestAdapter();
       if (adapter) {
         const info = adapter.info || {};
-        state.adapter = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
+        state.adapter = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'WebGPU adapter';
+        if (state.prefer !== 'cpu') state.backend = 'webgpu';
       }
     } catch (_) { /* no adapter: CPU */ }
   }
   return { backend: state.backend, adapter: state.adapter };
+}
+
+// The WebGPU device failed under a job (device lost, or any GPU error): reload the same
+// weights on the CPU; the run loop then restarts the job. Finished results stay.
+async function fallBackToCpu(reason) {
+  const model = await wasm.Sam.load(await bytesOf(state.weightsFile), state.weightsName, 'cpu');
+  state.model?.free();
+  state.model = model;
+  state.modelImage = null;
+  state.backend = 'cpu';
+  state.notice = `WebGPU failed (${reason}): continuing on the CPU`;
+  post({ event: 'backend', backend: 'cpu', adapter: state.adapter, notice: state.notice });
+}
+
+// A job failed on the GPU when the model says its device is lost or the error is a WebGPU one.
+const gpuFailure = (msg) => state.backend === 'webgpu' && state.model && (state.model.lost || /^webgpu:/.test(msg))
+  ? (state.model.lost ? `device lost: ${state.model.lost}` : msg) : null;
+
+// Test hook (`?lose-gpu-after=K` on the page): destroy the WebGPU device after K batches of
+// segment-everything prompts, a real loss of the device in the middle of a job.
+function loseDeviceHook() {
+  if (state.loseGpuAfter === undefined || state.backend !== 'webgpu') return;
+  if (--state.loseGpuAfter <= 0) { state.loseGpuAfter = undefined; state.model.destroyDevice(); }
 }
 
 const cancelled = () => state.cancel || (state.cancelFlag ? Atomics.load(state.cancelFlag, 0) === 1 : false);
@@ -437,17 +507,22 @@ const WEIGHTS_KEY = new URL('../camsam-cache/weights', self.location.href).href;
 
 async function loadWeights({ file, name, cache = true }) {
   const bytes = await bytesOf(file);
-  const model = wasm.Sam.load(bytes, name, state.prefer || 'auto');
+  const model = await wasm.Sam.load(bytes, name, state.prefer || 'auto');
   state.model?.free();
   state.model = model;
-  state.backend = model.backend.startsWith('webgpu') ? 'webgpu' : 'cpu';
+  state.modelImage = null;
+  state.weightsFile = file;
+  state.weightsName = name;
+  state.backend = model.kind;
+  if (!state.adapter && model.adapter) state.adapter = model.adapter;
+  state.notice = model.fallback ? `WebGPU unavailable (${model.fallback}): running on the CPU` : '';
   if (cache && self.caches) {
     try {
       const c = await caches.open(WEIGHTS_CACHE);
       await c.put(WEIGHTS_KEY, new Response(bytes, { headers: { 'x-camsam-name': encodeURIComponent(name) } }));
     } catch (_) { /* storage full or unavailable: the weights still work for this visit */ }
   }
-  return { name, backend: state.backend, detail: model.backend };
+  return { name, backend: state.backend, detail: model.backend, adapter: state.adapter, notice: state.notice };
 }
 
 async function restoreWeights() {
@@ -460,13 +535,15 @@ async function restoreWeights() {
 }
 
 // Embeddings cached by the image's content hash (SHA-256) in IndexedDB, for the prompt tool.
+// One connection per worker, opened on first use.
 function idb() {
-  return new Promise((res, rej) => {
+  state.db = state.db || new Promise((res, rej) => {
     const req = indexedDB.open('camsam', 1);
     req.onupgradeneeded = () => req.result.createObjectStore('embeddings');
     req.onsuccess = () => res(req.result);
-    req.onerror = () => rej(req.error);
+    req.onerror = () => { state.db = null; rej(req.error); };
   });
+  return state.db;
 }
 async function idbGet(key) {
   const db = await idb();
@@ -486,11 +563,16 @@ async function idbPut(key, value) {
   });
 }
 
+// The cache key of an image's embedding: the weights' file name and the image's SHA-256.
+async function embeddingKey(bytes) {
+  const hash = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${state.model.source}:${hash}`;
+}
+
 async function setImageCached(r) {
   if (state.modelImage === r.name) return;
   const bytes = await bytesOf(r.image);
-  const hash = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
-  const key = `${state.model.source}:${hash}`;
+  const key = await embeddingKey(bytes);
   const cached = await idbGet(key).catch(() => null);
   if (cached) await state.model.setEmbedding(cached, r.height, r.width);
   else {
@@ -506,6 +588,7 @@ async function promptMask({ name, prompt, cls }) {
   if (!r) throw new Error(`${name}: no result yet (run first)`);
   if (!state.model) throw new Error('load the SAM weights to use the point/box tool');
   if (!r.image) throw new Error(`${name}: no image loaded; the point/box tool needs the image`);
+  if (!r.masks) throw new Error(`${name}: refined with ${r.mode}, which has no SAM masks; the point/box tool adds masks to SEPL results`);
   await setImageCached(r);
   const points = (prompt.points || []).flat();
   const labels = prompt.labels || [];
@@ -517,9 +600,10 @@ async function promptMask({ name, prompt, cls }) {
 
 // ---------------------------------------------------------------- bench
 
-// Speed in this browser: encoder ms (one image), decoder ms/prompt (a 16-prompt everything run
-// minus its encoder pass, per prompt, post-processing included), everything-mode s/image.
-async function bench({ pointsPerSide = 32 } = {}) {
+// Speed in this browser: encoder ms (one image), decoder ms/prompt (segment-everything on the
+// encoded image's embedding with `decoderPoints`² prompts, post-processing included, per
+// prompt), everything-mode s/image (`pointsPerSide`², encoder included; 0 skips it).
+async function bench({ pointsPerSide = 32, decoderPoints = 4 } = {}) {
   if (!state.model && !(await restoreWeights())) throw new Error('no weights: pick mobile_sam.pt or a .safetensors checkpoint first');
   const img = wasm.demoFiles().find((f) => f.path === 'images/demo_street.png');
   const never = () => false;
@@ -527,25 +611,31 @@ async function bench({ pointsPerSide = 32 } = {}) {
   await state.model.setImage(img.bytes, 'demo_street.png');
   const encoderMs = performance.now() - t0;
   state.modelImage = null;
+  const embedding = await state.model.embedding();
+  const prompts = decoderPoints * decoderPoints;
   const t1 = performance.now();
-  (await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: 4, points_per_batch: 16 }, () => {}, never)).free();
-  const decoderMsPerPrompt = Math.max(0, performance.now() - t1 - encoderMs) / 16;
-  const t2 = performance.now();
-  const masks = await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: pointsPerSide }, () => {}, never);
-  const everythingS = (performance.now() - t2) / 1000;
-  const n = masks.len();
-  masks.free();
+  (await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: decoderPoints, points_per_batch: prompts }, () => {}, never, embedding)).free();
+  const decoderMsPerPrompt = (performance.now() - t1) / prompts;
+  let everythingS = null, n = null;
+  if (pointsPerSide > 0) {
+    const t2 = performance.now();
+    const masks = await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: pointsPerSide }, () => {}, never);
+    everythingS = (performance.now() - t2) / 1000;
+    n = masks.len();
+    masks.free();
+  }
   const r = {
     adapter: state.adapter || 'none', backend: state.backend, model_backend: state.model.backend,
-    encoder_ms: encoderMs, decoder_ms_per_prompt: decoderMsPerPrompt, everything_s_per_image: everythingS,
-    points_per_side: pointsPerSide, masks: n, image: '320×240 generated (demo_street)',
+    encoder_ms: encoderMs, decoder_ms_per_prompt: decoderMsPerPrompt, decoder_batch: prompts,
+    everything_s_per_image: everythingS, points_per_side: pointsPerSide, masks: n, image: '320×240 generated (demo_street)',
   };
   r.lines = [
     `adapter: ${r.adapter}`,
     `backend: ${r.backend} (${r.model_backend})`,
     `encoder: ${encoderMs.toFixed(0)} ms/image`,
-    `decoder: ${decoderMsPerPrompt.toFixed(1)} ms/prompt (batch of 16, post-processing included)`,
-    `everything: ${everythingS.toFixed(2)} s/image (${pointsPerSide}×${pointsPerSide} points, ${n} masks, ${r.image})`,
+    `decoder: ${decoderMsPerPrompt.toFixed(1)} ms/prompt (batch of ${prompts}, post-processing included)`,
+    everythingS === null ? 'everything: skipped (points per side 0)'
+      : `everything: ${everythingS.toFixed(2)} s/image (${pointsPerSide}×${pointsPerSide} points, ${n} masks, ${r.image})`,
   ];
   return r;
 }
@@ -553,11 +643,13 @@ async function bench({ pointsPerSide = 32 } = {}) {
 // ---------------------------------------------------------------- dispatch
 
 const commands = {
-  async init({ classes, backend, cancelFlag }) {
+  async init({ classes, backend, cancelFlag, loseGpuAfter }) {
     if (cancelFlag) state.cancelFlag = new Int32Array(cancelFlag);
+    if (loseGpuAfter !== undefined) state.loseGpuAfter = loseGpuAfter;
     state.ready = state.ready || init();
     await state.ready;
     state.classes = classes || wasm.vocClasses();
+    await idb().catch(() => null); // creates the stores on a first visit
     const b = await detectBackend(backend);
     return { version: wasm.version(), classes: state.classes, ...b };
   },

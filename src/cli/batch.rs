@@ -4,6 +4,12 @@
 //! the same folder, then a rename, so a crash never leaves a half-written PNG), report a
 //! failing name with its error without losing the others, and fail at the end if any did.
 //!
+//! A killed run resumes where it stopped: the name's primary output (whose existence marks the
+//! name finished) is renamed into place after all its other outputs, and the next run removes
+//! the temp files a killed run left (`.<file>.tmp-<host>-<pid>-<n>`: only those of this host
+//! whose process is gone and which predate the new run, so concurrent shards writing into a
+//! shared folder from other machines or processes are never touched).
+//!
 //! A subcommand flattens [`BatchArgs`] into its clap arguments and calls:
 //! ```ignore
 //! let names = batch::select(batch::names_with_extension(&args.pseudo, "png")?, &args.batch)?;
@@ -227,6 +233,22 @@ where
     } else {
         ProgressBar::hidden()
     };
+    let mut dirs: Vec<PathBuf> = names
+        .iter()
+        .filter_map(|n| primary(n).parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let removed: usize = dirs
+        .iter()
+        .map(|d| remove_stale_temps(d, std::time::SystemTime::now(), 2))
+        .sum();
+    if removed > 0 {
+        eprintln!(
+            "{}: removed {removed} temp file(s) left by an interrupted run",
+            opts.verb
+        );
+    }
     let failures = AtomicU64::new(0);
     let statuses: Vec<Status<T>> = names
         .par_iter()
@@ -235,8 +257,12 @@ where
                 Status::Skipped
             } else {
                 let t = Instant::now();
+                let marker = primary(name);
                 match job(name).and_then(|(outputs, report)| {
-                    for out in &outputs {
+                    // The primary output last: once it exists the name counts as finished.
+                    let (last, first): (Vec<&Output>, Vec<&Output>) =
+                        outputs.iter().partition(|o| o.path == marker);
+                    for out in first.into_iter().chain(last) {
                         write_atomic(&out.path, &out.bytes)?;
                     }
                     Ok(report)
@@ -288,8 +314,11 @@ impl<T> Outcome<T> {
         } else {
             String::new()
         };
+        let peak = peak_rss_kib()
+            .map(|k| format!(", peak RSS {:.0} MiB", k as f64 / 1024.0))
+            .unwrap_or_default();
         eprintln!(
-            "{}: {} done, {} skipped (already there; --overwrite to redo), {} failed in {:.2} s{per}",
+            "{}: {} done, {} skipped (already there; --overwrite to redo), {} failed in {:.2} s{per}{peak}",
             self.verb,
             n,
             self.skipped.len(),
@@ -323,7 +352,85 @@ impl<T> Outcome<T> {
     }
 }
 
+/// This process's peak resident set size in KiB (`VmHWM` of `/proc/self/status`; `None` where
+/// there is no `/proc`).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// This machine's name as temp files carry it (`/proc/sys/kernel/hostname`; "host" where
+/// there is none), restricted to `[A-Za-z0-9.]`.
+fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let name: String = name
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        if name.is_empty() {
+            "host".to_string()
+        } else {
+            name
+        }
+    })
+}
+
+/// `(host, pid)` of a temp file name written by [`write_atomic`].
+fn temp_owner(file_name: &str) -> Option<(&str, u32)> {
+    let rest = file_name.strip_prefix('.')?;
+    let (_, owner) = rest.rsplit_once(".tmp-")?;
+    let mut parts = owner.rsplitn(3, '-');
+    let _counter: u64 = parts.next()?.parse().ok()?;
+    let pid: u32 = parts.next()?.parse().ok()?;
+    Some((parts.next()?, pid))
+}
+
+/// Remove the temp files of killed runs from `dir` and its subfolders (`depth` levels): those
+/// written on this host by a process that no longer runs (`/proc/<pid>` is gone), last
+/// modified before `started`. Returns how many were removed. Where `/proc` does not exist
+/// nothing is removed (a live process cannot be told from a dead one).
+pub fn remove_stale_temps(dir: &Path, started: std::time::SystemTime, depth: usize) -> usize {
+    let proc_dir = Path::new("/proc");
+    if !proc_dir.join("self").exists() {
+        return 0;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if depth > 0 {
+                removed += remove_stale_temps(&entry.path(), started, depth - 1);
+            }
+            continue;
+        }
+        let name = entry.file_name();
+        let Some((owner_host, pid)) = name.to_str().and_then(temp_owner) else {
+            continue;
+        };
+        let stale = owner_host == host()
+            && pid != std::process::id()
+            && !proc_dir.join(pid.to_string()).exists()
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < started);
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
 
 /// Write `bytes` to `path` through a temp file in the same folder and a rename, so `path` is
 /// either absent, the old file, or the complete new file. Creates the folder if needed.
@@ -338,7 +445,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| Error::input(path.display().to_string(), "not a file path"))?;
     let tmp = dir.join(format!(
-        ".{file_name}.tmp-{}-{}",
+        ".{file_name}.tmp-{}-{}-{}",
+        host(),
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
@@ -440,6 +548,63 @@ mod tests {
             .collect();
         files.sort();
         assert_eq!(files, vec!["a.out", "b.out", "c.out"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn only_temps_of_dead_processes_on_this_host_are_removed() {
+        let dir = scratch("stale");
+        std::fs::create_dir_all(dir.join("overlay")).unwrap();
+        let h = host();
+        let me = std::process::id();
+        // No process has a pid over 2^22 on Linux (pid_max's ceiling).
+        let dead = 999_999_999u32;
+        let files = [
+            (format!(".a.png.tmp-{h}-{dead}-0"), false),
+            (format!("overlay/.a.png.tmp-{h}-{dead}-1"), false),
+            (format!(".b.png.tmp-{h}-{me}-2"), true),
+            (format!(".c.png.tmp-other.host-{dead}-3"), true),
+            (format!(".d.png.tmp-{h}-1-4"), true),
+            ("a.png".to_string(), true),
+        ];
+        for (f, _) in &files {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        let later = std::time::SystemTime::now() + Duration::from_secs(1);
+        // Temps newer than the run's start are kept whatever their owner.
+        let earlier = std::time::SystemTime::now() - Duration::from_secs(3600);
+        assert_eq!(remove_stale_temps(&dir, earlier, 2), 0);
+        assert_eq!(remove_stale_temps(&dir, later, 2), 2);
+        for (f, kept) in &files {
+            assert_eq!(dir.join(f).exists(), *kept, "{f}");
+        }
+        assert_eq!(temp_owner(".x.png.tmp-my-host-12-3"), Some(("my-host", 12)));
+        assert_eq!(temp_owner("x.png"), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_primary_output_is_written_last() {
+        let dir = scratch("order");
+        // "blocker" is a file, so the overlay cannot be written there.
+        std::fs::write(dir.join("blocker"), "").unwrap();
+        let names = vec!["a".to_string()];
+        let primary = |n: &str| dir.join(format!("{n}.png"));
+        // The job lists the primary first; it must not be in place while the overlay is not.
+        let outcome = run(&names, &quiet(false), primary, |n| {
+            Ok((
+                vec![
+                    Output::new(primary(n), vec![1]),
+                    Output::new(dir.join("blocker").join(format!("{n}.png")), vec![2]),
+                ],
+                (),
+            ))
+        });
+        assert_eq!(outcome.failed.len(), 1);
+        assert!(
+            !primary("a").exists(),
+            "the name looks finished without its overlay"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -1,5 +1,5 @@
-//! `camsam bench …`: speed figures, printed rather than asserted. One sub-subcommand per
-//! workload (`merge` now); add a variant to [`Workload`] and a function for a new one.
+//! `camsam bench …`: speed and memory figures, printed rather than asserted. One
+//! sub-subcommand per workload; add a variant to [`Workload`] and a function for a new one.
 
 use super::batch::{self, RunOptions};
 use super::merge::{ImageReport, Job, MaskSource, StageTimes};
@@ -22,6 +22,8 @@ enum Workload {
     Sam(super::bench_sam::SamBench),
     /// The refiners side by side per image: sepl, cpm, cpm+sepl, pamr (and their stages).
     Refine(super::bench_refine::RefineBench),
+    /// Peak resident memory of the merge batch on N and 4N images (flat: independent of N).
+    Memory(super::bench_memory::MemoryBench),
 }
 
 /// The published SEPL code's merge time per image, single-threaded, on the 2-core x86 VM the
@@ -63,6 +65,7 @@ pub fn run(args: Args) -> Result<()> {
         Workload::Merge(a) => bench_merge(a),
         Workload::Sam(a) => super::bench_sam::run(a),
         Workload::Refine(a) => super::bench_refine::run(a),
+        Workload::Memory(a) => super::bench_memory::run(a),
     }
 }
 
@@ -85,6 +88,12 @@ fn bench_merge(args: MergeBench) -> Result<()> {
         ));
     }
     let out = std::env::temp_dir().join(format!("camsam-bench-merge-{}", std::process::id()));
+    let opts = RunOptions {
+        verb: "bench merge",
+        overwrite: true,
+        progress: false,
+        print_errors: true,
+    };
     let job = Job {
         pseudo: args.pseudo.clone(),
         masks: MaskSource::open(&args.masks)?,
@@ -107,7 +116,7 @@ fn bench_merge(args: MergeBench) -> Result<()> {
             args.preset
         );
         // Warm the file cache and the allocator; not timed.
-        pass(&job, &names, threads)?;
+        pass(&job, &names, threads, &opts)?;
         let mut rows = Vec::new();
         let mut counts = vec![1];
         if threads > 1 {
@@ -116,7 +125,7 @@ fn bench_merge(args: MergeBench) -> Result<()> {
         for &t in &counts {
             let mut best: Option<(f64, Option<f64>, StageTimes)> = None;
             for _ in 0..args.repeat.max(1) {
-                let (secs, cpu, stages) = pass(&job, &names, t)?;
+                let (secs, cpu, stages) = pass(&job, &names, t, &opts)?;
                 if best.is_none_or(|(b, _, _)| secs < b) {
                     best = Some((secs, cpu, stages));
                 }
@@ -174,19 +183,18 @@ fn process_cpu_seconds() -> Option<f64> {
 
 /// One timed pass over all names on `threads` threads: wall seconds, CPU seconds (if known)
 /// and summed stage times.
-fn pass(job: &Job, names: &[String], threads: usize) -> Result<(f64, Option<f64>, StageTimes)> {
+pub(super) fn pass(
+    job: &Job,
+    names: &[String],
+    threads: usize,
+    opts: &RunOptions,
+) -> Result<(f64, Option<f64>, StageTimes)> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| Error::input("--threads", format!("cannot start {threads} threads: {e}")))?;
-    let opts = RunOptions {
-        verb: "bench merge",
-        overwrite: true,
-        progress: false,
-        print_errors: true,
-    };
     let cpu0 = process_cpu_seconds();
-    let outcome = pool.install(|| batch::run(names, &opts, |n| job.output_path(n), |n| job.run(n)));
+    let outcome = pool.install(|| batch::run(names, opts, |n| job.output_path(n), |n| job.run(n)));
     let secs = outcome.elapsed.as_secs_f64();
     let cpu = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
     let mut st = StageTimes::default();

@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod bench_memory;
 mod bench_refine;
 mod bench_sam;
 mod bench_webgpu;

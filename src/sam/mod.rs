@@ -24,6 +24,7 @@
 //! ```
 
 pub mod cpu;
+mod pickle_check;
 pub mod preprocess;
 pub mod weights;
 

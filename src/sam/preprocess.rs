@@ -228,14 +228,22 @@ pub fn read_rgb(path: &std::path::Path) -> crate::Result<RgbImage> {
 }
 
 /// Decodes an image (PNG or JPEG) held in memory as 8-bit RGB; `source` names it in errors.
+/// Images over [`crate::limits::MAX_PIXELS`] are refused from their header, before decoding.
 pub fn decode_rgb(bytes: &[u8], source: &str) -> crate::Result<RgbImage> {
-    let image = image::load_from_memory(bytes).map_err(|e| {
+    let bad = |e: image::ImageError| {
         crate::Error::input(
             source,
             format!("cannot decode the image ({e}); expected a PNG or JPEG file"),
         )
-    })?;
-    Ok(image.to_rgb8())
+    };
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| bad(e.into()))
+    };
+    let (width, height) = reader()?.into_dimensions().map_err(bad)?;
+    crate::limits::check_pixels(width as usize, height as usize, source, "image")?;
+    Ok(reader()?.decode().map_err(bad)?.to_rgb8())
 }
 
 #[cfg(test)]

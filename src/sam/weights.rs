@@ -19,10 +19,12 @@
 //! # Ok(()) }
 //! ```
 
+use super::pickle_check;
+use crate::limits::read_zip_entry;
 use crate::{Error, Result};
 use candle_core::pickle::{Object, Stack};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 
 /// One tensor of the checkpoint, converted to host `f32`, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,11 +228,28 @@ pub fn expected_tensors() -> Vec<(String, Vec<usize>, Need)> {
     t
 }
 
-/// A tensor as stored in the file, before conversion to `f32`.
+/// A tensor as stored in the file, before conversion to `f32`. Only tensors inference needs,
+/// with the expected shape, have their data read (`bytes`); the others keep name and shape
+/// for the error messages, so a file cannot make the reader copy more than one model's worth.
 struct RawTensor {
     dtype: String,
     shape: Vec<usize>,
     bytes: Vec<u8>,
+}
+
+/// The largest `data.pkl` read from a `.pt` (the official one is about 60 KB).
+const MAX_PICKLE_BYTES: u64 = 64 << 20;
+
+/// The largest tensor storage read from a `.pt`, in bytes (MobileSAM's largest is 1.6 MB).
+const MAX_STORAGE_BYTES: u64 = 256 << 20;
+
+/// The tensors inference reads (`Need::Required`), with their shapes.
+fn wanted() -> HashMap<String, Vec<usize>> {
+    expected_tensors()
+        .into_iter()
+        .filter(|(_, _, need)| *need == Need::Required)
+        .map(|(name, shape, _)| (name, shape))
+        .collect()
 }
 
 impl Weights {
@@ -243,10 +262,11 @@ impl Weights {
 
     /// Parses and validates a checkpoint held in memory; `source` names it in errors.
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self> {
+        let wanted = wanted();
         let raw = if bytes.starts_with(b"PK\x03\x04") {
-            read_torch_zip(bytes, source)?
+            read_torch_zip(bytes, source, &wanted)?
         } else if looks_like_safetensors(bytes) {
-            read_safetensors(bytes, source)?
+            read_safetensors(bytes, source, &wanted)?
         } else {
             let head: String = bytes
                 .iter()
@@ -448,7 +468,11 @@ fn looks_like_safetensors(bytes: &[u8]) -> bool {
 }
 
 /// `.safetensors`: u64 header length, JSON header `{name: {dtype, shape, data_offsets}}`, data.
-fn read_safetensors(bytes: &[u8], source: &str) -> Result<BTreeMap<String, RawTensor>> {
+fn read_safetensors(
+    bytes: &[u8],
+    source: &str,
+    wanted: &HashMap<String, Vec<usize>>,
+) -> Result<BTreeMap<String, RawTensor>> {
     let bad = |what: String| Error::input(source, format!("{what}; expected a .safetensors file"));
     let mut len8 = [0u8; 8];
     len8.copy_from_slice(&bytes[..8]);
@@ -485,12 +509,17 @@ fn read_safetensors(bytes: &[u8], source: &str) -> Result<BTreeMap<String, RawTe
                 data.len()
             )));
         }
+        let bytes = if wanted.get(&name) == Some(&info.shape) {
+            data[s..e].to_vec()
+        } else {
+            Vec::new()
+        };
         out.insert(
             name,
             RawTensor {
                 dtype: info.dtype,
                 shape: info.shape,
-                bytes: data[s..e].to_vec(),
+                bytes,
             },
         );
     }
@@ -499,7 +528,11 @@ fn read_safetensors(bytes: &[u8], source: &str) -> Result<BTreeMap<String, RawTe
 
 /// PyTorch's zip format: `<dir>/data.pkl` (the pickled state dict, tensors as persistent ids)
 /// and `<dir>/data/<key>` (raw little-endian storages).
-fn read_torch_zip(bytes: &[u8], source: &str) -> Result<BTreeMap<String, RawTensor>> {
+fn read_torch_zip(
+    bytes: &[u8],
+    source: &str,
+    wanted: &HashMap<String, Vec<usize>>,
+) -> Result<BTreeMap<String, RawTensor>> {
     let bad = |what: String| {
         Error::input(
             source,
@@ -518,10 +551,19 @@ fn read_torch_zip(bytes: &[u8], source: &str) -> Result<BTreeMap<String, RawTens
         .ok_or_else(|| bad("the zip archive has no data.pkl".to_string()))?
         .clone();
     let dir = pkl.strip_suffix("data.pkl").unwrap_or_default().to_string();
-    let mut pickled = Vec::new();
-    zip.by_name(&pkl)
-        .and_then(|mut f| f.read_to_end(&mut pickled).map_err(Into::into))
-        .map_err(|e| bad(format!("cannot read {pkl} ({e})")))?;
+    let pickled = {
+        let entry = zip
+            .by_name(&pkl)
+            .map_err(|e| bad(format!("cannot read {pkl} ({e})")))?;
+        let declared = entry.size();
+        read_zip_entry(
+            entry,
+            declared,
+            MAX_PICKLE_BYTES,
+            &format!("{source}:{pkl}"),
+        )?
+    };
+    pickle_check::check(&pickled).map_err(|e| bad(format!("{pkl} is refused: {e}")))?;
     let mut stack = Stack::empty();
     stack
         .read_loop(&mut Cursor::new(&pickled))
@@ -539,22 +581,53 @@ fn read_torch_zip(bytes: &[u8], source: &str) -> Result<BTreeMap<String, RawTens
         let Some(info) = tensor_ref(value) else {
             continue;
         };
-        let entry = format!("{dir}data/{}", info.storage_key);
-        let mut storage = Vec::new();
-        zip.by_name(&entry)
-            .and_then(|mut f| f.read_to_end(&mut storage).map_err(Into::into))
-            .map_err(|e| {
-                bad(format!(
-                    "tensor `{name}`: cannot read its storage {entry} ({e})"
-                ))
-            })?;
+        if wanted.get(&name) != Some(&info.shape) {
+            // Not read by inference, or of the wrong shape (reported by `validate`).
+            out.insert(
+                name,
+                RawTensor {
+                    dtype: info.dtype.to_string(),
+                    shape: info.shape,
+                    bytes: Vec::new(),
+                },
+            );
+            continue;
+        }
         let width = match info.dtype {
             "F32" => 4,
             "F16" | "BF16" => 2,
             "F64" | "I64" => 8,
             _ => 1,
         };
+        // The shape is MobileSAM's (small); the offset comes from the file.
         let n: usize = info.shape.iter().product();
+        let range = info
+            .offset
+            .checked_mul(width)
+            .and_then(|start| Some((start, start.checked_add(n * width)?)))
+            .filter(|&(_, end)| end as u64 <= MAX_STORAGE_BYTES);
+        let Some((start, end)) = range else {
+            return Err(bad(format!(
+                "tensor `{name}` starts at element {} of its storage; at most {MAX_STORAGE_BYTES} \
+                 bytes of storage are read",
+                info.offset
+            )));
+        };
+        let entry = format!("{dir}data/{}", info.storage_key);
+        let storage = {
+            let file = zip.by_name(&entry).map_err(|e| {
+                bad(format!(
+                    "tensor `{name}`: cannot read its storage {entry} ({e})"
+                ))
+            })?;
+            let declared = file.size();
+            read_zip_entry(
+                file,
+                declared,
+                MAX_STORAGE_BYTES,
+                &format!("{source}:{entry}"),
+            )?
+        };
         // Only C-contiguous views are supported (what `state_dict` holds).
         let mut expect_stride = 1;
         for (dim, stride) in info.shape.iter().zip(&info.stride).rev() {
@@ -567,8 +640,6 @@ fn read_torch_zip(bytes: &[u8], source: &str) -> Result<BTreeMap<String, RawTens
             }
             expect_stride *= dim;
         }
-        let start = info.offset * width;
-        let end = start + n * width;
         if end > storage.len() {
             return Err(bad(format!(
                 "tensor `{name}` needs bytes {start}..{end} of its {}-byte storage (truncated?)",

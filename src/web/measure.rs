@@ -48,8 +48,8 @@ impl Default for HeatmapFiles {
 /// One image's CAM (heatmap PNGs, a `.npy` or a `.npz`).
 #[wasm_bindgen]
 pub struct Cams {
-    inner: Cam,
-    name: String,
+    pub(crate) inner: Cam,
+    pub(crate) name: String,
 }
 
 #[wasm_bindgen]

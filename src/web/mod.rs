@@ -156,6 +156,8 @@ pub fn demo_files() -> Result<js_sys::Array, JsError> {
 mod measure;
 mod model;
 mod refine;
+mod refiners;
 pub use measure::*;
 pub use model::*;
 pub use refine::*;
+pub use refiners::*;

@@ -2,30 +2,174 @@
 //! (or its cached embedding), segment-everything with progress and cancellation, and single
 //! prompts for the point/box tool. The model and generator are `sam` and `amg`.
 //!
+//! Backend choice: `auto` tries WebGPU (adapter, device, weight upload) and falls back to the
+//! CPU model when any step fails, saying why in [`Sam::fallback`]; `webgpu` fails instead;
+//! `cpu` never touches the GPU. [`Engine`] is the one type the rest of this module calls, so
+//! both backends share every code path above it. A lost device (the browser resets the GPU,
+//! the driver crashes) is recorded by wgpu's device-lost callback and shown in [`Sam::lost`];
+//! the worker then reloads the model with `cpu` and restarts the job.
+//!
 //! Methods return promises: the model's methods are `async` (the WebGPU backend reads results
-//! back with `map_async`), and a borrowed `self` cannot outlive a call, so the predictor sits
-//! in an `Rc<RefCell<…>>`; a second call while one runs is refused ("SAM is busy").
+//! back with `map_async`), and a borrowed `self` cannot outlive a call, so the engine sits in
+//! an `Rc<RefCell<…>>`; a second call while one runs is refused ("SAM is busy"). That borrow
+//! is held across the model's awaits on purpose: it is the busy lock (single-threaded wasm;
+//! `try_borrow` never waits), hence the `await_holding_refcell_ref` allowance.
+#![allow(clippy::await_holding_refcell_ref)]
 
 use super::{js_err, Masks};
 use crate::amg::{AmgConfig, AutomaticMaskGenerator};
+use crate::gpu::{sam::GpuSam, GpuContext};
 use crate::masks::{MaskSet, SamMask};
-use crate::predictor::{MaskPredictor, Prompt};
+use crate::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
 use crate::sam::{cpu::CpuSam, preprocess, weights::Weights, Predictor, SamBackend};
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-type Shared = Rc<RefCell<Predictor<CpuSam>>>;
+/// The model on one backend; every caller goes through this enum.
+pub(crate) enum Engine {
+    Cpu(Box<Predictor<CpuSam>>),
+    Gpu(Box<Predictor<GpuSam>>),
+}
+
+impl Engine {
+    fn name(&self) -> String {
+        match self {
+            Engine::Cpu(p) => p.backend().name(),
+            Engine::Gpu(p) => p.backend().name(),
+        }
+    }
+
+    pub(super) async fn set_embedding(
+        &mut self,
+        embedding: &[f32],
+        size: (usize, usize),
+    ) -> Result<()> {
+        match self {
+            Engine::Cpu(p) => p.set_embedding(embedding, size).await,
+            Engine::Gpu(p) => p.set_embedding(embedding, size).await,
+        }
+    }
+
+    async fn embedding(&self) -> Result<Vec<f32>> {
+        match self {
+            Engine::Cpu(p) => p.embedding().await,
+            Engine::Gpu(p) => p.embedding().await,
+        }
+    }
+
+    fn transform_point(&self, x: f64, y: f64) -> (f64, f64) {
+        match self {
+            Engine::Cpu(p) => p.transform_point(x, y),
+            Engine::Gpu(p) => p.transform_point(x, y),
+        }
+    }
+}
+
+impl MaskPredictor for Engine {
+    fn original_size(&self) -> (usize, usize) {
+        match self {
+            Engine::Cpu(p) => p.original_size(),
+            Engine::Gpu(p) => p.original_size(),
+        }
+    }
+
+    fn input_size(&self) -> (usize, usize) {
+        match self {
+            Engine::Cpu(p) => p.input_size(),
+            Engine::Gpu(p) => p.input_size(),
+        }
+    }
+
+    async fn predict_low_res(
+        &mut self,
+        prompts: &[Prompt],
+        multimask: bool,
+    ) -> Result<Vec<LowResMasks>> {
+        match self {
+            Engine::Cpu(p) => p.predict_low_res(prompts, multimask).await,
+            Engine::Gpu(p) => p.predict_low_res(prompts, multimask).await,
+        }
+    }
+}
+
+impl ImagePredictor for Engine {
+    async fn set_image(&mut self, image: &image::RgbImage) -> Result<()> {
+        match self {
+            Engine::Cpu(p) => p.set_image(image).await,
+            Engine::Gpu(p) => p.set_image(image).await,
+        }
+    }
+}
+
+/// The engine with the whole image's embedding already set (from the page's cache): the
+/// generator's `set_image` of the whole image keeps it; crops still run the encoder.
+struct Embedded<'a> {
+    engine: &'a mut Engine,
+    whole: Option<(usize, usize)>,
+}
+
+impl MaskPredictor for Embedded<'_> {
+    fn original_size(&self) -> (usize, usize) {
+        self.engine.original_size()
+    }
+
+    fn input_size(&self) -> (usize, usize) {
+        self.engine.input_size()
+    }
+
+    async fn predict_low_res(
+        &mut self,
+        prompts: &[Prompt],
+        multimask: bool,
+    ) -> Result<Vec<LowResMasks>> {
+        self.engine.predict_low_res(prompts, multimask).await
+    }
+}
+
+impl ImagePredictor for Embedded<'_> {
+    async fn set_image(&mut self, image: &image::RgbImage) -> Result<()> {
+        let size = (image.height() as usize, image.width() as usize);
+        if self.whole == Some(size) {
+            self.whole = None;
+            return Ok(());
+        }
+        self.engine.set_image(image).await
+    }
+}
+
+type Shared = Rc<RefCell<Engine>>;
+
+/// Why a device stopped, set by wgpu's device-lost callback.
+type LostSlot = Arc<Mutex<Option<String>>>;
+
+/// Opens a WebGPU device and uploads the model; records a loss of the device in `lost`.
+async fn open_gpu(weights: &Weights, lost: &LostSlot) -> Result<(GpuSam, wgpu::Device)> {
+    let ctx = GpuContext::new().await?;
+    let device = ctx.device.clone();
+    let sink = lost.clone();
+    device.set_device_lost_callback(move |reason, message| {
+        if let Ok(mut slot) = sink.lock() {
+            slot.get_or_insert_with(|| format!("{reason:?}: {message}"));
+        }
+    });
+    Ok((GpuSam::new(ctx, weights)?, device))
+}
 
 /// MobileSAM, loaded from a checkpoint's bytes.
 #[wasm_bindgen]
 pub struct Sam {
-    predictor: Shared,
+    engine: Shared,
     backend: String,
     source: String,
+    adapter: String,
+    fallback: String,
+    lost: LostSlot,
+    device: Option<wgpu::Device>,
 }
 
 /// Segment-everything options from the page (SAM's `SamAutomaticMaskGenerator` names).
@@ -56,44 +200,115 @@ impl Default for EverythingOptions {
     }
 }
 
-fn busy() -> JsValue {
+pub(super) fn busy() -> JsValue {
     JsError::new("SAM is busy with another request").into()
 }
 
-fn to_js(e: Error) -> JsValue {
+pub(super) fn to_js(e: Error) -> JsValue {
     js_err(e).into()
 }
 
 #[wasm_bindgen]
 impl Sam {
-    /// Load a MobileSAM checkpoint (`mobile_sam.pt` or `.safetensors` bytes). `backend` is
-    /// `auto`, `webgpu` or `cpu`; this build runs the model on the CPU, so `auto` gives `cpu`
-    /// and `webgpu` is an error saying so.
-    pub fn load(bytes: Vec<u8>, name: &str, backend: &str) -> std::result::Result<Sam, JsError> {
-        if backend == "webgpu" {
-            return Err(JsError::new(
-                "backend webgpu: this build has no WebGPU model yet; use auto or cpu",
-            ));
-        }
-        if !matches!(backend, "auto" | "cpu") {
+    /// Load a MobileSAM checkpoint (`mobile_sam.pt` or `.safetensors` bytes) on `backend`:
+    /// `auto` (WebGPU, else the CPU), `webgpu` (WebGPU or an error saying why) or `cpu`.
+    /// Resolves to the model.
+    pub async fn load(
+        bytes: Vec<u8>,
+        name: String,
+        backend: String,
+    ) -> std::result::Result<Sam, JsError> {
+        if !matches!(backend.as_str(), "auto" | "webgpu" | "cpu") {
             return Err(JsError::new(&format!(
                 "backend '{backend}': expected auto, webgpu or cpu"
             )));
         }
-        let weights = Weights::from_bytes(&bytes, name).map_err(js_err)?;
-        let cpu = CpuSam::new(&weights).map_err(js_err)?;
-        let backend = cpu.name();
+        let weights = Weights::from_bytes(&bytes, &name).map_err(js_err)?;
+        drop(bytes);
+        let lost = LostSlot::default();
+        let mut fallback = String::new();
+        if backend != "cpu" {
+            match open_gpu(&weights, &lost).await {
+                Ok((gpu, device)) => {
+                    let adapter = gpu.context().adapter_name();
+                    let engine = Engine::Gpu(Box::new(Predictor::new(gpu)));
+                    return Ok(Sam {
+                        backend: engine.name(),
+                        engine: Rc::new(RefCell::new(engine)),
+                        source: name,
+                        adapter,
+                        fallback,
+                        lost,
+                        device: Some(device),
+                    });
+                }
+                Err(e) if backend == "webgpu" => {
+                    return Err(JsError::new(&format!("{name}: backend webgpu: {e}")))
+                }
+                Err(e) => fallback = e.to_string(),
+            }
+        }
+        let engine = Engine::Cpu(Box::new(Predictor::new(
+            CpuSam::new(&weights).map_err(js_err)?,
+        )));
         Ok(Sam {
-            predictor: Rc::new(RefCell::new(Predictor::new(cpu))),
-            backend,
-            source: name.to_string(),
+            backend: engine.name(),
+            engine: Rc::new(RefCell::new(engine)),
+            source: name,
+            adapter: String::new(),
+            fallback,
+            lost,
+            device: None,
         })
     }
 
-    /// The backend in use, e.g. `cpu (1 threads)`.
+    /// The backend in use, e.g. `cpu (1 threads)` or `webgpu (SwiftShader Device … (Vulkan))`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.backend.clone()
+    }
+
+    /// `webgpu` or `cpu`.
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> String {
+        if self.device.is_some() {
+            "webgpu"
+        } else {
+            "cpu"
+        }
+        .into()
+    }
+
+    /// The WebGPU adapter's name and backend (empty on the CPU).
+    #[wasm_bindgen(getter)]
+    pub fn adapter(&self) -> String {
+        self.adapter.clone()
+    }
+
+    /// Why `auto` fell back to the CPU (empty when it did not).
+    #[wasm_bindgen(getter)]
+    pub fn fallback(&self) -> String {
+        self.fallback.clone()
+    }
+
+    /// Why the WebGPU device was lost, once it has been (`undefined` while it works).
+    #[wasm_bindgen(getter)]
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// Destroys the WebGPU device now (no-op on the CPU): frees its memory at once, and is
+    /// how the tests lose the device in the middle of a job.
+    #[wasm_bindgen(js_name = destroyDevice)]
+    pub fn destroy_device(&self) {
+        if let Some(d) = &self.device {
+            d.destroy();
+        }
+    }
+
+    /// The shared engine, for bindings in sibling modules.
+    pub(super) fn engine(&self) -> Shared {
+        self.engine.clone()
     }
 
     /// The checkpoint's file name.
@@ -105,7 +320,7 @@ impl Sam {
     /// Encode an image (PNG/JPEG bytes). Resolves to nothing.
     #[wasm_bindgen(js_name = setImage)]
     pub fn set_image(&self, bytes: Vec<u8>, name: String) -> js_sys::Promise {
-        let predictor = self.predictor.clone();
+        let predictor = self.engine.clone();
         future_to_promise(async move {
             let image = preprocess::decode_rgb(&bytes, &name).map_err(to_js)?;
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
@@ -116,7 +331,7 @@ impl Sam {
 
     /// The current image embedding (`256 × 64 × 64` f32), for the page's IndexedDB cache.
     pub fn embedding(&self) -> js_sys::Promise {
-        let predictor = self.predictor.clone();
+        let predictor = self.engine.clone();
         future_to_promise(async move {
             let p = predictor.try_borrow().map_err(|_| busy())?;
             let e = p.embedding().await.map_err(to_js)?;
@@ -132,7 +347,7 @@ impl Sam {
         height: usize,
         width: usize,
     ) -> js_sys::Promise {
-        let predictor = self.predictor.clone();
+        let predictor = self.engine.clone();
         future_to_promise(async move {
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
             p.set_embedding(&embedding, (height, width))
@@ -145,6 +360,8 @@ impl Sam {
     /// Segment everything in an image (PNG/JPEG bytes): resolves to the masks, ordered as
     /// SAM's generator outputs them. `progress(done, total)` is called after every batch of
     /// prompts; when `cancelled()` returns true the promise rejects with "cancelled".
+    /// `embedding` (optional, `256 × 64 × 64` f32) is this image's embedding from the page's
+    /// cache: the encoder then runs only for crops.
     pub fn everything(
         &self,
         bytes: Vec<u8>,
@@ -152,8 +369,9 @@ impl Sam {
         options: JsValue,
         progress: js_sys::Function,
         cancelled: js_sys::Function,
+        embedding: Option<Vec<f32>>,
     ) -> js_sys::Promise {
-        let predictor = self.predictor.clone();
+        let predictor = self.engine.clone();
         future_to_promise(async move {
             let o: EverythingOptions = if options.is_undefined() || options.is_null() {
                 EverythingOptions::default()
@@ -181,8 +399,20 @@ impl Sam {
                     _ => Ok(()),
                 }
             };
+            let whole = match embedding {
+                Some(e) => {
+                    let (h, w) = (image.height() as usize, image.width() as usize);
+                    p.set_embedding(&e, (h, w)).await.map_err(to_js)?;
+                    Some((h, w))
+                }
+                None => None,
+            };
+            let mut embedded = Embedded {
+                engine: &mut p,
+                whole,
+            };
             let records = generator
-                .generate_with_progress(&mut *p, &image, &mut report)
+                .generate_with_progress(&mut embedded, &image, &mut report)
                 .await
                 .map_err(to_js)?;
             let masks = records
@@ -216,7 +446,7 @@ impl Sam {
         labels: Vec<i32>,
         bbox: Option<Vec<f64>>,
     ) -> js_sys::Promise {
-        let predictor = self.predictor.clone();
+        let predictor = self.engine.clone();
         future_to_promise(async move {
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
             if points.len() != 2 * labels.len() {

@@ -1,13 +1,15 @@
 // End-to-end tests of the browser app in headless Debian Chromium (playwright-core).
 // Run: `bash www/build.sh && cd tests/e2e && npm ci && node --test` (tests/run.sh does this).
-// Screenshots of the review view go to tests/e2e/artifacts/.
+// Screenshots of the review view go to tests/e2e/screenshots/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import {
-  artifacts, sharedDir, startServer, launch, waitForStatus, writeZip, readZip, decodePng, encodePng, camsamEval, tmpDir,
+  artifacts, screenshots, sharedDir, startServer, launch, waitForStatus, writeZip, readZip, decodePng, encodePng, camsamEval, tmpDir,
+  nativeEmbedding, seedEmbedding, camsamBin,
 } from './lib.mjs';
 
 const RUN_TIMEOUT_MS = 240_000;
@@ -15,6 +17,7 @@ let server;
 
 before(async () => {
   fs.mkdirSync(artifacts, { recursive: true });
+  fs.mkdirSync(screenshots, { recursive: true });
   server = await startServer();
 });
 after(() => server?.close());
@@ -44,7 +47,7 @@ test('the demo opens ready: run, review, export', async () => {
     const before = Number(await b.page.getByTestId('miou-before').textContent());
     const afterM = Number(await b.page.getByTestId('miou-after').textContent());
     assert.ok(afterM > before + 5, `SEPL should improve the demo's CAM labels: before ${before}, after ${afterM}`);
-    await b.page.screenshot({ path: path.join(artifacts, 'demo-review.png'), fullPage: true });
+    await b.page.screenshot({ path: path.join(screenshots, 'demo-review.png'), fullPage: true });
     const zip = await download(b.page, 'export');
     assert.equal(zip.name, 'camsam-labels.zip');
     const files = readZip(zip.bytes);
@@ -89,7 +92,7 @@ test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam
     assert.match(status, /error/);
     const issues = await b.page.getByTestId('issues').textContent();
     assert.match(issues, /zz_broken\.png: not a readable PNG/, `issues list: ${issues}`);
-    await b.page.screenshot({ path: path.join(artifacts, 'sepl-review.png'), fullPage: true });
+    await b.page.screenshot({ path: path.join(screenshots, 'sepl-review.png'), fullPage: true });
 
     const zip = await download(b.page, 'export');
     assert.equal(zip.name, 'camsam-labels.zip');
@@ -160,7 +163,7 @@ async function segmentEverythingRun({ webgpu }) {
     assert.match(status, /1 image\(s\) refined/);
     assert.doesNotMatch(status, /error/);
     assert.match(await b.page.getByTestId('miou-after').textContent(), /^\d+\.\d\d$/);
-    await b.page.screenshot({ path: path.join(artifacts, `sam-${webgpu ? 'webgpu' : 'cpu'}-review.png`), fullPage: true });
+    await b.page.screenshot({ path: path.join(screenshots, `sam-${webgpu ? 'webgpu' : 'cpu'}-review.png`), fullPage: true });
     const zip = readZip((await download(b.page, 'export')).bytes);
     const label = decodePng(zip.get(`${name}.png`));
     assert.equal(`${label.width}x${label.height}`, '513x513');
@@ -174,4 +177,143 @@ async function segmentEverythingRun({ webgpu }) {
 test('CPU fallback: WebGPU disabled, fixture weights + a VOC crop + a CAM → everything-mode + merge', async () => {
   const backend = await segmentEverythingRun({ webgpu: false });
   assert.equal(backend, 'cpu');
+});
+
+// WebGPU in the page (SwiftShader in headless Chromium). One MobileSAM encoder pass takes
+// minutes on SwiftShader here, so these runs start from the image's embedding in the page's
+// cache (computed by the native CPU model, `camsam embed`): segment-everything's decoder, the
+// post-processing and the merge run on WebGPU in the page, the encoder does not.
+const WEIGHTS = 'mobile_sam_random.safetensors';
+
+async function webgpuRun({ names, points, query, expectBackend }) {
+  const shared = sharedDir();
+  const crops = path.join(shared, 'data/voc_val_crops');
+  const weights = path.join(shared, 'fixtures/sam/weights', WEIGHTS);
+  const work = tmpDir('webgpu');
+  const b = await launch({ webgpu: true });
+  try {
+    await b.page.goto(`${server.origin}/?nodemo&points=${points}&${query}`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('weights-input').setInputFiles(weights);
+    await waitForStatus(b.page, b.consoleLines, /weights loaded/, 120_000);
+    assert.equal(await b.page.getByTestId('backend').textContent(), 'webgpu', `notice: ${await b.page.getByTestId('backend-notice').textContent()}`);
+    assert.match(await b.page.getByTestId('adapter').textContent(), /\(.+\)/, 'the adapter is named');
+    const cams = [];
+    for (const [name, cls] of names) {
+      const image = path.join(crops, 'images', `${name}.png`);
+      await seedEmbedding(b.page, WEIGHTS, fs.readFileSync(image), nativeEmbedding(weights, image).data);
+      const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${name}.png`)));
+      fs.writeFileSync(path.join(work, `${name}_${cls}.png`), camFromGt(gt, cls));
+      cams.push(path.join(work, `${name}_${cls}.png`));
+    }
+    await b.page.getByTestId('images-input').setInputFiles(names.map(([n]) => path.join(crops, 'images', `${n}.png`)));
+    await b.page.getByTestId('cams-input').setInputFiles(cams);
+    await b.page.getByTestId('gt-input').setInputFiles(names.map(([n]) => path.join(crops, 'gt', `${n}.png`)));
+    const t0 = Date.now();
+    await b.page.getByTestId('run').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    console.log(`# ${query || 'webgpu'}: ${names.length} image(s), ${points}×${points} points, ${((Date.now() - t0) / 1000).toFixed(1)} s: ${status}`);
+    assert.match(status, new RegExp(`${names.length} image\\(s\\) refined`));
+    assert.equal(await b.page.getByTestId('backend').textContent(), expectBackend);
+    assert.match(await b.page.getByTestId('miou-after').textContent(), /^\d+\.\d\d$/);
+    await b.page.screenshot({ path: path.join(screenshots, `webgpu-${query ? 'lost' : 'run'}-review.png`), fullPage: true });
+    const zip = readZip((await download(b.page, 'export')).bytes);
+    for (const [n] of names) assert.equal(`${decodePng(zip.get(`${n}.png`)).width}`, '513');
+    const report = JSON.parse(zip.get('report.json'));
+    assertSameOrigin(b.requests, server.origin);
+    return {
+      backends: Object.fromEntries(report.images.map((i) => [i.name, i.model_backend])),
+      status, notice: await b.page.getByTestId('backend-notice').textContent(), issues: await b.page.getByTestId('issues').textContent() };
+  } finally {
+    await b.close();
+  }
+}
+
+test('WebGPU: fixture weights + a VOC crop + a CAM → everything-mode (cached embedding) + merge on WebGPU', async () => {
+  const r = await webgpuRun({ names: [['2007_000033', 1]], points: 2, query: '', expectBackend: 'webgpu' });
+  assert.doesNotMatch(r.status, /error/);
+  assert.equal(r.notice, '');
+  assert.deepEqual(r.backends, { '2007_000033': 'webgpu' });
+});
+
+test('WebGPU device lost mid-run: the job restarts on the CPU, finished results kept, the page says so', async () => {
+  // The device is destroyed after the first image's first decoder batch: that image finishes
+  // on WebGPU, the second fails on the lost device and runs again on the CPU.
+  const r = await webgpuRun({ names: [['2007_000033', 1], ['2007_000332', 13]], points: 1, query: 'lose-gpu-after=1', expectBackend: 'cpu' });
+  assert.match(r.notice, /WebGPU failed \(device lost.*\): continuing on the CPU/);
+  assert.match(r.status, /continuing on the CPU/);
+  assert.doesNotMatch(r.issues, /2007_000332/, `no image failed: ${r.issues}`);
+  assert.deepEqual(r.backends, { '2007_000033': 'webgpu', '2007_000332': 'cpu' }, 'the first image finished on WebGPU and was kept');
+});
+
+test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm without weights says what it needs', async () => {
+  const crops = path.join(sharedDir(), 'data/voc_val_crops');
+  const work = tmpDir('pamr');
+  const names = [['2007_000033', 1], ['2007_000332', 13]];
+  for (const d of ['images', 'cams', 'cli']) fs.mkdirSync(path.join(work, d));
+  for (const [n, cls] of names) {
+    fs.copyFileSync(path.join(crops, 'images', `${n}.png`), path.join(work, 'images', `${n}.png`));
+    const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${n}.png`)));
+    fs.writeFileSync(path.join(work, 'cams', `${n}_${cls}.png`), camFromGt(gt, cls));
+  }
+  execFileSync(camsamBin(), ['refine', '--mode', 'pamr', '--images', path.join(work, 'images'), '--cams', path.join(work, 'cams'), '--out', path.join(work, 'cli')], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('images-input').setInputFiles(names.map(([n]) => path.join(work, 'images', `${n}.png`)));
+    await b.page.getByTestId('cams-input').setInputFiles(names.map(([n, c]) => path.join(work, 'cams', `${n}_${c}.png`)));
+    await b.page.getByTestId('gt-input').setInputFiles(names.map(([n]) => path.join(crops, 'gt', `${n}.png`)));
+
+    await b.page.getByTestId('preset-select').selectOption('cpm');
+    await b.page.getByTestId('run').click();
+    const refused = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    assert.match(refused, /0 image\(s\) refined/);
+    assert.match(await b.page.getByTestId('issues').textContent(), /cpm needs the SAM weights/);
+
+    await b.page.getByTestId('preset-select').selectOption('pamr');
+    const t0 = Date.now();
+    await b.page.getByTestId('run').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    console.log(`# pamr in the page: ${names.length} images 513×513 in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.match(status, /2 image\(s\) refined/);
+    assert.doesNotMatch(status, /error/);
+    assert.match(await b.page.getByTestId('miou-after').textContent(), /^\d+\.\d\d$/);
+    await b.page.screenshot({ path: path.join(screenshots, 'pamr-review.png'), fullPage: true });
+    const zip = readZip((await download(b.page, 'export')).bytes);
+    assert.equal(JSON.parse(zip.get('report.json')).method, 'pamr');
+    for (const [n] of names) {
+      const got = decodePng(zip.get(`${n}.png`));
+      const want = decodePng(fs.readFileSync(path.join(work, 'cli', `${n}.png`)));
+      let diff = 0, first = -1;
+      for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
+      assert.equal(diff, 0, `${n}: ${diff} pixels differ from camsam refine --mode pamr; first at ${first}: ${got.data[first]} vs ${want.data[first]}`);
+    }
+    assertSameOrigin(b.requests, server.origin);
+  } finally {
+    await b.close();
+  }
+});
+
+test('bench view (?bench): adapter, encoder ms, decoder ms/prompt on the CPU model, tiny config', async () => {
+  const b = await launch();
+  try {
+    // The CPU model: one WebGPU encoder pass takes minutes on SwiftShader here.
+    await b.page.goto(`${server.origin}/?nodemo&bench&backend=cpu&points=0&decoder-points=1`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('weights-input').setInputFiles(path.join(sharedDir(), 'fixtures/sam/weights', WEIGHTS));
+    await waitForStatus(b.page, b.consoleLines, /weights loaded/, 120_000);
+    await b.page.getByTestId('bench-run').click();
+    const out = b.page.getByTestId('bench');
+    await b.page.waitForFunction(() => document.querySelector('[data-testid=bench]').dataset.result || /^error/.test(document.querySelector('[data-testid=bench]').textContent), null, { timeout: RUN_TIMEOUT_MS });
+    console.log((await out.textContent()).split('\n').map((l) => `# bench: ${l}`).join('\n'));
+    const r = JSON.parse(await out.getAttribute('data-result'));
+    assert.equal(r.backend, 'cpu');
+    assert.ok(r.adapter.length > 0, 'the adapter (or none) is printed');
+    assert.ok(r.encoder_ms > 0 && r.decoder_ms_per_prompt > 0, JSON.stringify(r));
+    assert.equal(r.everything_s_per_image, null, 'points 0 skips everything-mode');
+  } finally {
+    await b.close();
+  }
 });

@@ -6,11 +6,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const artifacts = path.join(repo, 'tests/e2e/artifacts');
+/** Screenshots of the review view, for a person to look at (gitignored). */
+export const screenshots = path.join(repo, 'tests/e2e/screenshots');
 
 /** The shared reference fixtures: $CAMSAM_SHARED or ../shared; a clear failure when missing. */
 export function sharedDir() {
@@ -219,4 +222,49 @@ export function encodePng(width, height, channels, data) {
 export function camsamEval(pred, gt, list) {
   const out = execFileSync(camsamBin(), ['eval', '--pred', pred, '--gt', gt, '--list', list, '--json'], { encoding: 'utf8' });
   return JSON.parse(out);
+}
+
+/** A little-endian f32 `.npy` (as `camsam embed` writes) → {shape, data: Float32Array}. */
+export function readNpyF32(buf) {
+  if (buf.subarray(0, 6).toString('latin1') !== '\x93NUMPY') throw new Error('not a .npy file');
+  const major = buf[6];
+  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = (major === 1 ? 10 : 12) + headerLen;
+  const header = buf.subarray(major === 1 ? 10 : 12, start).toString('latin1');
+  if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header)) throw new Error(`expected a C-order <f4 array, got ${header}`);
+  const shape = /'shape':\s*\(([^)]*)\)/.exec(header)[1].split(',').filter((x) => x.trim()).map(Number);
+  const data = new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length));
+  return { shape, data };
+}
+
+/** The native CLI's CPU embedding of `image` (`camsam embed`), for seeding the page's cache. */
+export function nativeEmbedding(weights, image) {
+  const out = path.join(tmpDir('embed'), 'emb.npy');
+  execFileSync(camsamBin(), ['embed', '--weights', weights, '--image', image, '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return readNpyF32(fs.readFileSync(out));
+}
+
+/** Put `embedding` (Float32Array) into the page's IndexedDB embedding cache under the key the
+ *  worker uses: `<weights file name>:<SHA-256 of the image file>`. The worker creates the
+ *  database when it starts, so call this once the status says ready. */
+export async function seedEmbedding(page, weightsName, imageBytes, embedding) {
+  const hash = crypto.createHash('sha256').update(imageBytes).digest('hex');
+  const b64 = Buffer.from(embedding.buffer, embedding.byteOffset, embedding.byteLength).toString('base64');
+  await page.evaluate(async ({ key, b64 }) => {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    const db = await new Promise((res, rej) => {
+      const req = indexedDB.open('camsam');
+      req.onsuccess = () => res(req.result);
+      req.onerror = () => rej(req.error);
+    });
+    await new Promise((res, rej) => {
+      const tx = db.transaction('embeddings', 'readwrite');
+      tx.objectStore('embeddings').put(new Float32Array(bytes.buffer), key);
+      tx.oncomplete = res;
+      tx.onerror = () => rej(tx.error);
+    });
+    db.close();
+  }, { key: `${weightsName}:${hash}`, b64 });
 }

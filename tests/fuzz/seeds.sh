@@ -1,12 +1,110 @@
 #!/usr/bin/env bash
-# Seed corpora for the fuzz targets from ../shared (never copied into the repo: written under
-# tests/fuzz/corpus/, which is git-ignored).
+# Seed corpora for the fuzz targets, generated from ../shared samples (never copied into the
+# repo: written under tests/fuzz/corpus/, which is git-ignored). Small seeds keep libFuzzer fast:
+# large fixtures are cut down (a few tensors of the checkpoint, a few masks per set).
 set -euo pipefail
 cd "$(dirname "$0")"
 shared="${CAMSAM_SHARED:-../../../shared}"
-mkdir -p corpus/npy corpus/npz_cam corpus/heatmap_png corpus/image_labels corpus/cam_to_label
-cp "$shared"/fixtures/sam/predict/*/*_low_res_logits.npy corpus/npy/ 2>/dev/null || true
-ls "$shared"/fixtures/sepl/pseudo/*.png | head -20 | xargs -I{} cp {} corpus/heatmap_png/
-cp "$shared"/data/voc_val_crops/labels.tsv corpus/image_labels/
+[ -d "$shared/fixtures" ] || { echo "seeds.sh: no fixtures at $shared (set CAMSAM_SHARED)" >&2; exit 1; }
+for t in npy npz_cam heatmap_png image_labels cam_to_label label_png masks weights sepl_merge; do
+  mkdir -p "corpus/$t"
+done
+sepl="$shared/fixtures/sepl"
+names=$(ls "$sepl/pseudo" | head -6 | sed 's/\.png$//')
+for n in $names; do
+  cp "$sepl/pseudo/$n.png" corpus/heatmap_png/
+  cp "$sepl/pseudo/$n.png" "corpus/label_png/pseudo_$n.png"
+  cp "$sepl/gt/$n.png" "corpus/label_png/gt_$n.png"
+done
+cp "$(ls -S "$shared"/data/voc_val_crops/images/* | tail -1)" corpus/label_png/
+cp "$shared/data/voc_val_crops/labels.tsv" corpus/image_labels/
 printf 'a 1 15\nb: dog, cat\n' > corpus/image_labels/plain.txt
-head -c 256 /dev/urandom > corpus/cam_to_label/random
+python3 - "$shared" $names <<'PY'
+import io, json, os, random, struct, sys, zipfile
+shared, names = sys.argv[1], sys.argv[2:]
+rng = random.Random(7)
+
+def npy(shape, fmt, descr, values):
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
+        descr, "".join(f"{d}," for d in shape))
+    header += " " * (63 - (len(header) + 10) % 64) + "\n"
+    body = struct.pack("<%d%s" % (len(values), fmt), *values)
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + body
+
+def put(target, name, data):
+    with open(f"corpus/{target}/{name}", "wb") as f:
+        f.write(data)
+
+floats = [rng.random() * 4 - 1 for _ in range(2 * 5 * 7)]
+put("npy", "f4.npy", npy((2, 5, 7), "f", "<f4", floats))
+put("npy", "f8.npy", npy((2, 5, 7), "d", "<f8", floats))
+put("npy", "u1.npy", npy((3, 4), "B", "|u1", list(range(12))))
+put("npy", "i8.npy", npy((4,), "q", "<i8", [0, 14, 3, 7]))
+# A real header from the SAM fixtures, its data cut short.
+logits = os.path.join(shared, "fixtures/sam/predict/voc_a/point_single_low_res_logits.npy")
+if os.path.exists(logits):
+    put("npy", "logits_head.npy", open(logits, "rb").read()[:512])
+
+def npz(members, method):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as z:
+        for key, data in members:
+            z.writestr(key + ".npy", data)
+    return out.getvalue()
+
+keys = npy((2,), "q", "<i8", [0, 14])
+cam = npy((2, 5, 7), "f", "<f4", floats)
+for method, tag in [(zipfile.ZIP_STORED, "stored"), (zipfile.ZIP_DEFLATED, "deflated")]:
+    put("npz_cam", f"high_res_{tag}.npz", npz([("keys", keys), ("high_res", cam)], method))
+    put("npz_cam", f"cam_{tag}.npz", npz([("keys", keys), ("cam", cam)], method))
+
+put("cam_to_label", "random", bytes(rng.randrange(256) for _ in range(256)))
+put("sepl_merge", "random", bytes(rng.randrange(256) for _ in range(600)))
+# A merge input cut from a real pseudo-label: 6 header bytes then label rows, then masks.
+put("sepl_merge", "blocks", bytes([15, 15, 4, 19, 128, 217]) +
+    bytes(([0] * 5 + [15] * 5 + [1] * 6) * 16) + bytes(rng.choice([0, 1]) for _ in range(4 * 256)))
+
+# Mask sets: zips of a few folders (stored and deflated), and one folder packed as the target's
+# [name len][name][body len u16][body] records, with a metadata.csv.
+sam = os.path.join(shared, "fixtures/sepl/sam")
+for n, method in zip(names[:2], [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as z:
+        for f in sorted(os.listdir(os.path.join(sam, n)))[:3]:
+            z.write(os.path.join(sam, n, f), f"{n}/{f}")
+    put("masks", f"{n}.zip", out.getvalue())
+records = b""
+files = [(f, open(os.path.join(sam, names[0], f), "rb").read())
+         for f in sorted(os.listdir(os.path.join(sam, names[0])))[:3]]
+files.append(("metadata.csv", b"id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,predicted_iou,stability_score\n"
+              b"0,12,1,2,3,4,0.9,0.95\n1,5,0,0,1,1,0.8,0.99\n"))
+for f, body in files:
+    body = body[:65535]
+    records += bytes([len(f)]) + f.encode() + struct.pack("<H", len(body)) + body
+put("masks", "folder", records)
+
+# Checkpoints: the fixture's tensors cut down to a few (the whole pickle is kept in the .pt).
+weights = os.path.join(shared, "fixtures/sam/weights")
+st = open(os.path.join(weights, "mobile_sam_random.safetensors"), "rb").read()
+n = struct.unpack("<Q", st[:8])[0]
+header = json.loads(st[8:8 + n])
+data = st[8 + n:]
+small, body = {}, b""
+small_keys = [k for k in sorted(header) if k != "__metadata__"
+              and header[k]["data_offsets"][1] - header[k]["data_offsets"][0] <= 4096]
+for key in small_keys[:6]:
+    s, e = header[key]["data_offsets"]
+    small[key] = dict(header[key], data_offsets=[len(body), len(body) + e - s])
+    body += data[s:e]
+h = json.dumps(small).encode()
+put("weights", "small.safetensors", struct.pack("<Q", len(h)) + h + body)
+with zipfile.ZipFile(os.path.join(weights, "mobile_sam_random.pt")) as z, \
+        zipfile.ZipFile("corpus/weights/small.pt", "w", zipfile.ZIP_STORED) as out:
+    for info in z.infolist():
+        blob = z.read(info)
+        if "/data/" in info.filename:
+            if not info.filename.endswith(("/data/0", "/data/1")):
+                continue
+        out.writestr(info.filename, blob)
+PY
+echo "seeds.sh: corpora under $(pwd)/corpus" >&2
