@@ -37,6 +37,8 @@ pub enum Backend {
 }
 
 /// MobileSAM on either backend.
+// One per process, never moved in a loop: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum AnySam {
     /// [`CpuSam`].
     Cpu(CpuSam),
