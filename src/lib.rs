@@ -7,6 +7,7 @@
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
 pub mod amg;
+pub mod backend;
 pub mod cam;
 pub mod cpm;
 pub mod demo;

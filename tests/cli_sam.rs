@@ -1,5 +1,6 @@
 //! `camsam embed` and `camsam predict` as outside checks call them, on the fixture checkpoint
-//! and image (`../shared/fixtures/sam/predict/portrait_a`), against the official outputs.
+//! and image (`../shared/fixtures/sam/predict/portrait_a`), against the official outputs; and
+//! `--backend auto`'s fallback to the CPU where WebGPU is missing (`CAMSAM_WEBGPU=off`).
 
 mod common;
 
@@ -48,6 +49,40 @@ fn embed_and_predict_match_official() {
         "embedding element {i}: ours {}, official {} (|Δ| {d} > {EMBEDDING_REL_TOL}·{scale})",
         a[i],
         b[i]
+    );
+
+    // `--backend auto` on a machine without WebGPU (simulated with CAMSAM_WEBGPU=off) falls
+    // back to the CPU, says so, and writes the same embedding as `--backend cpu`;
+    // `--backend webgpu` fails there with a message instead.
+    let run_without_webgpu = |backend: &str, npy: &std::path::Path| {
+        Command::new(exe)
+            .env("CAMSAM_WEBGPU", "off")
+            .args(["embed", "--backend", backend, "--weights"])
+            .arg(&weights)
+            .arg("--image")
+            .arg(dir.join("image.png"))
+            .arg("--out")
+            .arg(npy)
+            .output()
+            .expect("run camsam embed")
+    };
+    let auto_npy = out.join("embedding_auto.npy");
+    let auto = run_without_webgpu("auto", &auto_npy);
+    let err = String::from_utf8_lossy(&auto.stderr);
+    assert!(auto.status.success(), "{err}");
+    assert!(
+        err.contains("falling back to the CPU") && err.contains("backend: cpu"),
+        "auto without WebGPU should say it fell back to the CPU; stderr: {err}"
+    );
+    assert!(
+        std::fs::read(&auto_npy).unwrap() == std::fs::read(&npy).unwrap(),
+        "auto (fallen back to the CPU) and --backend cpu wrote different embeddings"
+    );
+    let webgpu = run_without_webgpu("webgpu", &out.join("embedding_webgpu.npy"));
+    let err = String::from_utf8_lossy(&webgpu.stderr);
+    assert!(
+        !webgpu.status.success() && err.contains("no WebGPU adapter"),
+        "--backend webgpu without an adapter should fail saying so; stderr: {err}"
     );
 
     // The `box_point` case: one point and a box, three masks.

@@ -3,10 +3,10 @@
 //! generator (32×32 points, batches of 64) — with the core count, printed, never asserted.
 
 use camsam::amg::{AmgConfig, AutomaticMaskGenerator};
+use camsam::backend::AnySam;
+use camsam::gpu::GpuOptions;
 use camsam::predictor::{MaskPredictor, Prompt};
-use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::{self, RgbImage};
-use camsam::sam::weights::Weights;
 use camsam::sam::{Predictor, SamBackend};
 use camsam::Result;
 use std::path::PathBuf;
@@ -18,9 +18,8 @@ const OFFICIAL_DECODER_S_PER_PROMPT: f64 = 0.23;
 
 #[derive(clap::Args, Debug)]
 pub struct SamBench {
-    /// Backend to measure.
-    #[arg(long, value_enum, default_value_t = super::embed::Backend::Cpu)]
-    backend: super::embed::Backend,
+    #[command(flatten)]
+    backend: super::model::BackendArg,
     /// MobileSAM weights (`mobile_sam.pt` or `.safetensors`).
     #[arg(long, value_name = "FILE")]
     weights: PathBuf,
@@ -74,15 +73,23 @@ fn synthetic_image() -> RgbImage {
 }
 
 pub fn run(args: SamBench) -> Result<()> {
-    if args.backend == super::embed::Backend::Webgpu {
-        return super::bench_webgpu::run(
-            &args.weights,
-            args.repeat,
-            &[1, args.batch],
-            if args.no_everything { 0 } else { 32 },
-            args.profile,
-        );
-    }
+    let t = Instant::now();
+    let gpu = GpuOptions {
+        profile: args.profile,
+        ..Default::default()
+    };
+    let model = match super::model::open(&args.weights, args.backend.backend, gpu)? {
+        AnySam::Webgpu(sam) => {
+            return super::bench_webgpu::run(
+                &sam,
+                args.repeat,
+                &[1, args.batch],
+                if args.no_everything { 0 } else { 32 },
+                args.profile,
+            )
+        }
+        AnySam::Cpu(model) => model,
+    };
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -90,8 +97,6 @@ pub fn run(args: SamBench) -> Result<()> {
         Some(p) => preprocess::read_rgb(p)?,
         None => synthetic_image(),
     };
-    let t = Instant::now();
-    let model = CpuSam::new(&Weights::load(&args.weights)?)?;
     println!(
         "backend: {}, {cores} cores; weights loaded in {:.0} ms",
         model.name(),

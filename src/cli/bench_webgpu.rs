@@ -1,13 +1,12 @@
-//! `camsam bench sam --backend webgpu` (dispatched from `bench_sam`): speed figures of the WebGPU engine (adapter, encoder
+//! `camsam bench sam --backend webgpu` (dispatched from `bench_sam` when the model opened on WebGPU): speed figures of the WebGPU engine (adapter, encoder
 //! ms, decoder ms/prompt in batches, everything-mode s/image, achieved GFLOP/s).
 //! Figures are printed, never asserted. `--profile` instead times every op of one encoder
 //! pass and one decoder batch (submitting and waiting per dispatch) and prints where the time goes.
 
 use camsam::gpu::sam::GpuSam;
-use camsam::gpu::{GpuContext, GpuOptions, OpTime};
+use camsam::gpu::OpTime;
 use camsam::predictor::Prompt;
 use camsam::sam::preprocess::ModelInput;
-use camsam::sam::weights::Weights;
 use camsam::sam::SamBackend;
 use camsam::Result;
 use std::time::Instant;
@@ -20,17 +19,13 @@ const DECODER_GFLOP: f64 = 3.62;
 /// Prints the WebGPU figures: `batches` are decoder batch sizes, `points_per_side` the
 /// everything-mode grid (0 skips it).
 pub fn run(
-    weights: &std::path::Path,
+    sam: &GpuSam,
     runs: usize,
     batches: &[usize],
     points_per_side: usize,
     profile: bool,
 ) -> Result<()> {
-    let weights = Weights::load(weights)?;
-    let ctx = pollster::block_on(GpuContext::with_options(GpuOptions {
-        profile,
-        ..Default::default()
-    }))?;
+    let ctx = sam.context();
     println!("backend: webgpu");
     println!("adapter: {}", ctx.adapter_name());
     println!("matmul kernel: {:?}", ctx.matmul_kernel());
@@ -38,7 +33,6 @@ pub fn run(
         "host: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let sam = GpuSam::new(ctx, &weights)?;
     println!("decoder chain: up to {} prompts", sam.batch_size());
     // A deterministic synthetic image (timings do not depend on content).
     let side = 1024usize;
@@ -74,7 +68,7 @@ pub fn run(
         })?;
         Ok((t.elapsed().as_secs_f64(), e))
     };
-    let (warm, emb) = encode(&sam)?;
+    let (warm, emb) = encode(sam)?;
     println!(
         "encoder warm-up (pipeline compilation): {:.0} ms",
         warm * 1e3
@@ -93,7 +87,7 @@ pub fn run(
     }
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
-        times.push(encode(&sam)?.0);
+        times.push(encode(sam)?.0);
     }
     times.sort_by(f64::total_cmp);
     let enc = times[times.len() / 2];
@@ -121,7 +115,7 @@ pub fn run(
         let n = points_per_side * points_per_side;
         let prompts = grid(n);
         let t = Instant::now();
-        let (e, emb) = encode(&sam)?;
+        let (e, emb) = encode(sam)?;
         pollster::block_on(sam.decode(&emb, &prompts, true))?;
         let s = t.elapsed().as_secs_f64();
         println!(

@@ -9,9 +9,7 @@
 use camsam::amg::output::metadata_csv;
 use camsam::amg::{AmgConfig, AutomaticMaskGenerator, MaskRecord};
 use camsam::label::{LabelFormat, LabelMap};
-use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::read_rgb;
-use camsam::sam::weights::Weights;
 use camsam::sam::Predictor;
 use camsam::se_map::{se_map_from_records, SeOrder};
 use camsam::{Error, Result};
@@ -98,12 +96,14 @@ pub struct Args {
     pub se_order: SeOrder,
     #[command(flatten)]
     pub generator: GeneratorArgs,
+    #[command(flatten)]
+    pub backend: super::model::BackendArg,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let generator = AutomaticMaskGenerator::new(args.generator.config())?;
-    let weights = Weights::load(&args.weights)?;
-    let mut predictor = Predictor::new(CpuSam::new(&weights)?);
+    let model = super::model::open(&args.weights, args.backend.backend, Default::default())?;
+    let mut predictor = Predictor::new(model);
     let image = read_rgb(&args.image)?;
     let total = generator.batch_count((image.height() as usize, image.width() as usize));
     let bar = ProgressBar::new(total as u64).with_style(

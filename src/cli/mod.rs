@@ -12,6 +12,7 @@ mod embed;
 mod eval;
 mod everything;
 mod merge;
+mod model;
 mod predict;
 mod refine;
 mod refiners;

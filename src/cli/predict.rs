@@ -2,7 +2,7 @@
 //! official `SamPredictor.predict`. Writes `mask<i>.png` (0/255, original size),
 //! `low_res_logits.npy` `(C, 256, 256)` and `result.json` (`iou_predictions`, mask areas).
 
-use super::embed::{load_cpu_model, Backend};
+use super::model::BackendArg;
 use camsam::npy::{self, NpyArray};
 use camsam::predictor::{MaskPredictor, Prompt, LOW_RES};
 use camsam::sam::{preprocess, Predictor};
@@ -33,8 +33,8 @@ pub struct Args {
     /// Output directory (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub backend: BackendArg,
 }
 
 fn numbers(text: &str, n: usize, what: &str) -> camsam::Result<Vec<f64>> {
@@ -111,17 +111,11 @@ fn write_mask(path: &Path, mask: &[bool], (h, w): (usize, usize)) -> camsam::Res
 }
 
 pub fn run(args: Args) -> camsam::Result<()> {
-    match args.backend {
-        Backend::Cpu => predict_with(&load_cpu_model(&args.weights)?, &args),
-        Backend::Webgpu => predict_with(&super::embed::load_webgpu_model(&args.weights)?, &args),
-    }
-}
-
-fn predict_with<B: camsam::sam::SamBackend>(model: &B, args: &Args) -> camsam::Result<()> {
-    let prompt = prompt(args)?;
+    let prompt = prompt(&args)?;
+    let model = super::model::open(&args.weights, args.backend.backend, Default::default())?;
     let image = preprocess::read_rgb(&args.image)?;
     let original = (image.height() as usize, image.width() as usize);
-    let mut predictor = Predictor::new(model);
+    let mut predictor = Predictor::new(&model);
     pollster::block_on(predictor.set_image(&image))?;
     let prediction = pollster::block_on(predictor.predict(&prompt, args.multimask))?;
 

@@ -20,9 +20,7 @@ use camsam::cam::{self, Cam, CamOptions, CamToLabel, Keys};
 use camsam::label::{LabelFormat, LabelMap};
 use camsam::masks::BitMask;
 use camsam::pamr::pamr_label;
-use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::read_rgb;
-use camsam::sam::weights::Weights;
 use camsam::sam::Predictor;
 use camsam::se_map::{se_map_from_records, SeOrder};
 use camsam::sepl::{self, Combine, MergeParams, Preset};
@@ -144,6 +142,8 @@ pub struct Args {
     pub refiners: RefinerArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
+    #[command(flatten)]
+    pub backend: super::model::BackendArg,
 }
 
 /// What the pipeline did to one image.
@@ -204,8 +204,11 @@ pub fn run(args: Args) -> Result<()> {
                 ),
             )
         })?;
-        let weights = Weights::load(path)?;
-        Some(CpuSam::new(&weights)?)
+        Some(super::model::open(
+            path,
+            args.backend.backend,
+            Default::default(),
+        )?)
     } else {
         None
     };
@@ -340,7 +343,15 @@ pub fn run(args: Args) -> Result<()> {
     );
     let masks: usize = outcome.done.iter().map(|(_, r, _)| r.masks).sum();
     outcome.print_summary();
-    write_report(&args, &names, &outcome, &cpm_settings, &pamr_settings)?;
+    let backend = sam.as_ref().map(camsam::sam::SamBackend::name);
+    write_report(
+        &args,
+        &names,
+        &outcome,
+        &cpm_settings,
+        &pamr_settings,
+        backend,
+    )?;
     if !outcome.done.is_empty() {
         eprintln!(
             "refine: {masks} SAM masks over {} images ({:.1} per image)",
@@ -359,6 +370,7 @@ fn write_report(
     outcome: &batch::Outcome<ImageReport>,
     cpm: &camsam::cpm::CpmSettings,
     pamr: &camsam::pamr::PamrSettings,
+    backend: Option<String>,
 ) -> Result<()> {
     use serde_json::{json, Value};
     let mode = args.mode;
@@ -368,6 +380,7 @@ fn write_report(
         "mode": mode.name(),
         "settings": {
             "weights": args.weights.as_ref().map(|p| p.display().to_string()),
+            "backend": backend,
             "images": args.images.display().to_string(),
             "cams": args.cams.display().to_string(),
             "out": args.out.display().to_string(),
