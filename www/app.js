@@ -537,8 +537,10 @@ async function prompt(p) {
     const r = await call('prompt', { name: ui.current.name, prompt: p, cls: +$('paint-class').value });
     ui.current.refined = r.refined;
     ui.current.masks = r.masks;
+    $('review-info').textContent = `${ui.current.name}: ${r.masks.length} SAM masks, ${r.edits} edit(s), ${r.redo} to redo`;
     render();
     setStatus('SAM: mask added');
+    call('remergeAll', { settings: settings() }).then(showMetrics).catch(() => {});
   } catch (e) { setStatus(`error: ${e.message}`); draw(); }
 }
 

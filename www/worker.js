@@ -277,7 +277,16 @@ async function persist(r) {
     image: r.image || null, imagePath: r.imagePath || '', cams: r.camSource || null, numClasses: r.numClasses,
   };
   const meta = { name: r.name, seq: r.seq, width: r.width, height: r.height, mode: r.mode, backend: r.backend, edits: r.edits.length, gt: !!r.gt };
-  await store.putResult(meta, data);
+  try {
+    await store.putResult(meta, data);
+  } catch (err) {
+    // Storage full: keep the labels and masks without copies of the image and CAM files
+    // (after a reload the review then shows the labels alone).
+    if (!data.image && !data.cams) throw new Error(`${r.name}: not kept in this browser (IndexedDB: ${err.message || err}); free disk space or clear the results`);
+    await store.putResult(meta, { ...data, image: null, cams: null }).catch((again) => {
+      throw new Error(`${r.name}: not kept in this browser (IndexedDB: ${again.message || again}); free disk space or clear the results`);
+    });
+  }
   state.results.set(r.name, meta);
 }
 

@@ -275,9 +275,19 @@ async function segmentEverythingRun({ webgpu }) {
     assert.doesNotMatch(status, /error/);
     assert.match(await b.page.getByTestId('miou-after').textContent(), /^\d+\.\d\d$/);
     await b.page.screenshot({ path: path.join(screenshots, `sam-${webgpu ? 'webgpu' : 'cpu'}-review.png`), fullPage: true });
+    // The point tool: one SAM prompt (on the cached embedding) adds a mask given class 1.
+    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), name);
+    const masksBefore = Number(/(\d+) SAM masks/.exec(await b.page.getByTestId('review-info').textContent())[1]);
+    await b.page.locator('input[name=tool][value=point]').check();
+    await b.page.getByTestId('paint-class').selectOption('1');
+    const box = await b.page.getByTestId('canvas').boundingBox();
+    await b.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await waitForStatus(b.page, b.consoleLines, /SAM: mask added/, 60_000);
+    assert.match(await b.page.getByTestId('review-info').textContent(), new RegExp(`: ${masksBefore + 1} SAM masks, 1 edit\\(s\\)`));
     const zip = readZip((await download(b.page, 'export')).bytes);
     const label = decodePng(zip.get(`${name}.png`));
     assert.equal(`${label.width}x${label.height}`, '513x513');
+    assert.equal(JSON.parse(zip.get('report.json')).images[0].edits, 1, 'the prompt mask is an edit of the stored result');
     assertSameOrigin(b.requests, server.origin);
     return backend;
   } finally {
@@ -430,7 +440,7 @@ function longBatchImage(i) {
   return { pseudo: rect(cls, x0, y0, 24, 24), masks: [rect(255, x0 - 4, y0 - 4, 32, 32), rect(255, x0, y0, 12, 24), rect(255, 0, 0, S, 6)] };
 }
 
-test(`memory stays flat over a ${LONG_BATCH}-image merge-only batch (64×64 pseudo-labels, 3 SAM masks each)`, async () => {
+test(`memory stays flat over a ${LONG_BATCH}-image merge-only batch (64×64 pseudo-labels, 3 SAM masks each); a reload mid-run keeps the finished images`, async () => {
   const work = tmpDir('long');
   const pseudo = [];
   const entries = [];
@@ -466,6 +476,19 @@ test(`memory stays flat over a ${LONG_BATCH}-image merge-only batch (64×64 pseu
       assert.ok(last[key] <= MEMORY_GROWTH * first[key],
         `${key}: ${mib(last[key])} MiB at image ${last.done} > ${MEMORY_GROWTH} × ${mib(first[key])} MiB at image ${first.done}`);
     }
+
+    // A tab reloaded in the middle of a run keeps every image finished before it.
+    await b.page.getByTestId('run').click();
+    const handle = await b.page.waitForFunction(() => {
+      const done = Number((/^running: (\d+) \//.exec(document.querySelector('[data-testid=status]').textContent) || [])[1] || 0);
+      return done >= 200 && done;
+    }, null, { timeout: 60_000, polling: 20 });
+    const seen = await handle.jsonValue();
+    await b.page.reload();
+    const restored = await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    const kept = Number((/(\d+) result\(s\) from your last visit restored/.exec(restored) || [])[1]);
+    console.log(`# long batch: reloaded at image ≥ ${seen} of a second run: ${kept} result(s) restored`);
+    assert.ok(kept >= seen && kept < LONG_BATCH, `restored ${kept} result(s) after a reload at image ${seen}: ${restored}`);
   } finally {
     await b.close();
   }
