@@ -100,7 +100,7 @@ async function addFiles(kind, fileList) {
   } catch (e) { setStatus(`error: ${e.message}`); }
 }
 
-for (const [input, kind] of [['images-input', 'images'], ['cams-input', 'cams'], ['masks-input', 'masks'], ['gt-input', 'gt'], ['images-folder', 'images'], ['masks-folder', 'masks']]) {
+for (const [input, kind] of [['images-input', 'images'], ['cams-input', 'cams'], ['masks-input', 'masks'], ['gt-input', 'gt'], ['images-folder', 'images'], ['cams-folder', 'cams'], ['masks-folder', 'masks'], ['gt-folder', 'gt']]) {
   $(input).addEventListener('change', (ev) => addFiles(kind, ev.target.files));
 }
 $('weights-input').addEventListener('change', (ev) => loadWeights(ev.target.files[0]));
@@ -258,6 +258,7 @@ for (const id of ['preset-select', 't1', 't2', 'combine', 'bg']) $(id).addEventL
 const pct = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : (100 * v).toFixed(2));
 
 function showMetrics(m) {
+  if (m && m.superseded) return; // a later re-merge answers
   if (!m) { $('miou-before').textContent = '–'; $('miou-after').textContent = '–'; return; }
   $('miou-before').textContent = pct(m.before.miou);
   $('miou-after').textContent = pct(m.after.miou);

@@ -545,18 +545,22 @@ async function maskAt(name, x, y) {
   return best;
 }
 
-async function remergeAll(settings) {
+// Re-merge every result with `settings`; a later remergeAll request (`state.latestRemerge`,
+// set when the message arrives) makes this one stop early and answer {superseded: true}.
+async function remergeAll(settings, id) {
   Object.assign(state.settings, settings);
   if (state.session) { state.session.settings = { ...state.settings }; await saveSession(); }
+  const superseded = () => id !== undefined && id !== state.latestRemerge;
   const acc = metricsAccumulator();
   try {
     await forEachResult(async (r) => {
       remerge(r);
       acc.add(r);
       await persist(r);
-    });
+    }, () => !superseded());
   } catch (err) { acc.finish(); throw err; }
-  return acc.finish();
+  const metrics = acc.finish();
+  return superseded() ? { superseded: true } : metrics;
 }
 
 async function remergeOne(name, settings) {
@@ -807,7 +811,7 @@ const commands = {
   edit: ({ name, op }) => edit(name, op),
   maskAt: ({ name, x, y }) => maskAt(name, x, y),
   remergeOne: ({ name, settings }) => remergeOne(name, settings),
-  remergeAll: ({ settings }) => remergeAll(settings),
+  remergeAll: ({ settings }, id) => remergeAll(settings, id),
   exportZip,
   report,
   loadWeights,
@@ -825,12 +829,13 @@ let queue = Promise.resolve();
 self.onmessage = (ev) => {
   const { id, cmd, args } = ev.data;
   if (cmd === 'cancel') { state.cancel = true; post({ id, ok: true, result: true }); return; }
+  if (cmd === 'remergeAll') state.latestRemerge = id;
   const job = async () => {
     if (cmd === 'run' && state.cancelFlag) Atomics.store(state.cancelFlag, 0, 0);
     if (cmd !== 'init') await state.ready;
     const fn = commands[cmd];
     if (!fn) throw new Error(`unknown command ${cmd}`);
-    return fn(args || {});
+    return fn(args || {}, id);
   };
   const done = cmd === 'init' ? job() : queue.then(job);
   if (cmd !== 'init') queue = done.catch(() => {});

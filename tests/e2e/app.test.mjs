@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
   artifacts, screenshots, sharedDir, startServer, launch, waitForStatus, writeZip, readZip, decodePng, encodePng, camsamEval, tmpDir,
-  nativeEmbedding, seedEmbedding, camsamBin,
+  nativeEmbedding, seedEmbedding, camsamBin, writeCamNpz,
 } from './lib.mjs';
 
 const RUN_TIMEOUT_MS = 240_000;
@@ -56,6 +56,26 @@ test('the demo opens ready: run, review, export', async () => {
       assert.equal(png.colorType, 3, `${n}.png is a palette PNG`);
     }
     assert.ok(files.has('report.json'));
+    // Grayscale + overlays: the same class ids as the palette PNGs, an RGB overlay per image.
+    await b.page.locator('#export-gray').check();
+    await b.page.locator('#export-overlays').check();
+    const gray = readZip((await download(b.page, 'export')).bytes);
+    for (const n of ['demo_cat', 'demo_street', 'demo_sky']) {
+      const g = decodePng(gray.get(`${n}.png`)), p = decodePng(files.get(`${n}.png`));
+      assert.equal(g.colorType, 0, `${n}.png is grayscale`);
+      assert.ok(g.data.equals(p.data), `${n}: grayscale ids equal the palette indices`);
+      const o = decodePng(gray.get(`overlays/${n}.png`));
+      assert.equal(`${o.width}x${o.height}x${o.channels}`, `${g.width}x${g.height}x3`, `overlays/${n}.png`);
+    }
+    // Click a mask to give it a class, then undo: one edit, then none with one to redo.
+    await b.page.locator('input[name=tool][value=mask]').check();
+    const box = await b.page.getByTestId('canvas').boundingBox();
+    await b.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    const info = () => b.page.getByTestId('review-info').textContent();
+    await b.page.waitForFunction(() => /1 edit\(s\), 0 to redo/.test(document.querySelector('[data-testid=review-info]').textContent), null, { timeout: 10_000 })
+      .catch(async () => assert.fail(`no edit after a mask click: ${await info()} / ${await b.page.getByTestId('status').textContent()}`));
+    await b.page.getByTestId('undo').click();
+    await b.page.waitForFunction(() => /0 edit\(s\), 1 to redo/.test(document.querySelector('[data-testid=review-info]').textContent), null, { timeout: 10_000 });
     assertSameOrigin(b.requests, server.origin);
   } finally {
     await b.close();
@@ -181,6 +201,19 @@ test('finished results survive a reload: listed again, the same export byte for 
     assert.ok(painted.data.includes(15), `${edited}: the brush stroke (class 15) is in the export`);
     assert.equal(JSON.parse(files.get('report.json')).images.find((i) => i.name === edited).edits, 1);
 
+    // Re-merging after the reload (masks and edits from IndexedDB): t1 0.3 changes the metrics;
+    // back at 0.5 the export is again the one from before the reload.
+    const setT1 = (v) => b.page.evaluate((x) => { const el = document.getElementById('t1'); el.value = x; el.dispatchEvent(new Event('input')); }, v);
+    const miouNow = () => b.page.getByTestId('miou-after').textContent();
+    await setT1('0.3');
+    await b.page.waitForFunction((m) => document.querySelector('[data-testid=miou-after]').textContent !== m, miou, { timeout: 30_000 });
+    const changed = await miouNow();
+    await setT1('0.5');
+    await b.page.waitForFunction((m) => document.querySelector('[data-testid=miou-after]').textContent === m, miou, { timeout: 30_000 })
+      .catch(async () => assert.fail(`mIoU after t1 0.3 → 0.5: ${await miouNow()} (at 0.3: ${changed}), before the reload ${miou}`));
+    const remerged = await download(b.page, 'export');
+    assert.ok(remerged.bytes.equals(beforeReload.bytes), 're-merged at t1 0.5 after the reload: the export differs from the one before');
+
     await b.page.getByTestId('clear-results').click();
     await waitForStatus(b.page, b.consoleLines, /results cleared/, 10_000);
     assert.equal(await b.page.getByTestId('image-select').locator('option').count(), 0);
@@ -196,8 +229,9 @@ test('finished results survive a reload: listed again, the same export byte for 
 });
 
 /** A CAM for `cls` made here from the ground truth: a Gaussian at the class's centroid whose
- *  spread is 0.6× the class's extent, so it covers the object's core and misses its edges. */
-function camFromGt(gt, cls) {
+ *  spread is 0.6× the class's extent, so it covers the object's core and misses its edges.
+ *  Values 0–255, one per pixel. */
+function camValuesFromGt(gt, cls) {
   let n = 0, sx = 0, sy = 0, sxx = 0, syy = 0;
   for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
     if (gt.data[y * gt.width + x] !== cls) continue;
@@ -211,8 +245,11 @@ function camFromGt(gt, cls) {
     const d = ((x - mx) ** 2) / (2 * 0.36 * vx) + ((y - my) ** 2) / (2 * 0.36 * vy);
     cam[y * gt.width + x] = Math.round(255 * Math.exp(-d));
   }
-  return encodePng(gt.width, gt.height, 1, cam);
+  return cam;
 }
+
+/** camValuesFromGt as a heatmap PNG (`<name>_<class>.png`). */
+const camFromGt = (gt, cls) => encodePng(gt.width, gt.height, 1, camValuesFromGt(gt, cls));
 
 async function segmentEverythingRun({ webgpu }) {
   const shared = sharedDir();
@@ -320,15 +357,16 @@ test('WebGPU device lost mid-run: the job restarts on the CPU, finished results 
   assert.deepEqual(r.backends, { '2007_000033': 'webgpu', '2007_000332': 'cpu' }, 'the first image finished on WebGPU and was kept');
 });
 
-test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm without weights says what it needs', async () => {
+test('method pamr (no model), CAMs as a heatmap PNG and an .npz from a folder: labels equal `camsam refine --mode pamr`; cpm without weights says what it needs', async () => {
   const crops = path.join(sharedDir(), 'data/voc_val_crops');
   const work = tmpDir('pamr');
   const names = [['2007_000033', 1], ['2007_000332', 13]];
   for (const d of ['images', 'cams', 'cli']) fs.mkdirSync(path.join(work, d));
-  for (const [n, cls] of names) {
+  for (const [k, [n, cls]] of names.entries()) {
     fs.copyFileSync(path.join(crops, 'images', `${n}.png`), path.join(work, 'images', `${n}.png`));
     const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${n}.png`)));
-    fs.writeFileSync(path.join(work, 'cams', `${n}_${cls}.png`), camFromGt(gt, cls));
+    if (k === 0) fs.writeFileSync(path.join(work, 'cams', `${n}_${cls}.png`), camFromGt(gt, cls));
+    else fs.writeFileSync(path.join(work, 'cams', `${n}.npz`), writeCamNpz(gt.width, gt.height, { [cls]: Float32Array.from(camValuesFromGt(gt, cls), (v) => v / 255) }));
   }
   execFileSync(camsamBin(), ['refine', '--mode', 'pamr', '--images', path.join(work, 'images'), '--cams', path.join(work, 'cams'), '--out', path.join(work, 'cli')], { stdio: ['ignore', 'ignore', 'inherit'] });
 
@@ -337,7 +375,7 @@ test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm with
     await b.page.goto(`${server.origin}/?nodemo`);
     await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
     await b.page.getByTestId('images-input').setInputFiles(names.map(([n]) => path.join(work, 'images', `${n}.png`)));
-    await b.page.getByTestId('cams-input').setInputFiles(names.map(([n, c]) => path.join(work, 'cams', `${n}_${c}.png`)));
+    await b.page.getByTestId('cams-folder').setInputFiles(path.join(work, 'cams'));
     await b.page.getByTestId('gt-input').setInputFiles(names.map(([n]) => path.join(crops, 'gt', `${n}.png`)));
 
     await b.page.getByTestId('preset-select').selectOption('cpm');
@@ -357,6 +395,10 @@ test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm with
     await b.page.screenshot({ path: path.join(screenshots, 'pamr-review.png'), fullPage: true });
     const zip = readZip((await download(b.page, 'export')).bytes);
     assert.equal(JSON.parse(zip.get('report.json')).method, 'pamr');
+    // The review shows each image's CAM classes, the .npz one included.
+    await b.page.getByTestId('image-select').selectOption(names[1][0]);
+    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), names[1][0]);
+    assert.deepEqual(await b.page.locator('#cam-class option').allTextContents(), ['horse']);
     for (const [n] of names) {
       const got = decodePng(zip.get(`${n}.png`));
       const want = decodePng(fs.readFileSync(path.join(work, 'cli', `${n}.png`)));
