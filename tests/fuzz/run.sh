@@ -52,7 +52,7 @@ for t in "${targets[@]}"; do
   artifacts=$(find "$fuzz_dir/artifacts/$t" -type f | wc -l)
   crashes=$((artifacts - before))
   if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes=1; fi
-  newest=$(ls -t "$fuzz_dir/artifacts/$t" 2>/dev/null | head -1)
+  newest=$(ls -t "$fuzz_dir/artifacts/$t" 2>/dev/null | sed -n 1p)
   printf '%-14s %12s %8s %s\n' "$t" "${execs:-?}" "$crashes" \
     "$([ "$crashes" -gt 0 ] && echo "$fuzz_dir/artifacts/$t/$newest")" >&2
   if [ "$crashes" -gt 0 ]; then
