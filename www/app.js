@@ -140,7 +140,7 @@ function kindOf(path) {
   const dirs = lower.split('/').slice(0, -1).join('/');
   if (/(^|\/)(gt|ground|segmentationclass)/.test(dirs)) return 'gt';
   if (/(^|\/)(masks?|sam)(\/|$)/.test(dirs)) return 'masks';
-  if (/(^|\/)(cams?|pseudo|labels?)(\/|$)/.test(dirs)) return 'cams';
+  if (/(^|\/)(cams?|heatmaps?|pseudo[\w-]*|labels?)(\/|$)/.test(dirs)) return 'cams';
   return 'images';
 }
 
@@ -201,6 +201,9 @@ onProgress = (p) => {
 
 $('run').addEventListener('click', async () => {
   if (ui.running) return;
+  // A run replaces the kept results: ask first when those of an earlier visit were not exported.
+  if (ui.unexported && !confirm(`${ui.names.length} result(s) from your last visit have not been exported in this session. Run replaces them — continue?`)) return;
+  ui.unexported = false;
   ui.running = true;
   $('run').disabled = true; $('cancel').disabled = false;
   setStatus('running…');
@@ -299,7 +302,7 @@ function fillImageSelect() {
 $('image-select').addEventListener('change', (ev) => openImage(ev.target.value));
 
 function clearReview() {
-  ui.current = null; ui.names = []; ui.bitmap = null;
+  ui.current = null; ui.names = []; ui.bitmap = null; ui.unexported = false;
   fillImageSelect(); showMetrics(null);
   const ctx = $('canvas').getContext('2d');
   ctx.clearRect(0, 0, $('canvas').width, $('canvas').height);
@@ -560,6 +563,7 @@ $('export').addEventListener('click', async () => {
   try {
     const bytes = await call('exportZip', { gray: $('export-gray').checked, overlays: $('export-overlays').checked });
     download(bytes, 'camsam-labels.zip', 'application/zip');
+    ui.unexported = false;
     setStatus(`done: exported camsam-labels.zip (${(bytes.length / 1024).toFixed(0)} KiB)`);
   } catch (e) { setStatus(`error: ${e.message}`); }
 });
@@ -593,6 +597,7 @@ async function showRestored(r) {
   for (const id of ['t1', 't2', 'bg']) $(`${id}-out`).textContent = (+$(id).value).toFixed(2);
   ui.runPreset = r.settings.preset;
   ui.names = r.names;
+  ui.unexported = r.names.length > 0;
   fillImageSelect();
   showMetrics(r.metrics);
   showKept(r.names.length);

@@ -192,6 +192,11 @@ test('finished results survive a reload: listed again, the same export byte for 
     const listed = await b.page.getByTestId('image-select').locator('option').allTextContents();
     assert.deepEqual(listed, [...inputs.names].sort());
     assert.equal(await b.page.getByTestId('miou-after').textContent(), miou, 'the metrics come back with the results');
+    // Run would replace results not exported since the reload: the page asks first (declined here).
+    const asked = new Promise((resolve) => b.page.once('dialog', async (d) => { resolve(d.message()); await d.dismiss(); }));
+    await b.page.getByTestId('run').click();
+    assert.match(await asked, /6 result\(s\) from your last visit have not been exported/);
+    assert.match(await b.page.getByTestId('status').textContent(), /restored/, 'no run started');
     const afterReload = await download(b.page, 'export');
     assert.ok(afterReload.bytes.equals(beforeReload.bytes), `the export after the reload differs from the one before (${afterReload.bytes.length} vs ${beforeReload.bytes.length} bytes)`);
     const files = readZip(afterReload.bytes);
