@@ -309,6 +309,43 @@ impl BitMask {
         self.paint(&mut out, 255);
         out
     }
+
+    /// The packed bits as little-endian bytes (pixel `i` is bit `i % 8` of byte `i / 8`),
+    /// `8·⌈w·h/64⌉` bytes: how the browser app keeps masks between visits.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        self.words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    /// The inverse of [`BitMask::to_le_bytes`]; `name` names the data in errors. Refuses a
+    /// wrong length and bits set past the last pixel.
+    pub fn from_le_bytes(width: usize, height: usize, bytes: &[u8], name: &str) -> Result<Self> {
+        let pixels = width
+            .checked_mul(height)
+            .ok_or_else(|| Error::input(name, format!("a {width}×{height} mask is too large")))?;
+        let n = pixels.div_ceil(64);
+        if bytes.len() != 8 * n {
+            return Err(Error::input(
+                name,
+                format!(
+                    "{} bytes of packed mask; expected {} for {width}×{height}",
+                    bytes.len(),
+                    8 * n
+                ),
+            ));
+        }
+        let words: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| c.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b)))
+            .collect();
+        let tail = pixels % 64;
+        if tail != 0 && words.last().is_some_and(|&w| w >> tail != 0) {
+            return Err(Error::input(
+                name,
+                format!("bits set past the last pixel of a {width}×{height} mask"),
+            ));
+        }
+        Ok(Self::from_words(width, height, words))
+    }
 }
 
 const LSB: u64 = 0x0101_0101_0101_0101;
@@ -941,6 +978,32 @@ mod tests {
         // pixels of the crop outside the image are dropped
         let edge = BitMask::uncrop(&bools, 3, 5, 3, 6, 4);
         assert_eq!(edge.to_bools().iter().filter(|&&b| b).count(), 1);
+    }
+
+    #[test]
+    fn bitmask_le_bytes_round_trip_and_refusals() {
+        let values: Vec<u8> = (0..7 * 11)
+            .map(|i| if i % 3 == 0 { 255 } else { 0 })
+            .collect();
+        let m = BitMask::from_values(7, 11, &values, |v| v >= 128).unwrap();
+        let bytes = m.to_le_bytes();
+        assert_eq!(bytes.len(), 16);
+        assert_eq!(bytes[0], 0b0100_1001, "pixel i is bit i % 8 of byte i / 8");
+        let back = BitMask::from_le_bytes(7, 11, &bytes, "m").unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.count(), m.count());
+        let short = BitMask::from_le_bytes(7, 11, &bytes[..8], "m").unwrap_err();
+        assert!(
+            short
+                .to_string()
+                .contains("8 bytes of packed mask; expected 16"),
+            "{short}"
+        );
+        let mut stray = bytes.clone();
+        stray[15] = 0x80;
+        let err = BitMask::from_le_bytes(7, 11, &stray, "m").unwrap_err();
+        assert!(err.to_string().contains("past the last pixel"), "{err}");
+        assert!(BitMask::from_le_bytes(usize::MAX, 2, &[], "m").is_err());
     }
 
     pub(crate) fn gray_png(w: u32, h: u32, depth: png::BitDepth, data: &[u8]) -> Vec<u8> {

@@ -16,6 +16,9 @@ step "native tests"
 # lavapipe is installed by .ci/setup: WebGPU tests must run, not skip.
 export CAMSAM_REQUIRE_GPU=1
 cargo test --all-targets
+export CAMSAM_FUZZ_SECONDS="${CAMSAM_FUZZ_SECONDS:-30}"
+step "fuzzing: every parser for ${CAMSAM_FUZZ_SECONDS} s each (cargo-fuzz, tests/fuzz/run.sh)"
+bash tests/fuzz/run.sh
 step "browser app: wasm release build, wasm-bindgen, wasm-opt (www/build.sh)"
 bash www/build.sh
 step "browser end-to-end tests (headless Chromium, tests/e2e)"

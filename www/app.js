@@ -11,6 +11,7 @@ worker.onmessage = (ev) => {
   const m = ev.data;
   if (m.event === 'progress') { onProgress(m); return; }
   if (m.event === 'backend') { showBackend(m); return; }
+  if (m.event === 'memory') { recordMemory(m); return; }
   const p = pending.get(m.id);
   if (!p) return;
   pending.delete(m.id);
@@ -99,7 +100,7 @@ async function addFiles(kind, fileList) {
   } catch (e) { setStatus(`error: ${e.message}`); }
 }
 
-for (const [input, kind] of [['images-input', 'images'], ['cams-input', 'cams'], ['masks-input', 'masks'], ['gt-input', 'gt'], ['images-folder', 'images'], ['masks-folder', 'masks']]) {
+for (const [input, kind] of [['images-input', 'images'], ['cams-input', 'cams'], ['masks-input', 'masks'], ['gt-input', 'gt'], ['images-folder', 'images'], ['cams-folder', 'cams'], ['masks-folder', 'masks'], ['gt-folder', 'gt']]) {
   $(input).addEventListener('change', (ev) => addFiles(kind, ev.target.files));
 }
 $('weights-input').addEventListener('change', (ev) => loadWeights(ev.target.files[0]));
@@ -139,7 +140,7 @@ function kindOf(path) {
   const dirs = lower.split('/').slice(0, -1).join('/');
   if (/(^|\/)(gt|ground|segmentationclass)/.test(dirs)) return 'gt';
   if (/(^|\/)(masks?|sam)(\/|$)/.test(dirs)) return 'masks';
-  if (/(^|\/)(cams?|pseudo|labels?)(\/|$)/.test(dirs)) return 'cams';
+  if (/(^|\/)(cams?|heatmaps?|pseudo[\w-]*|labels?)(\/|$)/.test(dirs)) return 'cams';
   return 'images';
 }
 
@@ -167,7 +168,7 @@ dz.addEventListener('drop', async (ev) => {
 });
 
 $('demo').addEventListener('click', async () => { showPlan(await call('loadDemo')); setStatus('demo loaded: press Run'); });
-$('clear').addEventListener('click', async () => { showPlan(await call('clear')); clearReview(); setStatus('cleared'); });
+$('clear').addEventListener('click', async () => { showPlan(await call('clear')); clearReview(); showKept(0); setStatus('cleared'); });
 $('classes').addEventListener('change', async () => {
   ui.classes = readClasses();
   fillClassSelects();
@@ -200,6 +201,9 @@ onProgress = (p) => {
 
 $('run').addEventListener('click', async () => {
   if (ui.running) return;
+  // A run replaces the kept results: ask first when those of an earlier visit were not exported.
+  if (ui.unexported && !confirm(`${ui.names.length} result(s) from your last visit have not been exported in this session. Run replaces them — continue?`)) return;
+  ui.unexported = false;
   ui.running = true;
   $('run').disabled = true; $('cancel').disabled = false;
   setStatus('running…');
@@ -215,6 +219,7 @@ $('run').addEventListener('click', async () => {
     showMetrics(r.metrics);
     ui.names = r.names;
     fillImageSelect();
+    showKept(r.names.length);
     if (r.names.length) await openImage(r.names[0]);
   } catch (e) {
     setStatus(`error: ${e.message}`);
@@ -256,6 +261,7 @@ for (const id of ['preset-select', 't1', 't2', 'combine', 'bg']) $(id).addEventL
 const pct = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : (100 * v).toFixed(2));
 
 function showMetrics(m) {
+  if (m && m.superseded) return; // a later re-merge answers
   if (!m) { $('miou-before').textContent = '–'; $('miou-after').textContent = '–'; return; }
   $('miou-before').textContent = pct(m.before.miou);
   $('miou-after').textContent = pct(m.after.miou);
@@ -296,7 +302,7 @@ function fillImageSelect() {
 $('image-select').addEventListener('change', (ev) => openImage(ev.target.value));
 
 function clearReview() {
-  ui.current = null; ui.names = []; ui.bitmap = null;
+  ui.current = null; ui.names = []; ui.bitmap = null; ui.unexported = false;
   fillImageSelect(); showMetrics(null);
   const ctx = $('canvas').getContext('2d');
   ctx.clearRect(0, 0, $('canvas').width, $('canvas').height);
@@ -534,8 +540,10 @@ async function prompt(p) {
     const r = await call('prompt', { name: ui.current.name, prompt: p, cls: +$('paint-class').value });
     ui.current.refined = r.refined;
     ui.current.masks = r.masks;
+    $('review-info').textContent = `${ui.current.name}: ${r.masks.length} SAM masks, ${r.edits} edit(s), ${r.redo} to redo`;
     render();
     setStatus('SAM: mask added');
+    call('remergeAll', { settings: settings() }).then(showMetrics).catch(() => {});
   } catch (e) { setStatus(`error: ${e.message}`); draw(); }
 }
 
@@ -555,6 +563,7 @@ $('export').addEventListener('click', async () => {
   try {
     const bytes = await call('exportZip', { gray: $('export-gray').checked, overlays: $('export-overlays').checked });
     download(bytes, 'camsam-labels.zip', 'application/zip');
+    ui.unexported = false;
     setStatus(`done: exported camsam-labels.zip (${(bytes.length / 1024).toFixed(0)} KiB)`);
   } catch (e) { setStatus(`error: ${e.message}`); }
 });
@@ -564,6 +573,51 @@ $('export-report').addEventListener('click', async () => {
     download(new TextEncoder().encode(JSON.stringify(r, null, 2)), 'camsam-report.json', 'application/json');
   } catch (e) { setStatus(`error: ${e.message}`); }
 });
+
+// Finished results are kept in this browser (IndexedDB) until a new run replaces them or
+// the user clears them: a reload lists them again and Export works without re-running.
+function showKept(n) {
+  $('results-state').textContent = n ? `${n} result(s) kept in this browser: they survive a reload until you run again or clear them` : '';
+  $('clear-results').disabled = !n;
+}
+$('clear-results').addEventListener('click', async () => {
+  try {
+    showPlan(await call('clearResults'));
+    clearReview();
+    showKept(0);
+    setStatus('results cleared');
+  } catch (e) { setStatus(`error: ${e.message}`); }
+});
+
+// Show the results of an earlier visit with the settings and classes they were made with.
+async function showRestored(r) {
+  for (const [id, v] of [['preset-select', r.settings.preset], ['t1', r.settings.t1], ['t2', r.settings.t2], ['combine', r.settings.combine], ['bg', r.settings.bg]]) {
+    if (v !== undefined) $(id).value = v;
+  }
+  for (const id of ['t1', 't2', 'bg']) $(`${id}-out`).textContent = (+$(id).value).toFixed(2);
+  ui.runPreset = r.settings.preset;
+  ui.names = r.names;
+  ui.unexported = r.names.length > 0;
+  fillImageSelect();
+  showMetrics(r.metrics);
+  showKept(r.names.length);
+  if (r.names.length) await openImage(r.names[0]);
+}
+
+// Test hook (`?memory-every=N`): the worker's memory every N images of a run, with this
+// page's JS heap (Chromium's performance.memory), collected in window.camsamMemory.
+// The worker's own JS heap comes from measureUserAgentSpecificMemory (cross-origin isolated
+// pages only; eager with --enable-blink-features=ForceEagerMeasureMemory).
+function recordMemory(m) {
+  globalThis.gc?.(); // exposed with --js-flags=--expose-gc
+  const sample = { ...m, page_js_heap_bytes: performance.memory ? performance.memory.usedJSHeapSize : null };
+  (window.camsamMemory ||= []).push(sample);
+  if (self.crossOriginIsolated && performance.measureUserAgentSpecificMemory) {
+    sample.worker_heap_bytes = performance.measureUserAgentSpecificMemory().then((r) => r.breakdown
+      .filter((b) => b.attribution.some((a) => a.scope === 'DedicatedWorkerGlobalScope'))
+      .reduce((sum, b) => sum + b.bytes, 0)).catch(() => null);
+  }
+}
 
 // ---------------------------------------------------------------- bench
 
@@ -588,7 +642,8 @@ async function start() {
     // A shared flag lets Cancel stop segment-everything mid-image (needs cross-origin isolation).
     ui.cancelFlag = self.crossOriginIsolated ? new SharedArrayBuffer(4) : null;
     const loseGpuAfter = params.has('lose-gpu-after') ? Number(params.get('lose-gpu-after')) : undefined;
-    const info = await call('init', { backend, cancelFlag: ui.cancelFlag, loseGpuAfter });
+    const memoryEvery = params.has('memory-every') ? Number(params.get('memory-every')) : undefined;
+    const info = await call('init', { backend, cancelFlag: ui.cancelFlag, loseGpuAfter, memoryEvery });
     ui.classes = info.classes;
     $('classes').value = ui.classes.join('\n');
     fillClassSelects();
@@ -602,7 +657,9 @@ async function start() {
     if (params.get('points')) { $('points-per-side').value = params.get('points'); await call('amg', { options: { points_per_side: +params.get('points') } }); }
     if (params.has('nodemo')) showPlan(await call('plan'));
     else showPlan(await call('loadDemo'));
-    setStatus(params.has('nodemo') ? 'ready' : 'ready: demo loaded — press Run');
+    if (info.restored) await showRestored(info.restored);
+    const kept = info.restored ? ` · ${info.restored.names.length} result(s) from your last visit restored` : '';
+    setStatus(`${params.has('nodemo') ? 'ready' : 'ready: demo loaded — press Run'}${kept}${info.storage ? ` · ${info.storage}` : ''}`);
     if (params.has('bench')) await bench();
   } catch (e) {
     setStatus(`error: ${e.message}`);

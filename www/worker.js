@@ -6,6 +6,7 @@
 // Decoding, merging, metrics and encoding happen in the wasm library (../pkg/camsam.js).
 
 import init, * as wasm from '../pkg/camsam.js';
+import * as store from './store.js';
 
 const state = {
   ready: null,            // promise of the wasm module
@@ -14,7 +15,9 @@ const state = {
   files: [],              // {kind, name, path, file: Blob}
   classes: [],
   demo: false,
-  results: new Map(),     // name -> result (see runOne)
+  results: new Map(),     // name -> summary of a finished image (store.js `results`), run order
+  open: null,             // the one result held as wasm objects (see hydrate), for review
+  session: null,          // the run's settings, classes, backend and issues (store.js `session`)
   issues: [],             // {file, reason}
   cancel: false,
   running: false,
@@ -40,19 +43,17 @@ const ext = (path) => {
 const bytesOf = async (blob) => new Uint8Array(await blob.arrayBuffer());
 
 function addFiles(kind, list) {
-  if (state.demo) clearAll();
+  if (state.demo) clearInputs();
   for (const { file, path } of list) {
     state.files.push({ kind, path: path || file.name, file });
   }
   return plan();
 }
 
-function clearAll() {
-  for (const r of state.results.values()) freeResult(r);
-  state.results.clear();
+// Forget the loaded files (the finished results stay: see clearResults).
+function clearInputs() {
   state.files = [];
   state.issues = [];
-  state.metrics = null;
   state.demo = false;
   if (state.zips) for (const z of state.zips.values()) z?.free?.();
   state.zips = new Map();
@@ -179,7 +180,7 @@ function settingsJs() {
 }
 
 function freeResult(r) {
-  for (const k of ['pseudo', 'refined', 'merged', 'gt', 'masks', 'cams', 'modeLabel', 'mergeInput']) r[k]?.free?.();
+  for (const k of ['pseudo', 'refined', 'merged', 'gt', 'masks', 'cams', 'modeLabel', 'mergeInput']) { r[k]?.free?.(); r[k] = null; }
 }
 
 async function loadMasks(e, width, height) {
@@ -189,39 +190,47 @@ async function loadMasks(e, width, height) {
   return files.decode(width, height);
 }
 
-async function pseudoLabel(e) {
-  if (e.pseudo) return wasm.Label.fromPng(await bytesOf(e.pseudo.file), e.pseudo.path);
-  const n = state.classes.length || 21;
-  let cams;
+// Where an image's CAM comes from: one `.npy`/`.npz` or heatmap PNGs (files, kept with its
+// result so the review can show the CAM after a reload); null for a pseudo-label PNG.
+function camSource(e) {
   if (e.camArray) {
     if (e.cams.length) throw new Error(`${e.name}: both ${e.camArray.path} and heatmap PNGs; expected one kind of CAM per image`);
-    cams = wasm.Cams.fromArray(await bytesOf(e.camArray.file), e.camArray.path, n);
-  } else {
-    const files = new wasm.HeatmapFiles();
-    for (const c of e.cams) files.add(c.cls, await bytesOf(c.f.file), c.f.path);
-    cams = files.decode(n);
+    return { array: { blob: e.camArray.file, path: e.camArray.path } };
   }
-  try {
-    return { label: cams.toLabel(settingsJs()), cams };
-  } catch (err) { cams.free(); throw err; }
+  if (e.cams.length) return { heatmaps: e.cams.map((c) => ({ cls: c.cls, blob: c.f.file, path: c.f.path })) };
+  return null;
+}
+
+async function decodeCams(source, numClasses) {
+  if (source.array) return wasm.Cams.fromArray(await bytesOf(source.array.blob), source.array.path, numClasses);
+  const files = new wasm.HeatmapFiles();
+  for (const c of source.heatmaps) files.add(c.cls, await bytesOf(c.blob), c.path);
+  return files.decode(numClasses);
 }
 
 // Runs `job(cachedEmbedding)` on the model for image bytes, then caches the image's embedding
 // (by content hash) when the job computed it: later runs and the prompt tool skip the encoder.
 async function withEmbedding(bytes, job, cacheAfter = true) {
   const key = await embeddingKey(bytes);
-  const cached = await idbGet(key).catch(() => null);
+  const cached = await store.getEmbedding(key);
   const out = await job(cached || undefined);
   state.modelImage = null;
-  if (!cached && cacheAfter) await idbPut(key, await state.model.embedding()).catch(() => false);
+  if (!cached && cacheAfter) await store.putEmbedding(key, await state.model.embedding());
   return out;
 }
 
+// One image: pseudo-label (or CAM → label), the method's label or SAM masks, the merge.
+// Returns the result as wasm objects; the caller stores it (persist) and frees it.
 async function runOne(e) {
-  const r = { name: e.name, edits: [], redo: [], width: 0, height: 0, mode: method() };
+  const n = state.classes.length || 21;
+  const r = { name: e.name, edits: [], redo: [], width: 0, height: 0, mode: method(), numClasses: n, camSource: null };
   try {
-    const p = await pseudoLabel(e);
-    if (p instanceof wasm.Label) r.pseudo = p; else { r.pseudo = p.label; r.cams = p.cams; }
+    if (e.pseudo) r.pseudo = wasm.Label.fromPng(await bytesOf(e.pseudo.file), e.pseudo.path);
+    else {
+      r.camSource = camSource(e);
+      r.cams = await decodeCams(r.camSource, n);
+      r.pseudo = r.cams.toLabel(settingsJs());
+    }
     r.width = r.pseudo.width; r.height = r.pseudo.height;
     const bytes = e.image ? await bytesOf(e.image.file) : null;
     const sized = (label, what) => {
@@ -252,10 +261,118 @@ async function runOne(e) {
   }
 }
 
+// ---------------------------------------------------------------- results kept in IndexedDB
+
+// Store result `r` (its summary in state.results, its data in IndexedDB). Everything is read
+// from the wasm objects before the first await, so `r` may be freed once this returns.
+async function persist(r) {
+  const masks = r.masks
+    ? { bytes: r.masks.packed(), files: Array.from({ length: r.masks.len() }, (_, i) => r.masks.file(i)) }
+    : null;
+  const base = r.modeLabel || r.mergeInput;
+  const data = {
+    pseudo: r.pseudo.ids(), refined: r.refined.ids(), gt: r.gt ? r.gt.ids() : null,
+    base: base ? base.ids() : null, baseKind: r.modeLabel ? 'mode' : r.mergeInput ? 'merge' : null,
+    masks, edits: r.edits, redo: r.redo,
+    image: r.image || null, imagePath: r.imagePath || '', cams: r.camSource || null, numClasses: r.numClasses,
+  };
+  const meta = { name: r.name, seq: r.seq, width: r.width, height: r.height, mode: r.mode, backend: r.backend, edits: r.edits.length, gt: !!r.gt };
+  try {
+    await store.putResult(meta, data);
+  } catch (err) {
+    // Storage full: keep the labels and masks without copies of the image and CAM files
+    // (after a reload the review then shows the labels alone).
+    if (!data.image && !data.cams) throw new Error(`${r.name}: not kept in this browser (IndexedDB: ${err.message || err}); free disk space or clear the results`);
+    await store.putResult(meta, { ...data, image: null, cams: null }).catch((again) => {
+      throw new Error(`${r.name}: not kept in this browser (IndexedDB: ${again.message || again}); free disk space or clear the results`);
+    });
+  }
+  state.results.set(r.name, meta);
+}
+
+// A stored result back as wasm objects (the CAM is decoded on demand, by camOf).
+function hydrate(meta, data) {
+  const { name, width: w, height: h } = meta;
+  const r = {
+    name, seq: meta.seq, width: w, height: h, mode: meta.mode, backend: meta.backend, edits: data.edits, redo: data.redo,
+    image: data.image, imagePath: data.imagePath, camSource: data.cams, numClasses: data.numClasses,
+  };
+  try {
+    r.pseudo = wasm.Label.fromIds(w, h, data.pseudo);
+    r.refined = wasm.Label.fromIds(w, h, data.refined);
+    if (data.gt) r.gt = wasm.Label.fromIds(w, h, data.gt);
+    if (data.baseKind === 'mode') r.modeLabel = wasm.Label.fromIds(w, h, data.base);
+    if (data.baseKind === 'merge') r.mergeInput = wasm.Label.fromIds(w, h, data.base);
+    if (data.masks) r.masks = wasm.Masks.fromPacked(w, h, data.masks.bytes, data.masks.files);
+    return r;
+  } catch (err) {
+    freeResult(r);
+    throw new Error(`${name}: its stored result is unreadable (${err.message || err}); clear the results and run again`);
+  }
+}
+
+async function storedData(name) {
+  const data = await store.getResultData(name);
+  if (!data) throw new Error(`${name}: its stored result is missing (cleared in another tab?); run again`);
+  return data;
+}
+
+// The result under review, as wasm objects; opening another one frees it.
+async function openResult(name) {
+  if (state.open && state.open.name === name) return state.open;
+  const meta = state.results.get(name);
+  if (!meta) throw new Error(`${name}: no result yet (run first)`);
+  const r = hydrate(meta, await storedData(name));
+  closeOpen();
+  state.open = r;
+  return r;
+}
+
+function closeOpen() {
+  if (state.open) freeResult(state.open);
+  state.open = null;
+}
+
+// `fn(r)` on each stored result in run order (those passing `filter(summary)`), one at a
+// time: memory holds one image whatever the data set's size.
+async function forEachResult(fn, filter = () => true) {
+  for (const meta of [...state.results.values()]) {
+    if (!filter(meta)) continue;
+    const own = state.open && state.open.name === meta.name;
+    const r = own ? state.open : hydrate(meta, await storedData(meta.name));
+    try { await fn(r); } finally { if (!own) freeResult(r); }
+  }
+}
+
+async function clearResults() {
+  closeOpen();
+  state.results.clear();
+  state.metrics = null;
+  state.session = null;
+  await store.clearResults();
+}
+
+// The results of the last visit: their summaries, the run's settings and classes, metrics.
+async function restoreResults() {
+  const [metas, session] = await Promise.all([store.listResults(), store.getSession()]);
+  if (!metas.length) return null;
+  state.results = new Map(metas.map((m) => [m.name, m]));
+  if (session) {
+    state.session = session;
+    Object.assign(state.settings, session.settings);
+    if (session.classes && session.classes.length) state.classes = session.classes;
+  }
+  return { names: metas.map((m) => m.name), metrics: await computeMetrics(), settings: state.settings, classes: state.classes };
+}
+
+const saveSession = () => (state.session ? store.putSession(state.session) : Promise.resolve());
+
+// ---------------------------------------------------------------- merge, edits, metrics
+
 // Merge (no SAM re-run), then replay the user's edits.
 function remerge(r) {
   r.merged?.free?.();
-  r.refined?.free?.();
+  r.merged = null;
   const rejected = r.edits.filter((x) => x.op === 'reject').map((x) => x.mask);
   r.merged = r.modeLabel
     ? wasm.Label.fromIds(r.width, r.height, r.modeLabel.ids())
@@ -285,28 +402,50 @@ function applyEdits(r) {
   r.refined = wasm.Label.fromIds(r.width, r.height, ids);
 }
 
-function computeMetrics() {
-  if (typeof wasm.Confusion !== 'function') return null; // metrics not in this build
+// Dataset metrics, one image at a time: add(r) for each result, then finish() (null when no
+// image has ground truth).
+function metricsAccumulator() {
   const n = state.classes.length || 21;
   const before = new wasm.Confusion(n), after = new wasm.Confusion(n);
   const images = [];
-  for (const r of state.results.values()) {
-    if (!r.gt) continue;
-    before.add(r.pseudo, r.gt, r.name);
-    after.add(r.refined, r.gt, r.name);
-    const b = wasm.imageMiou(r.pseudo, r.gt, n), a = wasm.imageMiou(r.refined, r.gt, n);
-    images.push({ name: r.name, before: b, after: a, delta: a - b });
-  }
-  if (!images.length) { before.free(); after.free(); state.metrics = null; return null; }
-  images.sort((x, y) => x.after - y.after || x.name.localeCompare(y.name));
-  const sb = before.summary(), sa = after.summary();
-  before.free(); after.free();
-  state.metrics = { before: sb, after: sa, images, classes: state.classes };
-  return state.metrics;
+  return {
+    add(r) {
+      if (!r.gt) return;
+      before.add(r.pseudo, r.gt, r.name);
+      after.add(r.refined, r.gt, r.name);
+      const b = wasm.imageMiou(r.pseudo, r.gt, n), a = wasm.imageMiou(r.refined, r.gt, n);
+      images.push({ name: r.name, before: b, after: a, delta: a - b });
+    },
+    finish() {
+      try {
+        if (!images.length) { state.metrics = null; return null; }
+        images.sort((x, y) => x.after - y.after || x.name.localeCompare(y.name));
+        state.metrics = { before: before.summary(), after: after.summary(), images, classes: state.classes };
+        return state.metrics;
+      } finally { before.free(); after.free(); }
+    },
+  };
+}
+
+async function computeMetrics() {
+  const acc = metricsAccumulator();
+  try {
+    await forEachResult((r) => acc.add(r), (meta) => meta.gt);
+  } catch (err) { acc.finish(); throw err; }
+  return acc.finish();
 }
 
 const tick = () => new Promise((res) => setTimeout(res, 0));
 
+// The worker's wasm linear memory, after a GC when the page runs with --js-flags=--expose-gc
+// (the page adds the JS heaps): the long-batch memory test reads these.
+function memorySample(done) {
+  globalThis.gc?.();
+  return { done, wasm_bytes: state.memory ? state.memory.buffer.byteLength : null };
+}
+
+// A run replaces the previous results: each image is stored as it finishes, so a reload or
+// a crash keeps what was done.
 async function run() {
   if (state.running) throw new Error('a run is already in progress');
   state.running = true;
@@ -316,33 +455,47 @@ async function run() {
     await indexZips();
     const { entries } = group();
     const names = [...entries.keys()].sort().filter((n) => !notRunnable(entries.get(n)));
-    for (const r of state.results.values()) freeResult(r);
-    state.results.clear();
+    await clearResults();
+    state.session = { settings: { ...state.settings }, classes: state.classes, backend: state.backend, issues: [] };
+    await saveSession();
     const t0 = performance.now();
     let failed = 0;
+    const acc = metricsAccumulator();
+    let metrics = null;
     progress({ done: 0, total: names.length, name: '' });
-    for (let i = 0; i < names.length; i++) {
-      await tick(); // let a cancel message in
-      if (state.cancel) break;
-      const e = entries.get(names[i]);
-      try {
-        state.results.set(e.name, await runOne(e));
-      } catch (err) {
-        const msg = String(err.message || err);
-        const gpu = gpuFailure(msg);
-        if (gpu) {
-          await fallBackToCpu(gpu);
-          i--; // the same image again, on the CPU
-          continue;
+    try {
+      for (let i = 0; i < names.length; i++) {
+        await tick(); // let a cancel message in
+        if (state.cancel) break;
+        const e = entries.get(names[i]);
+        try {
+          const r = await runOne(e);
+          r.seq = i;
+          try {
+            acc.add(r);
+            await persist(r);
+          } finally { freeResult(r); }
+        } catch (err) {
+          const msg = String(err.message || err);
+          const gpu = gpuFailure(msg);
+          if (gpu) {
+            await fallBackToCpu(gpu);
+            i--; // the same image again, on the CPU
+            continue;
+          }
+          failed++;
+          if (msg === 'cancelled') break;
+          state.issues.push({ file: e.name, reason: msg, run: true });
         }
-        failed++;
-        if (msg === 'cancelled') break;
-        state.issues.push({ file: e.name, reason: msg, run: true });
+        const dt = (performance.now() - t0) / (i + 1);
+        progress({ done: i + 1, total: names.length, name: e.name, eta_s: (dt * (names.length - i - 1)) / 1000 });
+        if (state.memoryEvery && (i + 1) % state.memoryEvery === 0) post({ event: 'memory', ...memorySample(i + 1) });
       }
-      const dt = (performance.now() - t0) / (i + 1);
-      progress({ done: i + 1, total: names.length, name: e.name, eta_s: (dt * (names.length - i - 1)) / 1000 });
+    } finally {
+      metrics = acc.finish();
+      Object.assign(state.session, { backend: state.backend, issues: state.issues.map(({ file, reason }) => ({ file, reason })) });
+      await saveSession();
     }
-    const metrics = computeMetrics();
     return { done: state.results.size, failed, total: names.length, cancelled: state.cancel, metrics, plan: plan(), names: [...state.results.keys()], backend: state.backend, notice: state.notice || '' };
   } finally {
     state.running = false;
@@ -351,42 +504,44 @@ async function run() {
 
 // ---------------------------------------------------------------- review
 
-function view(name) {
-  const r = state.results.get(name);
-  if (!r) throw new Error(`${name}: no result yet (run first)`);
+async function view(name) {
+  const r = await openResult(name);
   const n = r.masks ? r.masks.len() : 0;
   const masks = [];
   for (let i = 0; i < n; i++) masks.push(r.masks.mask(i));
-  const out = {
+  return {
     name, width: r.width, height: r.height,
     pseudo: r.pseudo.ids(), refined: r.refined.ids(), gt: r.gt ? r.gt.ids() : null,
     masks, image: r.image || null,
-    cams: r.cams ? r.cams.classes() : [],
+    cams: r.camSource ? Array.from((await camsOf(r)).classes()) : [],
     edits: r.edits.length, redo: r.redo.length,
-    taken: r.merged ? null : null,
   };
-  return out;
 }
 
-function camOf(name, cls) {
-  const r = state.results.get(name);
-  if (!r || !r.cams) return null;
-  return r.cams.normalised(cls);
+async function camsOf(r) {
+  if (!r.cams && r.camSource) r.cams = await decodeCams(r.camSource, r.numClasses);
+  return r.cams;
 }
 
-function edit(name, op) {
-  const r = state.results.get(name);
-  if (!r) throw new Error(`${name}: no result to edit`);
+async function camOf(name, cls) {
+  const r = await openResult(name);
+  const cams = await camsOf(r);
+  return cams ? cams.normalised(cls) : null;
+}
+
+async function edit(name, op) {
+  const r = await openResult(name);
   if (op.op === 'undo') { if (r.edits.length) r.redo.push(r.edits.pop()); }
   else if (op.op === 'redo') { if (r.redo.length) r.edits.push(r.redo.pop()); }
   else { r.edits.push(op); r.redo = []; }
   remerge(r);
-  return { refined: r.refined.ids(), edits: r.edits.length, redo: r.redo.length };
+  const out = { refined: r.refined.ids(), edits: r.edits.length, redo: r.redo.length };
+  await persist(r);
+  return out;
 }
 
-function maskAt(name, x, y) {
-  const r = state.results.get(name);
-  if (!r) return -1;
+async function maskAt(name, x, y) {
+  const r = await openResult(name);
   // The smallest mask under the pixel: nested parts win over whole objects.
   let best = -1, bestArea = Infinity;
   for (let i = 0; i < (r.masks ? r.masks.len() : 0); i++) {
@@ -399,54 +554,77 @@ function maskAt(name, x, y) {
   return best;
 }
 
-function remergeAll(settings) {
+// Re-merge every result with `settings`; a later remergeAll request (`state.latestRemerge`,
+// set when the message arrives) makes this one stop early and answer {superseded: true}.
+async function remergeAll(settings, id) {
   Object.assign(state.settings, settings);
-  for (const r of state.results.values()) remerge(r);
-  return computeMetrics();
+  if (state.session) { state.session.settings = { ...state.settings }; await saveSession(); }
+  const superseded = () => id !== undefined && id !== state.latestRemerge;
+  const acc = metricsAccumulator();
+  try {
+    await forEachResult(async (r) => {
+      remerge(r);
+      acc.add(r);
+      await persist(r);
+    }, () => !superseded());
+  } catch (err) { acc.finish(); throw err; }
+  const metrics = acc.finish();
+  return superseded() ? { superseded: true } : metrics;
 }
 
-function remergeOne(name, settings) {
+async function remergeOne(name, settings) {
   Object.assign(state.settings, settings);
-  const r = state.results.get(name);
-  if (!r) return null;
+  if (!state.results.has(name)) return null;
+  const r = await openResult(name);
   remerge(r);
-  return r.refined.ids();
+  const ids = r.refined.ids();
+  await persist(r);
+  return ids;
 }
 
 // ---------------------------------------------------------------- export
 
+// The report of the stored results: the run's backend and issues, the current settings.
 function report() {
+  const s = state.session || {};
   return {
-    tool: 'camsam', version: wasm.version(), backend: state.backend,
+    tool: 'camsam', version: wasm.version(), backend: s.backend || state.backend,
     method: method(),
     settings: settingsJs(),
     classes: state.classes,
     images: [...state.results.values()].map((r) => ({
-      name: r.name, width: r.width, height: r.height, edits: r.edits.length, method: r.mode, model_backend: r.backend,
+      name: r.name, width: r.width, height: r.height, edits: r.edits, method: r.mode, model_backend: r.backend,
       ...(state.metrics ? (({ before, after }) => ({ miou_before: before, miou_after: after }))(state.metrics.images.find((i) => i.name === r.name) || {}) : {}),
     })),
     metrics: state.metrics ? { before: state.metrics.before, after: state.metrics.after } : null,
-    issues: state.issues.map(({ file, reason }) => ({ file, reason })),
+    issues: s.issues || [],
   };
 }
 
+// The zip of the stored results, read one image at a time from IndexedDB.
 async function exportZip({ gray, overlays }) {
   const zip = new wasm.Zip();
-  for (const r of state.results.values()) {
-    zip.add(`${r.name}.png`, r.refined.toPng(!!gray));
-    if (overlays) {
-      const img = r.image && /\.png$/i.test(r.imagePath || '') ? await bytesOf(r.image) : undefined;
-      zip.add(`overlays/${r.name}.png`, wasm.overlayPng(r.refined, img, r.imagePath || ''));
+  try {
+    for (const meta of state.results.values()) {
+      const data = await storedData(meta.name);
+      const label = wasm.Label.fromIds(meta.width, meta.height, data.refined);
+      try {
+        zip.add(`${meta.name}.png`, label.toPng(!!gray));
+        if (overlays) {
+          const img = data.image && /\.png$/i.test(data.imagePath || '') ? await bytesOf(data.image) : undefined;
+          zip.add(`overlays/${meta.name}.png`, wasm.overlayPng(label, img, data.imagePath || ''));
+        }
+      } finally { label.free(); }
     }
-  }
-  zip.add('report.json', new TextEncoder().encode(JSON.stringify(report(), null, 2)));
+    zip.add('report.json', new TextEncoder().encode(JSON.stringify(report(), null, 2)));
+  } catch (err) { zip.free(); throw err; }
   return zip.finish();
 }
 
 // ---------------------------------------------------------------- demo, weights, backend
 
 async function loadDemo() {
-  clearAll();
+  clearInputs();
   const files = wasm.demoFiles();
   const kinds = { images: 'images', cams: 'cams', masks: 'masks', gt: 'gt' };
   for (const { path, bytes } of files) {
@@ -534,35 +712,6 @@ async function restoreWeights() {
   return loadWeights({ file: await r.blob(), name, cache: false });
 }
 
-// Embeddings cached by the image's content hash (SHA-256) in IndexedDB, for the prompt tool.
-// One connection per worker, opened on first use.
-function idb() {
-  state.db = state.db || new Promise((res, rej) => {
-    const req = indexedDB.open('camsam', 1);
-    req.onupgradeneeded = () => req.result.createObjectStore('embeddings');
-    req.onsuccess = () => res(req.result);
-    req.onerror = () => { state.db = null; rej(req.error); };
-  });
-  return state.db;
-}
-async function idbGet(key) {
-  const db = await idb();
-  return new Promise((res) => {
-    const q = db.transaction('embeddings').objectStore('embeddings').get(key);
-    q.onsuccess = () => res(q.result || null);
-    q.onerror = () => res(null);
-  });
-}
-async function idbPut(key, value) {
-  const db = await idb();
-  return new Promise((res) => {
-    const tx = db.transaction('embeddings', 'readwrite');
-    tx.objectStore('embeddings').put(value, key);
-    tx.oncomplete = () => res(true);
-    tx.onerror = () => res(false);
-  });
-}
-
 // The cache key of an image's embedding: the weights' file name and the image's SHA-256.
 async function embeddingKey(bytes) {
   const hash = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -573,19 +722,18 @@ async function setImageCached(r) {
   if (state.modelImage === r.name) return;
   const bytes = await bytesOf(r.image);
   const key = await embeddingKey(bytes);
-  const cached = await idbGet(key).catch(() => null);
+  const cached = await store.getEmbedding(key);
   if (cached) await state.model.setEmbedding(cached, r.height, r.width);
   else {
     await state.model.setImage(bytes, r.imagePath || r.name);
-    await idbPut(key, await state.model.embedding()).catch(() => false);
+    await store.putEmbedding(key, await state.model.embedding());
   }
   state.modelImage = r.name;
 }
 
 // The point/box tool: SAM on one prompt, the mask added to the image's set and given `cls`.
 async function promptMask({ name, prompt, cls }) {
-  const r = state.results.get(name);
-  if (!r) throw new Error(`${name}: no result yet (run first)`);
+  const r = await openResult(name);
   if (!state.model) throw new Error('load the SAM weights to use the point/box tool');
   if (!r.image) throw new Error(`${name}: no image loaded; the point/box tool needs the image`);
   if (!r.masks) throw new Error(`${name}: refined with ${r.mode}, which has no SAM masks; the point/box tool adds masks to SEPL results`);
@@ -594,8 +742,8 @@ async function promptMask({ name, prompt, cls }) {
   const labels = prompt.labels || [];
   const mask = await state.model.prompt(Float64Array.from(points), Int32Array.from(labels), prompt.box ? Float64Array.from(prompt.box) : undefined);
   const index = r.masks.push(mask, r.width, r.height);
-  const out = edit(name, { op: 'assign', mask: index, cls });
-  return { ...out, masks: view(name).masks };
+  const out = await edit(name, { op: 'assign', mask: index, cls });
+  return { ...out, masks: (await view(name)).masks };
 }
 
 // ---------------------------------------------------------------- bench
@@ -643,29 +791,36 @@ async function bench({ pointsPerSide = 32, decoderPoints = 4 } = {}) {
 // ---------------------------------------------------------------- dispatch
 
 const commands = {
-  async init({ classes, backend, cancelFlag, loseGpuAfter }) {
+  async init({ classes, backend, cancelFlag, loseGpuAfter, memoryEvery }) {
     if (cancelFlag) state.cancelFlag = new Int32Array(cancelFlag);
     if (loseGpuAfter !== undefined) state.loseGpuAfter = loseGpuAfter;
+    if (memoryEvery) state.memoryEvery = memoryEvery;
     state.ready = state.ready || init();
-    await state.ready;
+    state.memory = (await state.ready).memory;
     state.classes = classes || wasm.vocClasses();
-    await idb().catch(() => null); // creates the stores on a first visit
+    // Results of an earlier visit (their run's classes and settings come back with them).
+    let restored = null, storage = '';
+    try { restored = await restoreResults(); } catch (err) { storage = `finished results are not kept (IndexedDB: ${err.message || err})`; }
     const b = await detectBackend(backend);
-    return { version: wasm.version(), classes: state.classes, ...b };
+    return { version: wasm.version(), classes: state.classes, ...b, restored, storage };
   },
-  classes({ classes }) { state.classes = classes; return plan(); },
-  async addFiles({ kind, files }) { const p = addFiles(kind, files); await indexZips(); return plan(); },
-  clear() { clearAll(); return plan(); },
+  async classes({ classes }) {
+    state.classes = classes;
+    if (state.session) { state.session.classes = classes; await saveSession(); }
+    return plan();
+  },
+  async addFiles({ kind, files }) { addFiles(kind, files); await indexZips(); return plan(); },
+  async clear() { clearInputs(); await clearResults(); return plan(); },
+  async clearResults() { await clearResults(); return plan(); },
   loadDemo,
   plan,
   async run({ settings }) { Object.assign(state.settings, settings); return run(); },
-  cancel() { state.cancel = true; return true; },
   view: ({ name }) => view(name),
   cam: ({ name, cls }) => camOf(name, cls),
   edit: ({ name, op }) => edit(name, op),
   maskAt: ({ name, x, y }) => maskAt(name, x, y),
   remergeOne: ({ name, settings }) => remergeOne(name, settings),
-  remergeAll: ({ settings }) => remergeAll(settings),
+  remergeAll: ({ settings }, id) => remergeAll(settings, id),
   exportZip,
   report,
   loadWeights,
@@ -673,19 +828,25 @@ const commands = {
   prompt: promptMask,
   amg({ options }) { state.amg = options; return true; },
   bench: (args) => bench(args),
+  memory: () => memorySample(null),
 };
 
-self.onmessage = async (ev) => {
+// Commands run one after another (a run, a re-merge of every result, an edit and an export
+// never interleave at their awaits); `cancel` and `init` answer at once.
+let queue = Promise.resolve();
+
+self.onmessage = (ev) => {
   const { id, cmd, args } = ev.data;
   if (cmd === 'cancel') { state.cancel = true; post({ id, ok: true, result: true }); return; }
-  if (cmd === 'run' && state.cancelFlag) Atomics.store(state.cancelFlag, 0, 0);
-  try {
+  if (cmd === 'remergeAll') state.latestRemerge = id;
+  const job = async () => {
+    if (cmd === 'run' && state.cancelFlag) Atomics.store(state.cancelFlag, 0, 0);
     if (cmd !== 'init') await state.ready;
     const fn = commands[cmd];
     if (!fn) throw new Error(`unknown command ${cmd}`);
-    const result = await fn(args || {});
-    post({ id, ok: true, result });
-  } catch (err) {
-    post({ id, ok: false, error: String((err && err.message) || err) });
-  }
+    return fn(args || {}, id);
+  };
+  const done = cmd === 'init' ? job() : queue.then(job);
+  if (cmd !== 'init') queue = done.catch(() => {});
+  done.then((result) => post({ id, ok: true, result }), (err) => post({ id, ok: false, error: String((err && err.message) || err) }));
 };

@@ -99,6 +99,52 @@ impl Masks {
         self.inner.warnings.clone()
     }
 
+    /// Every mask's bits, packed ([`BitMask::to_le_bytes`]) one after another: what the page
+    /// keeps in IndexedDB so results survive a reload. [`Masks::from_packed`] reads it back.
+    pub fn packed(&self) -> Vec<u8> {
+        self.inner
+            .masks
+            .iter()
+            .flat_map(|m| m.bits.to_le_bytes())
+            .collect()
+    }
+
+    /// Masks from [`Masks::packed`] bytes: `files.len()` masks of `width × height`, named by
+    /// `files` (in errors), in visiting order.
+    #[wasm_bindgen(js_name = fromPacked)]
+    pub fn from_packed(
+        width: usize,
+        height: usize,
+        bytes: &[u8],
+        files: Vec<String>,
+    ) -> Result<Masks, JsError> {
+        let per = width.saturating_mul(height).div_ceil(64).saturating_mul(8);
+        if per.saturating_mul(files.len()) != bytes.len() {
+            return Err(JsError::new(&format!(
+                "stored masks: {} bytes; expected {} masks of {width}×{height} ({per} bytes each)",
+                bytes.len(),
+                files.len()
+            )));
+        }
+        let mut masks = Vec::with_capacity(files.len());
+        for (i, file) in files.into_iter().enumerate() {
+            let bits = BitMask::from_le_bytes(width, height, &bytes[i * per..(i + 1) * per], &file)
+                .map_err(js_err)?;
+            masks.push(SamMask {
+                index: i as u64,
+                file,
+                bits,
+                meta: None,
+            });
+        }
+        Ok(Masks {
+            inner: MaskSet {
+                masks,
+                warnings: Vec::new(),
+            },
+        })
+    }
+
     /// Append a mask (one byte per pixel, inside when ≥ 128), e.g. from the prompt tool; it
     /// is visited last by the merge. Returns its position.
     pub fn push(&mut self, values: Vec<u8>, width: usize, height: usize) -> Result<usize, JsError> {

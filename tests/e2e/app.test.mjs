@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
   artifacts, screenshots, sharedDir, startServer, launch, waitForStatus, writeZip, readZip, decodePng, encodePng, camsamEval, tmpDir,
-  nativeEmbedding, seedEmbedding, camsamBin,
+  nativeEmbedding, seedEmbedding, camsamBin, writeCamNpz,
 } from './lib.mjs';
 
 const RUN_TIMEOUT_MS = 240_000;
@@ -56,38 +56,90 @@ test('the demo opens ready: run, review, export', async () => {
       assert.equal(png.colorType, 3, `${n}.png is a palette PNG`);
     }
     assert.ok(files.has('report.json'));
+    // Grayscale + overlays: the same class ids as the palette PNGs, an RGB overlay per image.
+    await b.page.locator('#export-gray').check();
+    await b.page.locator('#export-overlays').check();
+    const gray = readZip((await download(b.page, 'export')).bytes);
+    for (const n of ['demo_cat', 'demo_street', 'demo_sky']) {
+      const g = decodePng(gray.get(`${n}.png`)), p = decodePng(files.get(`${n}.png`));
+      assert.equal(g.colorType, 0, `${n}.png is grayscale`);
+      assert.ok(g.data.equals(p.data), `${n}: grayscale ids equal the palette indices`);
+      const o = decodePng(gray.get(`overlays/${n}.png`));
+      assert.equal(`${o.width}x${o.height}x${o.channels}`, `${g.width}x${g.height}x3`, `overlays/${n}.png`);
+    }
+    // Click a mask to give it a class, then undo: one edit, then none with one to redo.
+    await b.page.locator('input[name=tool][value=mask]').check();
+    const box = await b.page.getByTestId('canvas').boundingBox();
+    await b.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    const info = () => b.page.getByTestId('review-info').textContent();
+    await b.page.waitForFunction(() => /1 edit\(s\), 0 to redo/.test(document.querySelector('[data-testid=review-info]').textContent), null, { timeout: 10_000 })
+      .catch(async () => assert.fail(`no edit after a mask click: ${await info()} / ${await b.page.getByTestId('status').textContent()}`));
+    await b.page.getByTestId('undo').click();
+    await b.page.waitForFunction(() => /0 edit\(s\), 1 to redo/.test(document.querySelector('[data-testid=review-info]').textContent), null, { timeout: 10_000 });
     assertSameOrigin(b.requests, server.origin);
   } finally {
     await b.close();
   }
 });
 
-test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam eval, a malformed file is named', async () => {
-  const sepl = path.join(sharedDir(), 'fixtures/sepl');
+const SEPL = () => path.join(sharedDir(), 'fixtures/sepl');
+
+/** `count` names spread over the SEPL fixtures, their masks.zip (<name>/<i>.png) in a work
+ *  folder, and with `broken`, masks for one extra name `zz_broken` whose pseudo-label
+ *  (`zz_broken.png` there) is not a PNG. Returns {names, work, pseudo: [paths], gt: [paths]}. */
+function seplInputs(count, { broken = false } = {}) {
+  const sepl = SEPL();
   const all = fs.readFileSync(path.join(sepl, 'list.txt'), 'utf8').split('\n').filter(Boolean);
-  const names = Array.from({ length: 20 }, (_, i) => all[Math.floor((i * all.length) / 20)]);
+  const names = Array.from({ length: count }, (_, i) => all[Math.floor((i * all.length) / count)]);
   const work = tmpDir('sepl');
   fs.writeFileSync(path.join(work, 'list.txt'), `${names.join('\n')}\n`);
-
-  // masks.zip of <name>/<i>.png, plus masks for one extra name whose pseudo-label is corrupt.
   const entries = [];
-  for (const n of [...names, 'zz_broken']) {
+  for (const n of broken ? [...names, 'zz_broken'] : names) {
     const src = path.join(sepl, 'sam', n === 'zz_broken' ? names[0] : n);
     for (const f of fs.readdirSync(src)) entries.push([`${n}/${f}`, fs.readFileSync(path.join(src, f))]);
   }
   fs.writeFileSync(path.join(work, 'masks.zip'), writeZip(entries));
-  fs.writeFileSync(path.join(work, 'zz_broken.png'), Buffer.from('this is not a PNG file'));
+  const pseudo = names.map((n) => path.join(sepl, 'pseudo', `${n}.png`));
+  if (broken) {
+    fs.writeFileSync(path.join(work, 'zz_broken.png'), Buffer.from('this is not a PNG file'));
+    pseudo.push(path.join(work, 'zz_broken.png'));
+  }
+  return { names, work, pseudo, gt: names.map((n) => path.join(sepl, 'gt', `${n}.png`)) };
+}
 
+/** Load pseudo-labels, masks.zip and GT into the page, run official-imp2, wait for done. */
+async function runSepl(b, inputs) {
+  await b.page.getByTestId('cams-input').setInputFiles(inputs.pseudo);
+  await b.page.getByTestId('masks-input').setInputFiles(path.join(inputs.work, 'masks.zip'));
+  await b.page.getByTestId('gt-input').setInputFiles(inputs.gt);
+  await b.page.getByTestId('preset-select').selectOption('official-imp2');
+  await b.page.getByTestId('run').click();
+  return waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+}
+
+/** The exported zip's labels equal the published max_iou_imp2 output, pixel for pixel. */
+function assertExpectedImp2(files, names) {
+  const labels = [...files.keys()].filter((k) => k.endsWith('.png')).sort();
+  assert.deepEqual(labels, names.map((n) => `${n}.png`).sort());
+  for (const n of names) {
+    const got = decodePng(files.get(`${n}.png`));
+    const want = decodePng(fs.readFileSync(path.join(SEPL(), 'expected/max_iou_imp2', `${n}.png`)));
+    assert.equal(`${got.width}x${got.height}`, `${want.width}x${want.height}`, `${n}: size`);
+    let diff = 0, first = -1;
+    for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
+    assert.equal(diff, 0, `${n}: ${diff} pixels differ from max_iou_imp2; first at (${first % want.width}, ${Math.floor(first / want.width)}): ${got.data[first]} vs ${want.data[first]}`);
+  }
+}
+
+test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam eval, a malformed file is named', async () => {
+  const sepl = SEPL();
+  const inputs = seplInputs(20, { broken: true });
+  const { names, work } = inputs;
   const b = await launch();
   try {
     await b.page.goto(`${server.origin}/`);
     await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
-    await b.page.getByTestId('cams-input').setInputFiles([...names.map((n) => path.join(sepl, 'pseudo', `${n}.png`)), path.join(work, 'zz_broken.png')]);
-    await b.page.getByTestId('masks-input').setInputFiles(path.join(work, 'masks.zip'));
-    await b.page.getByTestId('gt-input').setInputFiles(names.map((n) => path.join(sepl, 'gt', `${n}.png`)));
-    await b.page.getByTestId('preset-select').selectOption('official-imp2');
-    await b.page.getByTestId('run').click();
-    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    const status = await runSepl(b, inputs);
     assert.match(status, /20 image\(s\) refined/);
     assert.match(status, /error/);
     const issues = await b.page.getByTestId('issues').textContent();
@@ -97,19 +149,10 @@ test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam
     const zip = await download(b.page, 'export');
     assert.equal(zip.name, 'camsam-labels.zip');
     const files = readZip(zip.bytes);
-    const labels = [...files.keys()].filter((k) => k.endsWith('.png')).sort();
-    assert.deepEqual(labels, names.map((n) => `${n}.png`).sort());
+    assertExpectedImp2(files, names);
     const out = path.join(work, 'exported');
     fs.mkdirSync(out);
-    for (const n of names) {
-      const got = decodePng(files.get(`${n}.png`));
-      const want = decodePng(fs.readFileSync(path.join(sepl, 'expected/max_iou_imp2', `${n}.png`)));
-      assert.equal(`${got.width}x${got.height}`, `${want.width}x${want.height}`, `${n}: size`);
-      let diff = 0, first = -1;
-      for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
-      assert.equal(diff, 0, `${n}: ${diff} pixels differ from max_iou_imp2; first at (${first % want.width}, ${Math.floor(first / want.width)}): ${got.data[first]} vs ${want.data[first]}`);
-      fs.writeFileSync(path.join(out, `${n}.png`), files.get(`${n}.png`));
-    }
+    for (const n of names) fs.writeFileSync(path.join(out, `${n}.png`), files.get(`${n}.png`));
     const cli = camsamEval(out, path.join(sepl, 'gt'), path.join(work, 'list.txt'));
     const shown = await b.page.getByTestId('miou-after').textContent();
     assert.equal(shown, (100 * cli.miou).toFixed(2), `page miou-after ${shown} vs camsam eval ${cli.miou}`);
@@ -121,9 +164,79 @@ test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam
   }
 });
 
+test('finished results survive a reload: listed again, the same export byte for byte, an edit kept; clear → gone', async () => {
+  const inputs = seplInputs(6);
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    assert.match(await runSepl(b, inputs), /6 image\(s\) refined/);
+    // An edit on the first image (a brush stroke of class 15) must survive too.
+    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), inputs.names[0]);
+    await b.page.locator('input[name=tool][value=brush]').check();
+    await b.page.getByTestId('paint-class').selectOption('15');
+    const box = await b.page.getByTestId('canvas').boundingBox();
+    await b.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await b.page.mouse.down();
+    await b.page.mouse.move(box.x + box.width / 2 + 20, box.y + box.height / 2, { steps: 4 });
+    await b.page.mouse.up();
+    await b.page.waitForFunction(() => /1 edit\(s\)/.test(document.querySelector('[data-testid=review-info]').textContent));
+    // The worker answers in order: once the export is here, the metrics after the edit are shown.
+    const beforeReload = await download(b.page, 'export');
+    const miou = await b.page.getByTestId('miou-after').textContent();
+
+    await b.page.reload();
+    const status = await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    assert.match(status, /6 result\(s\) from your last visit restored/);
+    assert.match(await b.page.getByTestId('results').textContent(), /6 result\(s\) kept/);
+    const listed = await b.page.getByTestId('image-select').locator('option').allTextContents();
+    assert.deepEqual(listed, [...inputs.names].sort());
+    assert.equal(await b.page.getByTestId('miou-after').textContent(), miou, 'the metrics come back with the results');
+    // Run would replace results not exported since the reload: the page asks first (declined here).
+    const asked = new Promise((resolve) => b.page.once('dialog', async (d) => { resolve(d.message()); await d.dismiss(); }));
+    await b.page.getByTestId('run').click();
+    assert.match(await asked, /6 result\(s\) from your last visit have not been exported/);
+    assert.match(await b.page.getByTestId('status').textContent(), /restored/, 'no run started');
+    const afterReload = await download(b.page, 'export');
+    assert.ok(afterReload.bytes.equals(beforeReload.bytes), `the export after the reload differs from the one before (${afterReload.bytes.length} vs ${beforeReload.bytes.length} bytes)`);
+    const files = readZip(afterReload.bytes);
+    const edited = inputs.names[0];
+    assertExpectedImp2(new Map([...files].filter(([k]) => k !== `${edited}.png`)), inputs.names.slice(1));
+    const painted = decodePng(files.get(`${edited}.png`));
+    assert.ok(painted.data.includes(15), `${edited}: the brush stroke (class 15) is in the export`);
+    assert.equal(JSON.parse(files.get('report.json')).images.find((i) => i.name === edited).edits, 1);
+
+    // Re-merging after the reload (masks and edits from IndexedDB): t1 0.3 changes the metrics;
+    // back at 0.5 the export is again the one from before the reload.
+    const setT1 = (v) => b.page.evaluate((x) => { const el = document.getElementById('t1'); el.value = x; el.dispatchEvent(new Event('input')); }, v);
+    const miouNow = () => b.page.getByTestId('miou-after').textContent();
+    await setT1('0.3');
+    await b.page.waitForFunction((m) => document.querySelector('[data-testid=miou-after]').textContent !== m, miou, { timeout: 30_000 });
+    const changed = await miouNow();
+    await setT1('0.5');
+    await b.page.waitForFunction((m) => document.querySelector('[data-testid=miou-after]').textContent === m, miou, { timeout: 30_000 })
+      .catch(async () => assert.fail(`mIoU after t1 0.3 → 0.5: ${await miouNow()} (at 0.3: ${changed}), before the reload ${miou}`));
+    const remerged = await download(b.page, 'export');
+    assert.ok(remerged.bytes.equals(beforeReload.bytes), 're-merged at t1 0.5 after the reload: the export differs from the one before');
+
+    await b.page.getByTestId('clear-results').click();
+    await waitForStatus(b.page, b.consoleLines, /results cleared/, 10_000);
+    assert.equal(await b.page.getByTestId('image-select').locator('option').count(), 0);
+    const empty = readZip((await download(b.page, 'export')).bytes);
+    assert.deepEqual([...empty.keys()], ['report.json'], 'no labels after clearing');
+    await b.page.reload();
+    assert.doesNotMatch(await waitForStatus(b.page, b.consoleLines, /ready/, 60_000), /restored/);
+    assert.equal(await b.page.getByTestId('image-select').locator('option').count(), 0);
+    assertSameOrigin(b.requests, server.origin);
+  } finally {
+    await b.close();
+  }
+});
+
 /** A CAM for `cls` made here from the ground truth: a Gaussian at the class's centroid whose
- *  spread is 0.6× the class's extent, so it covers the object's core and misses its edges. */
-function camFromGt(gt, cls) {
+ *  spread is 0.6× the class's extent, so it covers the object's core and misses its edges.
+ *  Values 0–255, one per pixel. */
+function camValuesFromGt(gt, cls) {
   let n = 0, sx = 0, sy = 0, sxx = 0, syy = 0;
   for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
     if (gt.data[y * gt.width + x] !== cls) continue;
@@ -137,8 +250,11 @@ function camFromGt(gt, cls) {
     const d = ((x - mx) ** 2) / (2 * 0.36 * vx) + ((y - my) ** 2) / (2 * 0.36 * vy);
     cam[y * gt.width + x] = Math.round(255 * Math.exp(-d));
   }
-  return encodePng(gt.width, gt.height, 1, cam);
+  return cam;
 }
+
+/** camValuesFromGt as a heatmap PNG (`<name>_<class>.png`). */
+const camFromGt = (gt, cls) => encodePng(gt.width, gt.height, 1, camValuesFromGt(gt, cls));
 
 async function segmentEverythingRun({ webgpu }) {
   const shared = sharedDir();
@@ -164,9 +280,19 @@ async function segmentEverythingRun({ webgpu }) {
     assert.doesNotMatch(status, /error/);
     assert.match(await b.page.getByTestId('miou-after').textContent(), /^\d+\.\d\d$/);
     await b.page.screenshot({ path: path.join(screenshots, `sam-${webgpu ? 'webgpu' : 'cpu'}-review.png`), fullPage: true });
+    // The point tool: one SAM prompt (on the cached embedding) adds a mask given class 1.
+    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), name);
+    const masksBefore = Number(/(\d+) SAM masks/.exec(await b.page.getByTestId('review-info').textContent())[1]);
+    await b.page.locator('input[name=tool][value=point]').check();
+    await b.page.getByTestId('paint-class').selectOption('1');
+    const box = await b.page.getByTestId('canvas').boundingBox();
+    await b.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await waitForStatus(b.page, b.consoleLines, /SAM: mask added/, 60_000);
+    assert.match(await b.page.getByTestId('review-info').textContent(), new RegExp(`: ${masksBefore + 1} SAM masks, 1 edit\\(s\\)`));
     const zip = readZip((await download(b.page, 'export')).bytes);
     const label = decodePng(zip.get(`${name}.png`));
     assert.equal(`${label.width}x${label.height}`, '513x513');
+    assert.equal(JSON.parse(zip.get('report.json')).images[0].edits, 1, 'the prompt mask is an edit of the stored result');
     assertSameOrigin(b.requests, server.origin);
     return backend;
   } finally {
@@ -246,15 +372,16 @@ test('WebGPU device lost mid-run: the job restarts on the CPU, finished results 
   assert.deepEqual(r.backends, { '2007_000033': 'webgpu', '2007_000332': 'cpu' }, 'the first image finished on WebGPU and was kept');
 });
 
-test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm without weights says what it needs', async () => {
+test('method pamr (no model), CAMs as a heatmap PNG and an .npz from a folder: labels equal `camsam refine --mode pamr`; cpm without weights says what it needs', async () => {
   const crops = path.join(sharedDir(), 'data/voc_val_crops');
   const work = tmpDir('pamr');
   const names = [['2007_000033', 1], ['2007_000332', 13]];
   for (const d of ['images', 'cams', 'cli']) fs.mkdirSync(path.join(work, d));
-  for (const [n, cls] of names) {
+  for (const [k, [n, cls]] of names.entries()) {
     fs.copyFileSync(path.join(crops, 'images', `${n}.png`), path.join(work, 'images', `${n}.png`));
     const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${n}.png`)));
-    fs.writeFileSync(path.join(work, 'cams', `${n}_${cls}.png`), camFromGt(gt, cls));
+    if (k === 0) fs.writeFileSync(path.join(work, 'cams', `${n}_${cls}.png`), camFromGt(gt, cls));
+    else fs.writeFileSync(path.join(work, 'cams', `${n}.npz`), writeCamNpz(gt.width, gt.height, { [cls]: Float32Array.from(camValuesFromGt(gt, cls), (v) => v / 255) }));
   }
   execFileSync(camsamBin(), ['refine', '--mode', 'pamr', '--images', path.join(work, 'images'), '--cams', path.join(work, 'cams'), '--out', path.join(work, 'cli')], { stdio: ['ignore', 'ignore', 'inherit'] });
 
@@ -263,7 +390,7 @@ test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm with
     await b.page.goto(`${server.origin}/?nodemo`);
     await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
     await b.page.getByTestId('images-input').setInputFiles(names.map(([n]) => path.join(work, 'images', `${n}.png`)));
-    await b.page.getByTestId('cams-input').setInputFiles(names.map(([n, c]) => path.join(work, 'cams', `${n}_${c}.png`)));
+    await b.page.getByTestId('cams-folder').setInputFiles(path.join(work, 'cams'));
     await b.page.getByTestId('gt-input').setInputFiles(names.map(([n]) => path.join(crops, 'gt', `${n}.png`)));
 
     await b.page.getByTestId('preset-select').selectOption('cpm');
@@ -283,6 +410,10 @@ test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm with
     await b.page.screenshot({ path: path.join(screenshots, 'pamr-review.png'), fullPage: true });
     const zip = readZip((await download(b.page, 'export')).bytes);
     assert.equal(JSON.parse(zip.get('report.json')).method, 'pamr');
+    // The review shows each image's CAM classes, the .npz one included.
+    await b.page.getByTestId('image-select').selectOption(names[1][0]);
+    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), names[1][0]);
+    assert.deepEqual(await b.page.locator('#cam-class option').allTextContents(), ['horse']);
     for (const [n] of names) {
       const got = decodePng(zip.get(`${n}.png`));
       const want = decodePng(fs.readFileSync(path.join(work, 'cli', `${n}.png`)));
@@ -291,6 +422,78 @@ test('method pamr (no model): labels equal `camsam refine --mode pamr`; cpm with
       assert.equal(diff, 0, `${n}: ${diff} pixels differ from camsam refine --mode pamr; first at ${first}: ${got.data[first]} vs ${want.data[first]}`);
     }
     assertSameOrigin(b.requests, server.origin);
+  } finally {
+    await b.close();
+  }
+});
+
+// Memory over a long batch: the worker stores each finished image in IndexedDB and frees it,
+// so its wasm memory and JS heap (and the page's heap) stay flat. Readings every 100 images,
+// after a GC; the last may exceed the one at image 100 by at most MEMORY_GROWTH.
+const MEMORY_GROWTH = 1.2;
+const LONG_BATCH = 1000;
+
+/** A 64×64 pseudo-label (one class rectangle) and three SAM masks (the object grown by 4 px, its
+ *  left half, a background band) for image i. */
+function longBatchImage(i) {
+  const S = 64, cls = 1 + (i % 20), x0 = 8 + (i % 17), y0 = 8 + ((i * 7) % 19);
+  const rect = (value, rx, ry, rw, rh) => {
+    const out = new Uint8Array(S * S);
+    for (let y = Math.max(0, ry); y < Math.min(S, ry + rh); y++) for (let x = Math.max(0, rx); x < Math.min(S, rx + rw); x++) out[y * S + x] = value;
+    return encodePng(S, S, 1, out);
+  };
+  return { pseudo: rect(cls, x0, y0, 24, 24), masks: [rect(255, x0 - 4, y0 - 4, 32, 32), rect(255, x0, y0, 12, 24), rect(255, 0, 0, S, 6)] };
+}
+
+test(`memory stays flat over a ${LONG_BATCH}-image merge-only batch (64×64 pseudo-labels, 3 SAM masks each); a reload mid-run keeps the finished images`, async () => {
+  const work = tmpDir('long');
+  const pseudo = [];
+  const entries = [];
+  for (let i = 0; i < LONG_BATCH; i++) {
+    const name = `img_${String(i).padStart(4, '0')}`;
+    const { pseudo: png, masks } = longBatchImage(i);
+    pseudo.push(path.join(work, `${name}.png`));
+    fs.writeFileSync(pseudo[i], png);
+    masks.forEach((m, k) => entries.push([`${name}/${k}.png`, m]));
+  }
+  fs.writeFileSync(path.join(work, 'masks.zip'), writeZip(entries));
+  const b = await launch({ extraArgs: ['--enable-precise-memory-info', '--js-flags=--expose-gc', '--enable-blink-features=ForceEagerMeasureMemory'] });
+  try {
+    await b.page.goto(`${server.origin}/?nodemo&memory-every=100`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('cams-input').setInputFiles(pseudo);
+    await b.page.getByTestId('masks-input').setInputFiles(path.join(work, 'masks.zip'));
+    const t0 = Date.now();
+    await b.page.getByTestId('run').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    const seconds = (Date.now() - t0) / 1000;
+    assert.match(status, new RegExp(`${LONG_BATCH} image\\(s\\) refined`));
+    assert.doesNotMatch(status, /error/);
+    // worker_heap_bytes is a promise (measureUserAgentSpecificMemory) until it settles.
+    const samples = await b.page.evaluate(() => Promise.all((window.camsamMemory || []).map(async (m) => ({ ...m, worker_heap_bytes: (await m.worker_heap_bytes) ?? null }))));
+    const mib = (v) => (v === null ? 'n/a' : (v / 2 ** 20).toFixed(2));
+    console.log(`# long batch: ${LONG_BATCH} images in ${seconds.toFixed(1)} s (${(1000 * seconds / LONG_BATCH).toFixed(1)} ms/image)`);
+    for (const m of samples) console.log(`# long batch: image ${m.done}: worker wasm ${mib(m.wasm_bytes)} MiB, worker JS heap ${mib(m.worker_heap_bytes)} MiB, page JS heap ${mib(m.page_js_heap_bytes)} MiB`);
+    assert.deepEqual(samples.map((m) => m.done), Array.from({ length: LONG_BATCH / 100 }, (_, k) => 100 * (k + 1)));
+    const first = samples[0], last = samples[samples.length - 1];
+    for (const key of ['wasm_bytes', 'worker_heap_bytes', 'page_js_heap_bytes']) {
+      assert.ok(first[key] > 0 && last[key] > 0, `${key} is reported: ${first[key]}, ${last[key]}`);
+      assert.ok(last[key] <= MEMORY_GROWTH * first[key],
+        `${key}: ${mib(last[key])} MiB at image ${last.done} > ${MEMORY_GROWTH} × ${mib(first[key])} MiB at image ${first.done}`);
+    }
+
+    // A tab reloaded in the middle of a run keeps every image finished before it.
+    await b.page.getByTestId('run').click();
+    const handle = await b.page.waitForFunction(() => {
+      const done = Number((/^running: (\d+) \//.exec(document.querySelector('[data-testid=status]').textContent) || [])[1] || 0);
+      return done >= 200 && done;
+    }, null, { timeout: 60_000, polling: 20 });
+    const seen = await handle.jsonValue();
+    await b.page.reload();
+    const restored = await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    const kept = Number((/(\d+) result\(s\) from your last visit restored/.exec(restored) || [])[1]);
+    console.log(`# long batch: reloaded at image ≥ ${seen} of a second run: ${kept} result(s) restored`);
+    assert.ok(kept >= seen && kept < LONG_BATCH, `restored ${kept} result(s) after a reload at image ${seen}: ${restored}`);
   } finally {
     await b.close();
   }

@@ -56,12 +56,14 @@ export async function startServer() {
   return { origin, close: () => proc.kill() };
 }
 
-/** Headless Debian Chromium with WebGPU (SwiftShader) unless `webgpu: false`; a fresh profile. */
-export async function launch({ webgpu = true } = {}) {
+/** Headless Debian Chromium with WebGPU (SwiftShader) unless `webgpu: false`, plus `extraArgs`; a
+ *  fresh profile (kept across reloads of the page, so IndexedDB survives them). */
+export async function launch({ webgpu = true, extraArgs = [] } = {}) {
   const profile = tmpDir('profile');
   const args = [
     '--no-sandbox', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-domain-reliability',
+    ...extraArgs,
   ];
   if (webgpu) args.push('--enable-unsafe-webgpu');
   else args.push('--disable-webgpu', '--disable-gpu');
@@ -148,6 +150,31 @@ export function readZip(buf) {
     p += 46 + nlen + xlen + clen;
   }
   return out;
+}
+
+// ---------------------------------------------------------------- .npy / .npz
+
+/** A C-order `.npy` (v1) of a typed array: `descr` as numpy writes it ('<f4', '<i4'). */
+export function writeNpy(descr, shape, data) {
+  const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims}), }`;
+  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from('\x93NUMPY', 'latin1').copy(head, 0);
+  head[6] = 1; head[7] = 0; head.writeUInt16LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+
+/** An IRN-style CAM `.npz`: `keys` (0-based foreground indices: key k = class k + 1) and
+ *  `high_res` (len(keys), H, W) f32, from {class id: Float32Array of H·W}. */
+export function writeCamNpz(width, height, cams) {
+  const classes = Object.keys(cams).map(Number).sort((a, b) => a - b);
+  const stack = new Float32Array(classes.length * width * height);
+  classes.forEach((c, i) => stack.set(cams[c], i * width * height));
+  return writeZip([
+    ['keys.npy', writeNpy('<i4', [classes.length], Int32Array.from(classes, (c) => c - 1))],
+    ['high_res.npy', writeNpy('<f4', [classes.length, height, width], stack)],
+  ]);
 }
 
 // ---------------------------------------------------------------- PNG (8-bit gray / palette / RGB)

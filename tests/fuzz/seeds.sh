@@ -10,13 +10,13 @@ for t in npy npz_cam heatmap_png image_labels cam_to_label label_png masks weigh
   mkdir -p "corpus/$t"
 done
 sepl="$shared/fixtures/sepl"
-names=$(ls "$sepl/pseudo" | head -6 | sed 's/\.png$//')
+names=$(ls "$sepl/pseudo" | sed -n '1,6s/\.png$//p')
 for n in $names; do
   cp "$sepl/pseudo/$n.png" corpus/heatmap_png/
   cp "$sepl/pseudo/$n.png" "corpus/label_png/pseudo_$n.png"
   cp "$sepl/gt/$n.png" "corpus/label_png/gt_$n.png"
 done
-cp "$(ls -S "$shared"/data/voc_val_crops/images/* | tail -1)" corpus/label_png/
+cp "$(ls -rS "$shared"/data/voc_val_crops/images/* | sed -n 1p)" corpus/label_png/
 cp "$shared/data/voc_val_crops/labels.tsv" corpus/image_labels/
 printf 'a 1 15\nb: dog, cat\n' > corpus/image_labels/plain.txt
 python3 - "$shared" $names <<'PY'
