@@ -1,61 +1,24 @@
-//! Each WebGPU kernel against a CPU reference (plain loops, or candle for GELU's erf) on
-//! random shapes, including sizes that are not multiples of the tiles.
+//! Each WebGPU kernel against a CPU reference on random shapes, including sizes that are not
+//! multiples of the tiles (the checks live in `common/gpu_checks.rs`, shared with the browser
+//! tests in `wasm_gpu_kernels.rs`).
 
 mod common;
 #[path = "common/gpu.rs"]
 mod gpu;
+#[path = "common/gpu_checks.rs"]
+mod gpu_checks;
 
-use camsam::gpu::matmul::{linear, Epilogue};
-use camsam::gpu::{GpuContext, GpuOptions, GpuTensor, MatmulKernel};
-use gpu::{assert_close, random, REDUCTION};
+use camsam::gpu::{GpuOptions, MatmulKernel};
 
-fn gelu_ref(v: &[f32]) -> Vec<f32> {
-    let t = candle_core::Tensor::from_slice(v, v.len(), &candle_core::Device::Cpu)
-        .and_then(|t| t.gelu_erf())
-        .and_then(|t| t.to_vec1::<f32>());
-    t.expect("candle gelu_erf")
-}
-
-fn up(ctx: &GpuContext, shape: &[usize], v: &[f32]) -> GpuTensor {
-    GpuTensor::upload(ctx, shape, v).expect("upload")
-}
-
-fn read(ctx: &GpuContext, t: &GpuTensor) -> Vec<f32> {
-    pollster::block_on(t.read(ctx)).expect("readback")
-}
-
-/// out = act(a·wᵀ + bias + res), accumulated in f64.
-#[allow(clippy::too_many_arguments)]
-fn matmul_ref(
-    a: &[f32],
-    w: &[f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    bias: Option<&[f32]>,
-    res: Option<&[f32]>,
-    act: bool,
-) -> Vec<f32> {
-    let mut out = vec![0f32; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            let mut s = 0f64;
-            for l in 0..k {
-                s += a[i * k + l] as f64 * w[j * k + l] as f64;
-            }
-            if let Some(b) = bias {
-                s += b[j] as f64;
-            }
-            if let Some(r) = res {
-                s += r[i * n + j] as f64;
-            }
-            out[i * n + j] = s as f32;
-        }
-    }
-    if act {
-        gelu_ref(&out)
-    } else {
-        out
+/// Both matmul kernels run on every adapter (each is forced here), whatever the default.
+fn matmul_should_match_reference(kernel: MatmulKernel) {
+    let test = format!("matmul_{kernel:?}_should_match_reference");
+    let options = GpuOptions {
+        matmul: kernel,
+        ..Default::default()
+    };
+    if let Some(ctx) = gpu::context_with(&test, options) {
+        pollster::block_on(gpu_checks::matmul(&ctx, kernel));
     }
 }
 
@@ -69,349 +32,37 @@ fn matmul_blocked_should_match_reference() {
     matmul_should_match_reference(MatmulKernel::Blocked);
 }
 
-/// Both matmul kernels run on every adapter (each is forced here), whatever the default.
-fn matmul_should_match_reference(kernel: MatmulKernel) {
-    let test = format!("matmul_{kernel:?}_should_match_reference");
-    let options = GpuOptions {
-        matmul: kernel,
-        ..Default::default()
-    };
-    let Some(ctx) = gpu::context_with(&test, options) else {
-        return;
-    };
-    assert_eq!(ctx.matmul_kernel(), kernel);
-    // (m, n, k, bias, residual, gelu): exact tiles, odd sizes, k not a multiple of 16 or 4,
-    // rows and columns not multiples of the 8×8 register blocks.
-    let cases = [
-        (64, 64, 16, false, false, false),
-        (1, 1, 1, false, false, false),
-        (67, 33, 29, true, false, false),
-        (130, 97, 161, true, false, true),
-        (200, 128, 64, true, true, false),
-        (37, 250, 300, true, true, true),
-        (71, 9, 6, false, true, false),
-    ];
-    for (seed, &(m, n, k, b, r, act)) in cases.iter().enumerate() {
-        let seed = seed as u64 * 10;
-        let a = random(seed, m * k, 1.0);
-        let w = random(seed + 1, n * k, 1.0);
-        let bias = random(seed + 2, n, 1.0);
-        let res = random(seed + 3, m * n, 1.0);
-        let (ga, gw, gb, gr) = (
-            up(&ctx, &[m, k], &a),
-            up(&ctx, &[n, k], &w),
-            up(&ctx, &[n], &bias),
-            up(&ctx, &[m, n], &res),
-        );
-        let mut rec = ctx.recorder();
-        let epi = Epilogue {
-            bias: b.then_some(&gb),
-            residual: r.then_some(&gr),
-            gelu: act,
-            relu: false,
-        };
-        let out = linear(&mut rec, &ga, &gw, epi).expect("matmul");
-        rec.submit();
-        let want = matmul_ref(
-            &a,
-            &w,
-            m,
-            n,
-            k,
-            b.then_some(&bias[..]),
-            r.then_some(&res[..]),
-            act,
-        );
-        assert_eq!(out.shape(), &[m, n]);
-        assert_close(
-            &format!("{kernel:?} matmul m={m} n={n} k={k} bias={b} res={r} gelu={act}"),
-            &read(&ctx, &out),
-            &want,
-            REDUCTION,
-        );
-    }
-}
-
 #[test]
 fn matmul_rejects_mismatched_shapes() {
-    let Some(ctx) = gpu::context("matmul_rejects_mismatched_shapes") else {
-        return;
-    };
-    let a = up(&ctx, &[2, 3], &[0.0; 6]);
-    let w = up(&ctx, &[2, 4], &[0.0; 8]);
-    let mut rec = ctx.recorder();
-    assert!(linear(&mut rec, &a, &w, Epilogue::default()).is_err());
-}
-
-/// Direct convolution reference on a CHW input: `[cout, ho, wo]` → returned channels-last.
-#[allow(clippy::too_many_arguments)]
-fn conv_ref(
-    x: &[f32],
-    (cin, h, w): (usize, usize, usize),
-    wt: &[f32],
-    cout: usize,
-    ks: usize,
-    stride: usize,
-    pad: usize,
-) -> Vec<f32> {
-    let ho = (h + 2 * pad - ks) / stride + 1;
-    let wo = (w + 2 * pad - ks) / stride + 1;
-    let mut out = vec![0f32; ho * wo * cout];
-    for oy in 0..ho {
-        for ox in 0..wo {
-            for co in 0..cout {
-                let mut s = 0f64;
-                for ci in 0..cin {
-                    for ky in 0..ks {
-                        for kx in 0..ks {
-                            let iy = (oy * stride + ky) as isize - pad as isize;
-                            let ix = (ox * stride + kx) as isize - pad as isize;
-                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                continue;
-                            }
-                            let xv = x[ci * h * w + iy as usize * w + ix as usize];
-                            s += xv as f64 * wt[((co * cin + ci) * ks + ky) * ks + kx] as f64;
-                        }
-                    }
-                }
-                out[(oy * wo + ox) * cout + co] = s as f32;
-            }
-        }
+    if let Some(ctx) = gpu::context("matmul_rejects_mismatched_shapes") {
+        gpu_checks::matmul_rejects_mismatched_shapes(&ctx);
     }
-    out
-}
-
-fn chw_to_hwc(x: &[f32], c: usize, hw: usize) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    for ch in 0..c {
-        for p in 0..hw {
-            out[p * c + ch] = x[ch * hw + p];
-        }
-    }
-    out
 }
 
 #[test]
 fn conv2d_im2col_should_match_reference() {
-    use camsam::gpu::conv::{conv2d, Layout};
-    let Some(ctx) = gpu::context("conv2d_im2col_should_match_reference") else {
-        return;
-    };
-    // (cin, h, w, cout, ks, stride, pad): the stem's 3×3 stride 2, odd sides, the neck's 3×3.
-    let cases = [
-        (3, 17, 23, 8, 3, 2, 1),
-        (5, 9, 7, 70, 3, 1, 1),
-        (4, 8, 8, 6, 1, 1, 0),
-        (32, 12, 10, 64, 3, 2, 1),
-    ];
-    for (i, &(cin, h, w, cout, ks, stride, pad)) in cases.iter().enumerate() {
-        let x = random(100 + i as u64, cin * h * w, 1.0);
-        let wt = random(200 + i as u64, cout * cin * ks * ks, 0.5);
-        let want = conv_ref(&x, (cin, h, w), &wt, cout, ks, stride, pad);
-        let gw = up(&ctx, &[cout, cin * ks * ks], &wt);
-        for layout in [Layout::Chw, Layout::Hwc] {
-            let xin = match layout {
-                Layout::Chw => x.clone(),
-                Layout::Hwc => chw_to_hwc(&x, cin, h * w),
-            };
-            let gx = up(&ctx, &[xin.len()], &xin);
-            let mut rec = ctx.recorder();
-            let out = conv2d(
-                &mut rec,
-                &gx,
-                layout,
-                (cin, h, w),
-                &gw,
-                ks,
-                stride,
-                pad,
-                Epilogue::default(),
-            )
-            .expect("conv2d");
-            rec.submit();
-            assert_close(
-                &format!("conv {layout:?} cin={cin} {h}×{w} cout={cout} k={ks} s={stride}"),
-                &read(&ctx, &out),
-                &want,
-                REDUCTION,
-            );
-        }
+    if let Some(ctx) = gpu::context("conv2d_im2col_should_match_reference") {
+        pollster::block_on(gpu_checks::conv2d_im2col(&ctx));
     }
 }
 
 #[test]
 fn depthwise3x3_should_match_reference() {
-    use camsam::gpu::conv::depthwise3x3;
-    let Some(ctx) = gpu::context("depthwise3x3_should_match_reference") else {
-        return;
-    };
-    for (i, &(c, h, w, stride, act)) in [
-        (3, 5, 7, 1, false),
-        (64, 16, 16, 2, true),
-        (37, 13, 9, 2, false),
-        (160, 7, 7, 1, true),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let x = random(300 + i as u64, c * h * w, 1.0); // CHW for the reference
-        let wt = random(400 + i as u64, c * 9, 0.5);
-        let bias = random(500 + i as u64, c, 0.5);
-        let ho = (h + 2 - 3) / stride + 1;
-        let wo = (w + 2 - 3) / stride + 1;
-        let mut want = vec![0f32; ho * wo * c];
-        for ch in 0..c {
-            let one = conv_ref(
-                &x[ch * h * w..(ch + 1) * h * w],
-                (1, h, w),
-                &wt[ch * 9..ch * 9 + 9],
-                1,
-                3,
-                stride,
-                1,
-            );
-            for (p, v) in one.iter().enumerate() {
-                want[p * c + ch] = v + bias[ch];
-            }
-        }
-        if act {
-            want = gelu_ref(&want);
-        }
-        let gx = up(&ctx, &[h * w, c], &chw_to_hwc(&x, c, h * w));
-        let (gw, gb) = (up(&ctx, &[c, 9], &wt), up(&ctx, &[c], &bias));
-        let mut rec = ctx.recorder();
-        let out = depthwise3x3(&mut rec, &gx, (h, w), &gw, &gb, stride, act).expect("dw");
-        rec.submit();
-        assert_close(
-            &format!("depthwise c={c} {h}×{w} stride={stride} gelu={act}"),
-            &read(&ctx, &out),
-            &want,
-            gpu::ELEMENTWISE,
-        );
+    if let Some(ctx) = gpu::context("depthwise3x3_should_match_reference") {
+        pollster::block_on(gpu_checks::depthwise3x3(&ctx));
     }
 }
 
 #[test]
 fn layer_norm_should_match_reference() {
-    use camsam::gpu::norm::layer_norm;
-    let Some(ctx) = gpu::context("layer_norm_should_match_reference") else {
-        return;
-    };
-    for (i, &(rows, c, eps)) in [
-        (1, 1, 1e-5),
-        (77, 128, 1e-5),
-        (130, 320, 1e-6),
-        (5, 33, 1e-6),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let mut x = random(600 + i as u64, rows * c, 2.0);
-        for v in x.iter_mut().step_by(3) {
-            *v += 3.0; // a non-zero mean
-        }
-        let g = random(700 + i as u64, c, 1.0);
-        let b = random(800 + i as u64, c, 1.0);
-        let mut want = vec![0f32; rows * c];
-        for r in 0..rows {
-            let row = &x[r * c..(r + 1) * c];
-            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
-            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
-            for j in 0..c {
-                want[r * c + j] = ((row[j] as f64 - mean) / (var + eps as f64).sqrt() * g[j] as f64
-                    + b[j] as f64) as f32;
-            }
-        }
-        let (gx, gg, gb) = (
-            up(&ctx, &[rows, c], &x),
-            up(&ctx, &[c], &g),
-            up(&ctx, &[c], &b),
-        );
-        let mut rec = ctx.recorder();
-        let out = layer_norm(&mut rec, &gx, &gg, &gb, eps).expect("layer_norm");
-        rec.submit();
-        assert_close(
-            &format!("layer_norm rows={rows} c={c}"),
-            &read(&ctx, &out),
-            &want,
-            gpu::ELEMENTWISE,
-        );
+    if let Some(ctx) = gpu::context("layer_norm_should_match_reference") {
+        pollster::block_on(gpu_checks::layer_norm(&ctx));
     }
 }
 
 #[test]
 fn window_attention_should_match_reference() {
-    use camsam::gpu::window_attention::{window_attention, HEAD_DIM};
-    let Some(ctx) = gpu::context("window_attention_should_match_reference") else {
-        return;
-    };
-    // (h, w, ws, heads): padded on both sides, exact windows, one window = whole map.
-    for (i, &(h, w, ws, heads)) in [(9, 11, 7, 2), (14, 14, 7, 1), (7, 7, 7, 3), (16, 5, 14, 2)]
-        .iter()
-        .enumerate()
-    {
-        let row = heads * 3 * HEAD_DIM;
-        let n = ws * ws;
-        let qkv = random(900 + i as u64, h * w * row, 1.0);
-        let pad = random(950 + i as u64, row, 1.0);
-        let bias = random(990 + i as u64, heads * n * n, 1.0);
-        let scale = 1.0 / (HEAD_DIM as f64).sqrt();
-        let (nh, nw) = (h.div_ceil(ws), w.div_ceil(ws));
-        let mut want = vec![0f32; h * w * heads * HEAD_DIM];
-        let token = |y: usize, x: usize| -> &[f32] {
-            if y < h && x < w {
-                &qkv[(y * w + x) * row..(y * w + x + 1) * row]
-            } else {
-                &pad[..]
-            }
-        };
-        for wy in 0..nh {
-            for wx in 0..nw {
-                for hd in 0..heads {
-                    for q in 0..n {
-                        let (qy, qx) = (wy * ws + q / ws, wx * ws + q % ws);
-                        if qy >= h || qx >= w {
-                            continue;
-                        }
-                        let qv = &token(qy, qx)[hd * 3 * HEAD_DIM..][..HEAD_DIM];
-                        let scores: Vec<f64> = (0..n)
-                            .map(|k| {
-                                let kv = &token(wy * ws + k / ws, wx * ws + k % ws)
-                                    [hd * 3 * HEAD_DIM + HEAD_DIM..][..HEAD_DIM];
-                                let d: f64 =
-                                    qv.iter().zip(kv).map(|(&a, &b)| a as f64 * b as f64).sum();
-                                d * scale + bias[(hd * n + q) * n + k] as f64
-                            })
-                            .collect();
-                        let m = scores.iter().cloned().fold(f64::MIN, f64::max);
-                        let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
-                        let z: f64 = e.iter().sum();
-                        for dd in 0..HEAD_DIM {
-                            let v: f64 = (0..n)
-                                .map(|k| {
-                                    let vv = token(wy * ws + k / ws, wx * ws + k % ws)
-                                        [hd * 3 * HEAD_DIM + 2 * HEAD_DIM + dd];
-                                    e[k] * vv as f64
-                                })
-                                .sum();
-                            want[(qy * w + qx) * heads * HEAD_DIM + hd * HEAD_DIM + dd] =
-                                (v / z) as f32;
-                        }
-                    }
-                }
-            }
-        }
-        let gq = up(&ctx, &[h * w, row], &qkv);
-        let gp = up(&ctx, &[row], &pad);
-        let gb = up(&ctx, &[heads, n, n], &bias);
-        let mut rec = ctx.recorder();
-        let out = window_attention(&mut rec, &gq, &gp, &gb, (h, w), ws, heads).expect("attn");
-        rec.submit();
-        assert_close(
-            &format!("window attention {h}×{w} ws={ws} heads={heads}"),
-            &read(&ctx, &out),
-            &want,
-            REDUCTION,
-        );
+    if let Some(ctx) = gpu::context("window_attention_should_match_reference") {
+        pollster::block_on(gpu_checks::window_attention(&ctx));
     }
 }

@@ -166,10 +166,9 @@ fn json_pairs(v: &serde_json::Value) -> Vec<(f64, f64)> {
         .unwrap_or_default()
 }
 
-/// Decoder only (the official embedding as input), every prompt case of one image (lavapipe
-/// is slow; the CPU path's tests cover the other images).
+/// Decoder only (the official embedding uploaded to the device), every prompt case of one
+/// image (lavapipe is slow; the CPU path's tests cover the other images). Runs in CI.
 #[test]
-#[ignore = "minutes on lavapipe (software Vulkan): run with `cargo test --test gpu_model -- --ignored` on a GPU or when checking the WebGPU engine"]
 fn decoder_matches_official_fixture_cases() {
     use camsam::predictor::{MaskPredictor, Prompt};
     let shared = common::shared_dir();

@@ -23,5 +23,7 @@ step "browser app: wasm release build, wasm-bindgen, wasm-opt (www/build.sh)"
 bash www/build.sh
 step "browser end-to-end tests (headless Chromium, tests/e2e)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && node --test --test-concurrency=1 app.test.mjs)
-step "wasm tests in headless Chromium (wasm-bindgen-test: CPU MobileSAM decoder on the fixtures)"
-CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" cargo test --target wasm32-unknown-unknown --test wasm_sam_decoder
+step "wasm tests in headless Chromium (wasm-bindgen-test: MobileSAM decoder on the fixtures, CPU and WebGPU; WebGPU kernel parity)"
+# SwiftShader's WebGPU is slow: some checks take longer than the runner's default 20 s.
+CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT=180 \
+    cargo test --target wasm32-unknown-unknown --test wasm_sam_decoder --test wasm_gpu_kernels

@@ -1,12 +1,16 @@
-//! The CPU MobileSAM decoder compiled to wasm32, run in headless Chromium through
-//! `wasm-bindgen-test` on the fixture checkpoint: the `voc_a` `point_multi` and `box` cases from
-//! the official embedding, against the official IoU predictions and low-res logits.
+//! The MobileSAM decoder compiled to wasm32, run in headless Chromium through
+//! `wasm-bindgen-test` on the fixture checkpoint, on both backends (the CPU one, and WebGPU on
+//! Chromium's SwiftShader adapter, `--enable-unsafe-webgpu` in `webdriver.json`): the `voc_a`
+//! `point_multi` and `box` cases from the official embedding, against the official IoU
+//! predictions and low-res logits.
 //!
 //! The fixture files are embedded at compile time from `../shared` (the browser has no file
 //! system). Run with `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target
 //! wasm32-unknown-unknown --test wasm_sam_decoder` (the runner is set in `.cargo/config.toml`).
 #![cfg(target_arch = "wasm32")]
 
+use camsam::gpu::sam::GpuSam;
+use camsam::gpu::GpuContext;
 use camsam::npy::NpyArray;
 use camsam::predictor::Prompt;
 use camsam::sam::cpu::CpuSam;
@@ -25,15 +29,46 @@ const POINT_MULTI: &[u8] =
     include_bytes!("../../shared/fixtures/sam/predict/voc_a/point_multi_low_res_logits.npy");
 const BOX: &[u8] = include_bytes!("../../shared/fixtures/sam/predict/voc_a/box_low_res_logits.npy");
 
-/// Predicted IoUs: absolute.
-const IOU_TOL: f32 = 1e-3;
-/// Low-res logits: max |Δ| relative to the largest reference magnitude.
-const LOGITS_REL_TOL: f32 = 1e-3;
+/// How close a backend must come to the official outputs.
+struct Tolerance {
+    /// Predicted IoUs: absolute.
+    iou: f32,
+    /// Low-res logits: max |Δ| relative to the largest reference magnitude.
+    logits_rel: f32,
+}
+
+/// The CPU backend (as `tests/sam_fixtures.rs` natively).
+const CPU: Tolerance = Tolerance {
+    iou: 1e-3,
+    logits_rel: 1e-3,
+};
+/// WebGPU (issue 4: IoU predictions within 2e-3; the logits likewise relative).
+const WEBGPU: Tolerance = Tolerance {
+    iou: 2e-3,
+    logits_rel: 2e-3,
+};
+
+fn weights() -> Weights {
+    Weights::from_bytes(WEIGHTS, "mobile_sam_random.safetensors").unwrap()
+}
 
 #[wasm_bindgen_test]
 async fn decoder_matches_official_in_the_browser() {
-    let weights = Weights::from_bytes(WEIGHTS, "mobile_sam_random.safetensors").unwrap();
-    let model = CpuSam::new(&weights).unwrap();
+    let model = CpuSam::new(&weights()).unwrap();
+    decoder_matches_official(&model, CPU).await;
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_decoder_matches_official_in_the_browser() {
+    let ctx = GpuContext::new()
+        .await
+        .expect("a WebGPU adapter in headless Chromium (webdriver.json: --enable-unsafe-webgpu)");
+    let model = GpuSam::new(ctx, &weights()).unwrap();
+    decoder_matches_official(&model, WEBGPU).await;
+}
+
+async fn decoder_matches_official<B: SamBackend>(model: &B, tol: Tolerance) {
+    let backend = model.name();
     let embedding = NpyArray::from_bytes(EMBEDDING, "embedding.npy")
         .unwrap()
         .to_f32();
@@ -68,8 +103,8 @@ async fn decoder_matches_official_in_the_browser() {
         {
             let official = official.as_f64().unwrap() as f32;
             assert!(
-                (out.iou[m] - official).abs() <= IOU_TOL,
-                "{name}: IoU prediction {m} is {}, official {official}",
+                (out.iou[m] - official).abs() <= tol.iou,
+                "{backend} {name}: IoU prediction {m} is {}, official {official}",
                 out.iou[m]
             );
         }
@@ -82,8 +117,8 @@ async fn decoder_matches_official_in_the_browser() {
             }
         }
         assert!(
-            worst <= LOGITS_REL_TOL * scale,
-            "{name}: logit {at} is {}, official {} (|Δ| {worst})",
+            worst <= tol.logits_rel * scale,
+            "{backend} {name}: logit {at} is {}, official {} (|Δ| {worst})",
             out.logits[at],
             reference[at]
         );

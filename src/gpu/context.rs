@@ -205,6 +205,11 @@ impl GpuContext {
             .min(self.limits.max_buffer_size)
     }
 
+    /// Largest texture side the device accepts, in texels.
+    pub(crate) fn max_texture_side(&self) -> usize {
+        self.limits.max_texture_dimension_2d as usize
+    }
+
     /// Frees the pooled intermediate buffers (after a large job).
     pub fn trim(&self) {
         self.pool.clear();
@@ -294,6 +299,19 @@ impl Recorder<'_> {
         buffers: &[&wgpu::Buffer],
         groups: (u32, u32, u32),
     ) -> Result<()> {
+        let resources: Vec<wgpu::BindingResource> =
+            buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.dispatch_with(shader, params, resources, groups)
+    }
+
+    /// [`Recorder::dispatch`] with any resources (buffers, texture views) at bindings 1...
+    pub(crate) fn dispatch_with(
+        &mut self,
+        shader: &'static str,
+        params: &[u32],
+        resources: Vec<wgpu::BindingResource>,
+        groups: (u32, u32, u32),
+    ) -> Result<()> {
         use wgpu::util::DeviceExt;
         let pipeline = self.ctx.pipeline(shader)?;
         let mut words = params.to_vec();
@@ -310,10 +328,10 @@ impl Recorder<'_> {
             binding: 0,
             resource: uniform.as_entire_binding(),
         }];
-        for (i, b) in buffers.iter().enumerate() {
+        for (i, resource) in resources.into_iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
+                resource,
             });
         }
         let bind_group = self

@@ -108,14 +108,15 @@ pub fn depthwise3x3(
     }
     let (ho, wo) = (out_size(h, 3, stride, 1), out_size(w, 3, stride, 1));
     let out = GpuTensor::empty(rec.ctx, &[ho * wo, c])?;
-    let total = ho * wo * c;
+    // One invocation per channel and 4 adjacent output pixels of a row.
+    let total = ho * wo.div_ceil(4) * c;
     let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);
     rec.dispatch_1d(
         "depthwise3x3",
         &params,
         &[x.buffer(), weight.buffer(), bias.buffer(), out.buffer()],
         total,
-        256,
+        64,
     )?;
     Ok(out)
 }

@@ -27,7 +27,7 @@ impl Linear {
         let w = wts.f32s(&format!("{prefix}.weight"), &[out, inp])?;
         let b = wts.f32s(&format!("{prefix}.bias"), &[out])?;
         Ok(Self {
-            w: GpuTensor::upload(ctx, &[out, inp], &w)?,
+            w: GpuTensor::upload_weight(ctx, &[out, inp], &w)?,
             b: GpuTensor::upload(ctx, &[out], &b)?,
         })
     }

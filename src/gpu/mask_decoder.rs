@@ -88,7 +88,7 @@ impl GpuMaskDecoder {
             )?;
             let b = w.f32s(&format!("{p}.output_upscaling.{name}.bias"), &[cout])?;
             Ok((
-                GpuTensor::upload(ctx, &[cout * 4, cin], &taps_matrix(&wt, cin, cout)?)?,
+                GpuTensor::upload_weight(ctx, &[cout * 4, cin], &taps_matrix(&wt, cin, cout)?)?,
                 GpuTensor::upload(ctx, &[cout], &b)?,
             ))
         };

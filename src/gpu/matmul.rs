@@ -6,7 +6,10 @@
 //! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs) and
 //! `matmul_blocked.wgsl` (no workgroup memory or barriers, 8×8 outputs per invocation read
 //! straight from storage, for CPU adapters, where a barrier switches between all of a
-//! workgroup's invocations). Both write 64×64 output tiles per workgroup.
+//! workgroup's invocations). On CPU adapters a weight uploaded with
+//! [`GpuTensor::upload_weight`] (k a multiple of 4) also lives in a texture, and
+//! `matmul_blocked_tex.wgsl` reads it with texel fetches, which lavapipe gathers without the
+//! per-lane loop of a storage load (4×8 outputs per invocation, 32×64 per workgroup).
 //!
 //! ```no_run
 //! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
@@ -85,7 +88,8 @@ pub fn linear(
         flags |= 8;
     }
     let groups_y = m.div_ceil(64);
-    if groups_y > super::context::MAX_GROUPS_PER_DIM as usize {
+    // The texture variant's tiles are 32 rows high.
+    if m.div_ceil(32) > super::context::MAX_GROUPS_PER_DIM as usize {
         return Err(Error::Model(format!(
             "matmul: {m} rows is too many for one dispatch"
         )));
@@ -93,21 +97,33 @@ pub fn linear(
     let out = GpuTensor::empty(rec.ctx, &out_shape)?;
     let bias = epi.bias.unwrap_or(a);
     let res = epi.residual.unwrap_or(a);
-    let kernel = match rec.ctx.matmul_kernel() {
-        MatmulKernel::Blocked => "matmul_blocked",
-        _ => "matmul",
-    };
-    rec.dispatch(
-        kernel,
-        &[m as u32, n as u32, k as u32, flags],
-        &[
-            a.buffer(),
-            w.buffer(),
-            bias.buffer(),
-            res.buffer(),
-            out.buffer(),
-        ],
-        (n.div_ceil(64) as u32, groups_y as u32, 1),
-    )?;
+    let params = [m as u32, n as u32, k as u32, flags];
+    let blocked = rec.ctx.matmul_kernel() == MatmulKernel::Blocked;
+    match w.texture() {
+        Some(texture) if blocked && k % 4 == 0 => rec.dispatch_with(
+            "matmul_blocked_tex",
+            &params,
+            vec![
+                a.buffer().as_entire_binding(),
+                wgpu::BindingResource::TextureView(texture),
+                bias.buffer().as_entire_binding(),
+                res.buffer().as_entire_binding(),
+                out.buffer().as_entire_binding(),
+            ],
+            (n.div_ceil(64) as u32, m.div_ceil(32) as u32, 1),
+        )?,
+        _ => rec.dispatch(
+            if blocked { "matmul_blocked" } else { "matmul" },
+            &params,
+            &[
+                a.buffer(),
+                w.buffer(),
+                bias.buffer(),
+                res.buffer(),
+                out.buffer(),
+            ],
+            (n.div_ceil(64) as u32, groups_y as u32, 1),
+        )?,
+    }
     Ok(out)
 }

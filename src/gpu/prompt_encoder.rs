@@ -103,7 +103,7 @@ impl GpuPromptEncoder {
             )?;
             let b = w.f32s(&format!("{p}.mask_downscaling.{name}.bias"), &[cout])?;
             Ok((
-                GpuTensor::upload(ctx, &[cout, cin * 4], &wt)?,
+                GpuTensor::upload_weight(ctx, &[cout, cin * 4], &wt)?,
                 GpuTensor::upload(ctx, &[cout], &b)?,
             ))
         };
@@ -147,7 +147,7 @@ impl GpuPromptEncoder {
             down3: conv("3", 16, 4)?,
             norm4: Norm::load(ctx, w, &format!("{p}.mask_downscaling.4"), 16, 1e-6)?,
             down6: Linear {
-                w: GpuTensor::upload(ctx, &[DIM, 16], &down6w)?,
+                w: GpuTensor::upload_weight(ctx, &[DIM, 16], &down6w)?,
                 b: GpuTensor::upload(ctx, &[DIM], &down6b)?,
             },
             dense_pe,

@@ -19,6 +19,16 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
             ("matmul_blocked.wgsl", include_str!("matmul_blocked.wgsl")),
         ],
     ),
+    (
+        "matmul_blocked_tex",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            (
+                "matmul_blocked_tex.wgsl",
+                include_str!("matmul_blocked_tex.wgsl"),
+            ),
+        ],
+    ),
     ("im2col", &[("conv.wgsl", include_str!("conv.wgsl"))]),
     (
         "depthwise3x3",

@@ -50,6 +50,9 @@ pub struct GpuTensor {
     buffer: wgpu::Buffer,
     shape: Vec<usize>,
     pool: Arc<BufferPool>,
+    /// A matmul weight `[n, k]` on CPU adapters also lives in an rgba32float texture of
+    /// k/4 × n texels, which `matmul_blocked_tex.wgsl` reads ([`GpuTensor::upload_weight`]).
+    texture: Option<wgpu::TextureView>,
 }
 
 impl std::fmt::Debug for GpuTensor {
@@ -96,6 +99,7 @@ impl GpuTensor {
             buffer,
             shape: shape.to_vec(),
             pool: ctx.pool.clone(),
+            texture: None,
         })
     }
 
@@ -114,6 +118,53 @@ impl GpuTensor {
                 .write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
         }
         Ok(t)
+    }
+
+    /// Uploads a matmul weight `[n, k]` (PyTorch's `Linear` layout). On devices that run the
+    /// blocked matmul (CPU adapters) it is also written to a texture when k is a multiple of 4
+    /// and it fits the device's texture size, so [`super::matmul::linear`] reads it with texel
+    /// fetches.
+    pub fn upload_weight(ctx: &GpuContext, shape: &[usize], data: &[f32]) -> Result<Self> {
+        let mut t = Self::upload(ctx, shape, data)?;
+        let max = ctx.max_texture_side();
+        if let [n, k] = *shape {
+            let texels = k / 4;
+            let fits = k % 4 == 0 && k > 0 && n > 0 && texels <= max && n <= max;
+            if fits && ctx.matmul_kernel() == super::MatmulKernel::Blocked {
+                let size = wgpu::Extent3d {
+                    width: texels as u32,
+                    height: n as u32,
+                    depth_or_array_layers: 1,
+                };
+                let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("matmul weight"),
+                    size,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::Rgba32Float,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                });
+                ctx.queue.write_texture(
+                    texture.as_image_copy(),
+                    bytemuck::cast_slice(data),
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(16 * texels as u32),
+                        rows_per_image: Some(n as u32),
+                    },
+                    size,
+                );
+                t.texture = Some(texture.create_view(&wgpu::TextureViewDescriptor::default()));
+            }
+        }
+        Ok(t)
+    }
+
+    /// The weight texture of [`GpuTensor::upload_weight`], if it made one.
+    pub(crate) fn texture(&self) -> Option<&wgpu::TextureView> {
+        self.texture.as_ref()
     }
 
     /// The shape, row-major.
@@ -141,6 +192,8 @@ impl GpuTensor {
             )));
         }
         self.shape = shape.to_vec();
+        // The texture's layout follows the old shape.
+        self.texture = None;
         Ok(self)
     }
 

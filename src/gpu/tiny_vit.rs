@@ -65,7 +65,7 @@ impl ConvBn {
             1e-5,
         )?;
         Ok(Self {
-            w: GpuTensor::upload(ctx, &[cout, cin_per_group * k * k], &w)?,
+            w: GpuTensor::upload_weight(ctx, &[cout, cin_per_group * k * k], &w)?,
             b: GpuTensor::upload(ctx, &[cout], &b)?,
         })
     }
@@ -202,7 +202,7 @@ impl TinyVitBlock {
         Ok(Self {
             norm: Norm::load(ctx, w, &format!("{a}.norm"), dim, 1e-5)?,
             qkv: Linear {
-                w: GpuTensor::upload(ctx, &[qkv_out, dim], &qkv_w)?,
+                w: GpuTensor::upload_weight(ctx, &[qkv_out, dim], &qkv_w)?,
                 b: GpuTensor::upload(ctx, &[qkv_out], &qkv_b)?,
             },
             pad_qkv: GpuTensor::upload(ctx, &[qkv_out], &pad)?,
@@ -334,9 +334,9 @@ impl GpuTinyVit {
             layer0,
             layer0_down,
             layers,
-            neck0: GpuTensor::upload(ctx, &[EMBED_DIM, d[3]], &neck0)?,
+            neck0: GpuTensor::upload_weight(ctx, &[EMBED_DIM, d[3]], &neck0)?,
             neck1: Norm::load(ctx, w, &format!("{p}.neck.1"), EMBED_DIM, 1e-6)?,
-            neck2: GpuTensor::upload(ctx, &[EMBED_DIM, EMBED_DIM * 9], &neck2)?,
+            neck2: GpuTensor::upload_weight(ctx, &[EMBED_DIM, EMBED_DIM * 9], &neck2)?,
             neck3: Norm::load(ctx, w, &format!("{p}.neck.3"), EMBED_DIM, 1e-6)?,
         })
     }

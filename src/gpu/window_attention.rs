@@ -24,6 +24,10 @@ use crate::{Error, Result};
 /// The only head size TinyViT-5M uses (key_dim = value dim = 32 in every stage).
 pub const HEAD_DIM: usize = 32;
 
+/// Queries of one window and head per invocation of `window_attention.wgsl` (each key and
+/// value row loaded serves all of them).
+const QUERIES_PER_INVOCATION: usize = 4;
+
 /// The `[heads, n, n]` bias table (n = ws²) from `attention_biases` `[heads, offsets]`, with
 /// the offset indices built exactly as the official code does (first-seen order of
 /// `(|Δrow|, |Δcol|)` over all point pairs).
@@ -105,7 +109,9 @@ pub fn window_attention(
         )));
     }
     let (wh, ww) = (h.div_ceil(ws), w.div_ceil(ws));
-    let total = wh * ww * heads * n;
+    // One invocation per window, head and group of QUERIES_PER_INVOCATION queries.
+    let groups = n.div_ceil(QUERIES_PER_INVOCATION);
+    let total = wh * ww * heads * groups;
     let out = GpuTensor::empty(rec.ctx, &[h * w, heads * HEAD_DIM])?;
     let scale = (1.0 / (HEAD_DIM as f64).sqrt()) as f32;
     let params = [
@@ -117,6 +123,7 @@ pub fn window_attention(
         n as u32,
         total as u32,
         scale.to_bits(),
+        groups as u32,
     ];
     rec.dispatch_1d(
         "window_attention",

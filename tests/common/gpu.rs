@@ -2,15 +2,18 @@
 //! named tolerance comparisons that report the worst element.
 #![allow(dead_code)]
 
+#[cfg(not(target_arch = "wasm32"))]
 use camsam::gpu::{GpuContext, GpuOptions};
 
 /// Opens the device. Without an adapter the test is skipped with a message, unless
 /// `CAMSAM_REQUIRE_GPU=1` (set by `tests/run.sh`, so CI fails instead of skipping).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn context(test: &str) -> Option<GpuContext> {
     context_with(test, GpuOptions::default())
 }
 
 /// [`context`] with options (e.g. a forced matmul kernel).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn context_with(test: &str, options: GpuOptions) -> Option<GpuContext> {
     match pollster::block_on(GpuContext::with_options(options)) {
         Ok(ctx) => Some(ctx),

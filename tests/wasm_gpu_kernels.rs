@@ -1,0 +1,66 @@
+//! The WebGPU kernel parity checks of `tests/gpu_kernels.rs` (shared in
+//! `common/gpu_checks.rs`) in headless Chromium through `wasm-bindgen-test`, on the browser's
+//! WebGPU (SwiftShader there; `webdriver.json` passes `--enable-unsafe-webgpu`): both matmul
+//! kernels (with the texture-weight variant), im2col convolutions, depthwise 3×3, LayerNorm
+//! and window attention, on odd sizes. The decoder on the official embedding runs on WebGPU in
+//! `wasm_sam_decoder.rs`. Run with `CHROMEDRIVER=/usr/bin/chromedriver
+//! WASM_BINDGEN_TEST_TIMEOUT=180 cargo test --target wasm32-unknown-unknown --test
+//! wasm_gpu_kernels` (SwiftShader is slow: some checks pass the runner's default 20 s).
+#![cfg(target_arch = "wasm32")]
+
+#[path = "common/gpu.rs"]
+mod gpu;
+#[path = "common/gpu_checks.rs"]
+mod gpu_checks;
+
+use camsam::gpu::{GpuContext, GpuOptions, MatmulKernel};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The browser's WebGPU device; CI's Chromium must have one.
+async fn context(matmul: MatmulKernel) -> GpuContext {
+    GpuContext::with_options(GpuOptions {
+        matmul,
+        ..Default::default()
+    })
+    .await
+    .expect("a WebGPU adapter in headless Chromium (webdriver.json: --enable-unsafe-webgpu)")
+}
+
+#[wasm_bindgen_test]
+async fn matmul_tiled_in_the_browser() {
+    let ctx = context(MatmulKernel::Tiled).await;
+    gpu_checks::matmul(&ctx, MatmulKernel::Tiled).await;
+    gpu_checks::matmul_rejects_mismatched_shapes(&ctx);
+}
+
+#[wasm_bindgen_test]
+async fn matmul_blocked_in_the_browser() {
+    let ctx = context(MatmulKernel::Blocked).await;
+    gpu_checks::matmul(&ctx, MatmulKernel::Blocked).await;
+}
+
+#[wasm_bindgen_test]
+async fn conv2d_im2col_in_the_browser() {
+    let ctx = context(MatmulKernel::Auto).await;
+    gpu_checks::conv2d_im2col(&ctx).await;
+}
+
+#[wasm_bindgen_test]
+async fn depthwise3x3_in_the_browser() {
+    let ctx = context(MatmulKernel::Auto).await;
+    gpu_checks::depthwise3x3(&ctx).await;
+}
+
+#[wasm_bindgen_test]
+async fn layer_norm_in_the_browser() {
+    let ctx = context(MatmulKernel::Auto).await;
+    gpu_checks::layer_norm(&ctx).await;
+}
+
+#[wasm_bindgen_test]
+async fn window_attention_in_the_browser() {
+    let ctx = context(MatmulKernel::Auto).await;
+    gpu_checks::window_attention(&ctx).await;
+}
