@@ -1,6 +1,6 @@
 //! The whole MobileSAM model on the WebGPU engine against the official implementation's
 //! outputs in `../shared/fixtures/sam` (seeded random-weight checkpoint). The encoder runs
-//! once per image here; lavapipe is slow.
+//! on one image and the decoder on one image's prompt cases: lavapipe is slow.
 
 mod common;
 use common::{mask_iou, read_mask_png};
@@ -85,8 +85,8 @@ fn assert_rel_max(what: &str, got: &[f32], want: &[f32], rel: f32) {
     );
 }
 
+/// The whole encoder on one image (about a minute on lavapipe on a 2-core machine).
 #[test]
-#[ignore = "minutes on lavapipe (software Vulkan): run with `cargo test --test gpu_model -- --ignored` on a GPU or when checking the WebGPU engine"]
 fn encoder_embedding_matches_official_fixture() {
     let shared = common::shared_dir();
     let Some(ctx) = gpu::context("encoder_embedding_matches_official_fixture") else {
