@@ -66,3 +66,17 @@ fn window_attention_should_match_reference() {
         pollster::block_on(gpu_checks::window_attention(&ctx));
     }
 }
+
+#[test]
+fn batched_matmul_should_match_reference() {
+    if let Some(ctx) = gpu::context("batched_matmul_should_match_reference") {
+        pollster::block_on(gpu_checks::batched_matmul(&ctx));
+    }
+}
+
+#[test]
+fn softmax_should_match_reference() {
+    if let Some(ctx) = gpu::context("softmax_should_match_reference") {
+        pollster::block_on(gpu_checks::softmax(&ctx));
+    }
+}

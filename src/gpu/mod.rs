@@ -16,6 +16,7 @@
 
 pub mod add;
 pub mod attention;
+pub mod batched_matmul;
 pub mod context;
 pub mod conv;
 pub mod conv_transpose;
@@ -27,6 +28,7 @@ pub mod prompt_encoder;
 pub mod rows;
 pub mod sam;
 pub(crate) mod shaders;
+pub mod softmax;
 pub mod tensor;
 pub mod tiny_vit;
 pub mod two_way_transformer;

@@ -65,6 +65,11 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
     ),
     ("rows", &[("rows.wgsl", include_str!("rows.wgsl"))]),
     (
+        "batched_matmul",
+        &[("batched_matmul.wgsl", include_str!("batched_matmul.wgsl"))],
+    ),
+    ("softmax", &[("softmax.wgsl", include_str!("softmax.wgsl"))]),
+    (
         "mask_product",
         &[("mask_product.wgsl", include_str!("mask_product.wgsl"))],
     ),

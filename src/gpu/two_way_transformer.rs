@@ -12,12 +12,14 @@
 
 use super::add::add;
 use super::attention::attention;
+use super::batched_matmul::{batched_matmul, Operand, Product};
 use super::context::{GpuContext, Recorder};
 use super::layers::{Linear, Norm};
 use super::matmul::Epilogue;
+use super::softmax::softmax_rows;
 use super::GpuTensor;
 use crate::sam::weights::Weights;
-use crate::Result;
+use crate::{Error, Result};
 
 const DIM: usize = 256;
 const HEADS: usize = 8;
@@ -63,6 +65,226 @@ impl Attention {
                 residual,
                 ..Default::default()
             },
+        )
+    }
+    /// Per head, `scale · x_h · W_h` for `x` `[b, t, I]` (a projected token tensor) and `w` an
+    /// `I × 256` projection weight: `[b, 8·t, 256]`, row block `h` for head `h`.
+    fn fold_heads(rec: &mut Recorder, x: &GpuTensor, w: &GpuTensor, t: usize) -> Result<GpuTensor> {
+        let (b, inner) = (x.len() / (t * x.shape()[2]), x.shape()[2]);
+        let dh = inner / HEADS;
+        batched_matmul(
+            rec,
+            &Product {
+                m: t,
+                n: DIM,
+                k: dh,
+                batch: b,
+                heads: HEADS,
+                alpha: (1.0 / (dh as f64).sqrt()) as f32,
+            },
+            Operand::new(x, [t * inner, dh, inner, 1]),
+            Operand::new(w, [0, dh * DIM, DIM, 1]),
+            (&[b, HEADS * t, DIM], [HEADS * t * DIM, t * DIM, DIM]),
+            None,
+            None,
+        )
+    }
+
+    /// Tokens attend to per-prompt image tokens `x` `[b, n, 256]` with keys `xpe` (`x` plus
+    /// the positional encoding), both projected by this attention's `k`/`v`, evaluated without
+    /// projecting the image: `softmax((q_h·Wk_h)·xpeᵀ)·x·Wv_hᵀ + bv` (the key bias adds a
+    /// per-row constant to the scores, which the softmax ignores). Then `out` with `residual`.
+    fn attend_to_image(
+        &self,
+        rec: &mut Recorder,
+        q: &GpuTensor,
+        x: &GpuTensor,
+        xpe: &GpuTensor,
+        residual: &GpuTensor,
+    ) -> Result<GpuTensor> {
+        let (b, t) = match q.shape() {
+            &[b, t, DIM] => (b, t),
+            s => return Err(Error::Model(format!("token→image attention: tokens {s:?}"))),
+        };
+        let n = x.len() / (b * DIM);
+        let q = self.q.forward(rec, q, Epilogue::default())?;
+        let inner = q.shape()[2];
+        let (ht, dh) = (HEADS * t, inner / HEADS);
+        let qk = Self::fold_heads(rec, &q, &self.k.w, t)?;
+        drop(q);
+        let one = |m, n, k| Product {
+            m,
+            n,
+            k,
+            batch: b,
+            heads: 1,
+            alpha: 1.0,
+        };
+        let s = batched_matmul(
+            rec,
+            &one(ht, n, DIM),
+            Operand::new(&qk, [ht * DIM, 0, DIM, 1]),
+            Operand::new(xpe, [n * DIM, 0, 1, DIM]),
+            (&[b, ht, n], [ht * n, 0, n]),
+            None,
+            None,
+        )?;
+        drop(qk);
+        let a = softmax_rows(rec, &s, n)?;
+        drop(s);
+        let ax = batched_matmul(
+            rec,
+            &one(ht, DIM, n),
+            Operand::new(&a, [ht * n, 0, n, 1]),
+            Operand::new(x, [n * DIM, 0, DIM, 1]),
+            (&[b, ht, DIM], [ht * DIM, 0, DIM]),
+            None,
+            None,
+        )?;
+        drop(a);
+        let o = batched_matmul(
+            rec,
+            &Product {
+                m: t,
+                n: dh,
+                k: DIM,
+                batch: b,
+                heads: HEADS,
+                alpha: 1.0,
+            },
+            Operand::new(&ax, [ht * DIM, t * DIM, DIM, 1]),
+            Operand::new(&self.v.w, [0, dh * DIM, 1, DIM]),
+            (&[b, t, inner], [t * inner, dh, inner]),
+            Some((&self.v.b, [0, dh])),
+            None,
+        )?;
+        drop(ax);
+        self.out.forward(
+            rec,
+            &o,
+            Epilogue {
+                residual: Some(residual),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The image attends to the tokens and the result is added to it:
+    /// `keys + out(attention)` for image queries `keys + pe` (`kpe`) over the tokens
+    /// `k_in` (keys, with their positional encoding) and `v_in` (values), both `[b, t, 256]`.
+    /// With `project_image` the scores are `kpe·(Wq_hᵀ·k_hᵀ) + bq_h·k_hᵀ`, without any
+    /// `4096 × I` projection of the image; otherwise the image queries are projected once
+    /// (`q_proj(kpe)`, the first block, whose image tokens are not yet per prompt in
+    /// content). Either way the output side is `A·[v_h·Wo_hᵀ]_h + bo`.
+    fn image_to_tokens_add(
+        &self,
+        rec: &mut Recorder,
+        keys: &GpuTensor,
+        kpe: &GpuTensor,
+        k_in: &GpuTensor,
+        v_in: &GpuTensor,
+        project_image: bool,
+    ) -> Result<GpuTensor> {
+        let (b, t) = match k_in.shape() {
+            &[b, t, DIM] => (b, t),
+            s => return Err(Error::Model(format!("image→token attention: tokens {s:?}"))),
+        };
+        let n = keys.len() / (b * DIM);
+        let kq = self.k.forward(rec, k_in, Epilogue::default())?;
+        let inner = kq.shape()[2];
+        let (ht, dh) = (HEADS * t, inner / HEADS);
+        let scale = (1.0 / (dh as f64).sqrt()) as f32;
+        let s = if project_image {
+            let qi = self.q.forward(rec, kpe, Epilogue::default())?;
+            batched_matmul(
+                rec,
+                &Product {
+                    m: n,
+                    n: t,
+                    k: dh,
+                    batch: b,
+                    heads: HEADS,
+                    alpha: scale,
+                },
+                Operand::new(&qi, [n * inner, dh, inner, 1]),
+                Operand::new(&kq, [t * inner, dh, 1, inner]),
+                (&[b, n, ht], [n * ht, t, ht]),
+                None,
+                None,
+            )?
+        } else {
+            let mt = Self::fold_heads(rec, &kq, &self.q.w, t)?;
+            // The query bias's part of the scores, per token column: scale · bq_h·k_hᵀ.
+            let c = batched_matmul(
+                rec,
+                &Product {
+                    m: t,
+                    n: 1,
+                    k: dh,
+                    batch: b,
+                    heads: HEADS,
+                    alpha: scale,
+                },
+                Operand::new(&kq, [t * inner, dh, inner, 1]),
+                Operand::new(&self.q.b, [0, dh, 1, 0]),
+                (&[b, ht], [ht, t, 1]),
+                None,
+                None,
+            )?;
+            batched_matmul(
+                rec,
+                &Product {
+                    m: n,
+                    n: ht,
+                    k: DIM,
+                    batch: b,
+                    heads: 1,
+                    alpha: 1.0,
+                },
+                Operand::new(kpe, [n * DIM, 0, DIM, 1]),
+                Operand::new(&mt, [ht * DIM, 0, 1, DIM]),
+                (&[b, n, ht], [n * ht, 0, ht]),
+                Some((&c, [ht, 0])),
+                None,
+            )?
+        };
+        drop(kq);
+        let a = softmax_rows(rec, &s, t)?;
+        drop(s);
+        let vq = self.v.forward(rec, v_in, Epilogue::default())?;
+        // v_h · Wo_hᵀ: `[b, 8·t, 256]`.
+        let nv = batched_matmul(
+            rec,
+            &Product {
+                m: t,
+                n: DIM,
+                k: dh,
+                batch: b,
+                heads: HEADS,
+                alpha: 1.0,
+            },
+            Operand::new(&vq, [t * inner, dh, inner, 1]),
+            Operand::new(&self.out.w, [0, dh, 1, inner]),
+            (&[b, ht, DIM], [ht * DIM, t * DIM, DIM]),
+            None,
+            None,
+        )?;
+        drop(vq);
+        batched_matmul(
+            rec,
+            &Product {
+                m: n,
+                n: DIM,
+                k: ht,
+                batch: b,
+                heads: 1,
+                alpha: 1.0,
+            },
+            Operand::new(&a, [n * ht, 0, ht, 1]),
+            Operand::new(&nv, [ht * DIM, 0, DIM, 1]),
+            (keys.shape(), [n * DIM, 0, DIM]),
+            Some((&self.out.b, [0, 0])),
+            Some(keys),
         )
     }
 }
@@ -130,7 +352,7 @@ impl GpuTwoWayTransformer {
         let ks = keys.shape().to_vec();
         let mut queries: Option<GpuTensor> = None;
         let mut keys = keys;
-        for blk in &self.blocks {
+        for (li, blk) in self.blocks.iter().enumerate() {
             let q_cur = queries.as_ref().unwrap_or(tokens);
             let after_self = if blk.skip_first_layer_pe {
                 blk.self_attn.forward(rec, q_cur, q_cur, q_cur, None)?
@@ -143,7 +365,11 @@ impl GpuTwoWayTransformer {
             // Tokens attend to the image.
             let q = add(rec, &q1, tokens, &qs)?;
             let k = add(rec, &keys, key_pe, &ks)?;
-            let a = blk.t2i.forward(rec, &q, &k, &keys, Some(&q1))?;
+            let a = if li == 0 {
+                blk.t2i.forward(rec, &q, &k, &keys, Some(&q1))?
+            } else {
+                blk.t2i.attend_to_image(rec, &q, &keys, &k, &q1)?
+            };
             let q2 = blk.norm2.forward(rec, &a, false)?;
             drop((a, q, q1));
             // MLP.
@@ -168,7 +394,9 @@ impl GpuTwoWayTransformer {
             drop((m, q2));
             // The image attends to the tokens (keys are unchanged since `k` was formed).
             let q = add(rec, &q3, tokens, &qs)?;
-            let a = blk.i2t.forward(rec, &k, &q, &q3, Some(&keys))?;
+            let a = blk
+                .i2t
+                .image_to_tokens_add(rec, &keys, &k, &q, &q3, li == 0)?;
             drop((k, q));
             keys = blk.norm4.forward(rec, &a, false)?;
             queries = Some(q3);
@@ -176,7 +404,7 @@ impl GpuTwoWayTransformer {
         let q_cur = queries.as_ref().unwrap_or(tokens);
         let q = add(rec, q_cur, tokens, &qs)?;
         let k = add(rec, &keys, key_pe, &ks)?;
-        let a = self.final_t2i.forward(rec, &q, &k, &keys, Some(q_cur))?;
+        let a = self.final_t2i.attend_to_image(rec, &q, &keys, &k, q_cur)?;
         let out = self.norm_final.forward(rec, &a, false)?;
         Ok((out, keys))
     }

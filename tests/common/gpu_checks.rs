@@ -390,3 +390,155 @@ pub async fn window_attention(ctx: &GpuContext) {
         );
     }
 }
+
+/// The strided batched matmul against plain loops (f64): heads and batches with shared
+/// (stride 0) and transposed operands, sizes off the 8×8 register blocks and 64×64 tiles, a
+/// per-batch/per-head bias and a residual.
+pub async fn batched_matmul(ctx: &GpuContext) {
+    use camsam::gpu::batched_matmul::{batched_matmul, Operand, Product};
+    // (m, n, k, batch, heads, a transposed, b shared over the batch, bias, residual)
+    let cases = [
+        (1, 1, 1, 1, 1, false, false, false, false),
+        (7, 130, 16, 3, 4, false, true, true, false),
+        (67, 9, 29, 2, 1, true, false, true, true),
+        (65, 71, 3, 1, 3, true, true, false, true),
+        (5, 256, 70, 2, 2, false, false, true, true),
+    ];
+    for (seed, &(m, n, k, batch, heads, a_t, b_shared, bias, res)) in cases.iter().enumerate() {
+        let seed = 100 + seed as u64 * 10;
+        let z = batch * heads;
+        // A: per (b, h) an m×k matrix, row-major or stored transposed (k×m).
+        let a = random(seed, z * m * k, 1.0);
+        let a_strides = if a_t {
+            [heads * m * k, m * k, 1, m]
+        } else {
+            [heads * m * k, m * k, k, 1]
+        };
+        // B: k×n per head, stored as n×k rows (transposed), shared over the batch or not.
+        let b_batches = if b_shared { 1 } else { batch };
+        let bm = random(seed + 1, b_batches * heads * k * n, 1.0);
+        let b_sb = if b_shared { 0 } else { heads * k * n };
+        let b_strides = [b_sb, k * n, 1, k];
+        let bias_v = random(seed + 2, batch * heads * n, 1.0);
+        // Output interleaves heads within a row: [batch, m, heads·n].
+        let out_shape = [batch, m, heads * n];
+        let c = [m * heads * n, n, heads * n];
+        let res_v = random(seed + 3, batch * m * heads * n, 1.0);
+        let alpha = 0.75f32;
+        let mut want = vec![0f32; batch * m * heads * n];
+        for bi in 0..batch {
+            for h in 0..heads {
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut s = 0f64;
+                        for l in 0..k {
+                            let ai = bi * a_strides[0]
+                                + h * a_strides[1]
+                                + i * a_strides[2]
+                                + l * a_strides[3];
+                            let bj = bi * b_strides[0]
+                                + h * b_strides[1]
+                                + l * b_strides[2]
+                                + j * b_strides[3];
+                            s += a[ai] as f64 * bm[bj] as f64;
+                        }
+                        s *= alpha as f64;
+                        let o = bi * c[0] + h * c[1] + i * c[2] + j;
+                        if bias {
+                            s += bias_v[bi * heads * n + h * n + j] as f64;
+                        }
+                        if res {
+                            s += res_v[o] as f64;
+                        }
+                        want[o] = s as f32;
+                    }
+                }
+            }
+        }
+        let (ga, gb) = (up(ctx, &[a.len()], &a), up(ctx, &[bm.len()], &bm));
+        let (gbias, gres) = (
+            up(ctx, &[bias_v.len()], &bias_v),
+            up(ctx, &out_shape, &res_v),
+        );
+        let mut rec = ctx.recorder();
+        let p = Product {
+            m,
+            n,
+            k,
+            batch,
+            heads,
+            alpha,
+        };
+        let out = batched_matmul(
+            &mut rec,
+            &p,
+            Operand::new(&ga, a_strides),
+            Operand::new(&gb, b_strides),
+            (&out_shape, c),
+            bias.then_some((&gbias, [heads * n, n])),
+            res.then_some(&gres),
+        )
+        .expect("batched matmul");
+        rec.submit();
+        assert_eq!(out.shape(), &out_shape);
+        assert_close(
+            &format!(
+                "batched matmul {p:?} a transposed={a_t} b shared={b_shared} bias={bias} res={res}"
+            ),
+            &read(ctx, &out).await,
+            &want,
+            REDUCTION,
+        );
+    }
+    // Operands that reach past their tensors are errors, not dispatches.
+    let small = up(ctx, &[6], &[0.0; 6]);
+    let p = Product {
+        m: 2,
+        n: 2,
+        k: 4,
+        batch: 1,
+        heads: 1,
+        alpha: 1.0,
+    };
+    let mut rec = ctx.recorder();
+    let r = batched_matmul(
+        &mut rec,
+        &p,
+        Operand::new(&small, [0, 0, 4, 1]),
+        Operand::new(&small, [0, 0, 2, 1]),
+        (&[2, 2], [0, 0, 2]),
+        None,
+        None,
+    );
+    assert!(r.is_err(), "a 2×4 operand over 6 values must be rejected");
+}
+
+/// Row softmax against a f64 reference, on long rows (4096, as the image tokens), short ones
+/// and odd lengths, with large logits (the max is subtracted).
+pub async fn softmax(ctx: &GpuContext) {
+    use camsam::gpu::softmax::softmax_rows;
+    for (seed, &(rows, len)) in [(1, 1), (3, 4096), (130, 7), (65, 33)].iter().enumerate() {
+        let x = random(200 + seed as u64, rows * len, 30.0);
+        let mut want = vec![0f32; x.len()];
+        for r in 0..rows {
+            let row = &x[r * len..(r + 1) * len];
+            let m = row.iter().fold(f64::MIN, |m, &v| m.max(v as f64));
+            let s: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+            for (i, &v) in row.iter().enumerate() {
+                want[r * len + i] = ((v as f64 - m).exp() / s) as f32;
+            }
+        }
+        let gx = up(ctx, &[rows, len], &x);
+        let mut rec = ctx.recorder();
+        let out = softmax_rows(&mut rec, &gx, len).expect("softmax");
+        rec.submit();
+        assert_close(
+            &format!("softmax rows={rows} len={len}"),
+            &read(ctx, &out).await,
+            &want,
+            ELEMENTWISE,
+        );
+    }
+    let mut rec = ctx.recorder();
+    assert!(softmax_rows(&mut rec, &up(ctx, &[5], &[0.0; 5]), 2).is_err());
+}
