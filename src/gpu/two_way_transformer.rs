@@ -252,20 +252,21 @@ impl Attention {
         let a = softmax_rows(rec, &s, t)?;
         drop(s);
         let vq = self.v.forward(rec, v_in, Epilogue::default())?;
-        // v_h · Wo_hᵀ: `[b, 8·t, 256]`.
-        let nv = batched_matmul(
+        // (v_h · Wo_hᵀ)ᵀ = Wo_h · v_hᵀ: `[b, 256, 8·t]`, contiguous along the heads' tokens for
+        // the product with A.
+        let nv_t = batched_matmul(
             rec,
             &Product {
-                m: t,
-                n: DIM,
+                m: DIM,
+                n: t,
                 k: dh,
                 batch: b,
                 heads: HEADS,
                 alpha: 1.0,
             },
-            Operand::new(&vq, [t * inner, dh, inner, 1]),
-            Operand::new(&self.out.w, [0, dh, 1, inner]),
-            (&[b, ht, DIM], [ht * DIM, t * DIM, DIM]),
+            Operand::new(&self.out.w, [0, dh, inner, 1]),
+            Operand::new(&vq, [t * inner, dh, 1, inner]),
+            (&[b, DIM, ht], [DIM * ht, t, ht]),
             None,
             None,
         )?;
@@ -281,7 +282,7 @@ impl Attention {
                 alpha: 1.0,
             },
             Operand::new(&a, [n * ht, 0, ht, 1]),
-            Operand::new(&nv, [ht * DIM, 0, DIM, 1]),
+            Operand::new(&nv_t, [DIM * ht, 0, 1, ht]),
             (keys.shape(), [n * DIM, 0, DIM]),
             Some((&self.out.b, [0, 0])),
             Some(keys),

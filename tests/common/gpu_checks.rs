@@ -396,15 +396,21 @@ pub async fn window_attention(ctx: &GpuContext) {
 /// per-batch/per-head bias and a residual.
 pub async fn batched_matmul(ctx: &GpuContext) {
     use camsam::gpu::batched_matmul::{batched_matmul, Operand, Product};
-    // (m, n, k, batch, heads, a transposed, b shared over the batch, bias, residual)
+    // (m, n, k, batch, heads, a transposed, b row-major (n contiguous; else k contiguous),
+    // b shared over the batch, bias, residual). Both operands contiguous along k with
+    // multiples of 4 run the vec4 kernel (cases 2 and 6), the others the scalar one.
     let cases = [
-        (1, 1, 1, 1, 1, false, false, false, false),
-        (7, 130, 16, 3, 4, false, true, true, false),
-        (67, 9, 29, 2, 1, true, false, true, true),
-        (65, 71, 3, 1, 3, true, true, false, true),
-        (5, 256, 70, 2, 2, false, false, true, true),
+        (1, 1, 1, 1, 1, false, false, false, false, false),
+        (7, 130, 16, 3, 4, false, false, true, true, false),
+        (67, 9, 29, 2, 1, true, false, false, true, true),
+        (65, 71, 3, 1, 3, true, true, true, false, true),
+        (5, 256, 70, 2, 2, false, true, false, true, true),
+        (70, 67, 36, 2, 2, false, false, false, true, true),
+        (9, 20, 12, 2, 1, false, true, true, false, false),
     ];
-    for (seed, &(m, n, k, batch, heads, a_t, b_shared, bias, res)) in cases.iter().enumerate() {
+    for (seed, &(m, n, k, batch, heads, a_t, b_rows, b_shared, bias, res)) in
+        cases.iter().enumerate()
+    {
         let seed = 100 + seed as u64 * 10;
         let z = batch * heads;
         // A: per (b, h) an m×k matrix, row-major or stored transposed (k×m).
@@ -414,11 +420,15 @@ pub async fn batched_matmul(ctx: &GpuContext) {
         } else {
             [heads * m * k, m * k, k, 1]
         };
-        // B: k×n per head, stored as n×k rows (transposed), shared over the batch or not.
+        // B: k×n per head, row-major or stored as n×k rows, shared over the batch or not.
         let b_batches = if b_shared { 1 } else { batch };
         let bm = random(seed + 1, b_batches * heads * k * n, 1.0);
         let b_sb = if b_shared { 0 } else { heads * k * n };
-        let b_strides = [b_sb, k * n, 1, k];
+        let b_strides = if b_rows {
+            [b_sb, k * n, n, 1]
+        } else {
+            [b_sb, k * n, 1, k]
+        };
         let bias_v = random(seed + 2, batch * heads * n, 1.0);
         // Output interleaves heads within a row: [batch, m, heads·n].
         let out_shape = [batch, m, heads * n];
