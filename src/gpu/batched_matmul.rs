@@ -3,9 +3,7 @@
 //! slice of a projection, a transposed operand or one shared by the batch (stride 0) needs no
 //! copy. The two-way transformer's reordered cross attentions (SAM `modeling/transformer.py`,
 //! evaluated as in [`crate::sam::cpu::transformer`]) are chains of such products with small
-//! inner sizes, e.g. `(8·t) × 256 · 256 × 4096` per prompt. Products whose operands are both
-//! contiguous along k (with 16-byte aligned strides) run a kernel reading vec4s
-//! (`batched_matmul_vec4.wgsl`); any other strides the scalar one.
+//! inner sizes, e.g. `(8·t) × 256 · 256 × 4096` per prompt.
 //!
 //! ```no_run
 //! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
@@ -148,22 +146,8 @@ pub fn batched_matmul(
     params[18] = p.alpha.to_bits();
     let result = GpuTensor::empty(rec.ctx, shape)?;
     let res = residual.unwrap_or(a.t);
-    // Both operands contiguous along k and 16-byte aligned: the vec4 kernel.
-    let vec4 = a.strides[3] == 1
-        && b.strides[2] == 1
-        && p.k % 4 == 0
-        && a.t.len() % 4 == 0
-        && b.t.len() % 4 == 0
-        && a.strides[..3]
-            .iter()
-            .chain(&[b.strides[0], b.strides[1], b.strides[3]])
-            .all(|s| s % 4 == 0);
     rec.dispatch(
-        if vec4 {
-            "batched_matmul_vec4"
-        } else {
-            "batched_matmul"
-        },
+        "batched_matmul",
         &params,
         &[
             a.t.buffer(),

@@ -68,13 +68,6 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         "batched_matmul",
         &[("batched_matmul.wgsl", include_str!("batched_matmul.wgsl"))],
     ),
-    (
-        "batched_matmul_vec4",
-        &[(
-            "batched_matmul_vec4.wgsl",
-            include_str!("batched_matmul_vec4.wgsl"),
-        )],
-    ),
     ("softmax", &[("softmax.wgsl", include_str!("softmax.wgsl"))]),
     (
         "mask_product",

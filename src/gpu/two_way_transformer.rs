@@ -169,13 +169,10 @@ impl Attention {
         )
     }
 
-    /// The image attends to the tokens and the result is added to it:
-    /// `keys + out(attention)` for image queries `keys + pe` (`kpe`) over the tokens
-    /// `k_in` (keys, with their positional encoding) and `v_in` (values), both `[b, t, 256]`.
-    /// With `project_image` the scores are `kpe·(Wq_hᵀ·k_hᵀ) + bq_h·k_hᵀ`, without any
-    /// `4096 × I` projection of the image; otherwise the image queries are projected once
-    /// (`q_proj(kpe)`, the first block, whose image tokens are not yet per prompt in
-    /// content). Either way the output side is `A·[v_h·Wo_hᵀ]_h + bo`.
+    /// The image attends to the tokens and the result is added to it: `keys + out(attention)`
+    /// for image queries `keys + pe` (`kpe`) over the tokens `k_in` (keys, with their
+    /// positional encoding) and `v_in` (values), both `[b, t, 256]`, without projecting the
+    /// image: scores `kpe·(Wq_hᵀ·k_hᵀ) + bq_h·k_hᵀ`, output `A·[v_h·Wo_hᵀ]_h + bo`.
     fn image_to_tokens_add(
         &self,
         rec: &mut Recorder,
@@ -183,7 +180,6 @@ impl Attention {
         kpe: &GpuTensor,
         k_in: &GpuTensor,
         v_in: &GpuTensor,
-        project_image: bool,
     ) -> Result<GpuTensor> {
         let (b, t) = match k_in.shape() {
             &[b, t, DIM] => (b, t),
@@ -194,25 +190,7 @@ impl Attention {
         let inner = kq.shape()[2];
         let (ht, dh) = (HEADS * t, inner / HEADS);
         let scale = (1.0 / (dh as f64).sqrt()) as f32;
-        let s = if project_image {
-            let qi = self.q.forward(rec, kpe, Epilogue::default())?;
-            batched_matmul(
-                rec,
-                &Product {
-                    m: n,
-                    n: t,
-                    k: dh,
-                    batch: b,
-                    heads: HEADS,
-                    alpha: scale,
-                },
-                Operand::new(&qi, [n * inner, dh, inner, 1]),
-                Operand::new(&kq, [t * inner, dh, 1, inner]),
-                (&[b, n, ht], [n * ht, t, ht]),
-                None,
-                None,
-            )?
-        } else {
+        let s = {
             let mt = Self::fold_heads(rec, &kq, &self.q.w, t)?;
             // The query bias's part of the scores, per token column: scale · bq_h·k_hᵀ.
             let c = batched_matmul(
@@ -353,7 +331,7 @@ impl GpuTwoWayTransformer {
         let ks = keys.shape().to_vec();
         let mut queries: Option<GpuTensor> = None;
         let mut keys = keys;
-        for (li, blk) in self.blocks.iter().enumerate() {
+        for blk in &self.blocks {
             let q_cur = queries.as_ref().unwrap_or(tokens);
             let after_self = if blk.skip_first_layer_pe {
                 blk.self_attn.forward(rec, q_cur, q_cur, q_cur, None)?
@@ -366,11 +344,7 @@ impl GpuTwoWayTransformer {
             // Tokens attend to the image.
             let q = add(rec, &q1, tokens, &qs)?;
             let k = add(rec, &keys, key_pe, &ks)?;
-            let a = if li == 0 {
-                blk.t2i.forward(rec, &q, &k, &keys, Some(&q1))?
-            } else {
-                blk.t2i.attend_to_image(rec, &q, &keys, &k, &q1)?
-            };
+            let a = blk.t2i.attend_to_image(rec, &q, &keys, &k, &q1)?;
             let q2 = blk.norm2.forward(rec, &a, false)?;
             drop((a, q, q1));
             // MLP.
@@ -395,9 +369,7 @@ impl GpuTwoWayTransformer {
             drop((m, q2));
             // The image attends to the tokens (keys are unchanged since `k` was formed).
             let q = add(rec, &q3, tokens, &qs)?;
-            let a = blk
-                .i2t
-                .image_to_tokens_add(rec, &keys, &k, &q, &q3, li == 0)?;
+            let a = blk.i2t.image_to_tokens_add(rec, &keys, &k, &q, &q3)?;
             drop((k, q));
             keys = blk.norm4.forward(rec, &a, false)?;
             queries = Some(q3);

@@ -397,8 +397,7 @@ pub async fn window_attention(ctx: &GpuContext) {
 pub async fn batched_matmul(ctx: &GpuContext) {
     use camsam::gpu::batched_matmul::{batched_matmul, Operand, Product};
     // (m, n, k, batch, heads, a transposed, b row-major (n contiguous; else k contiguous),
-    // b shared over the batch, bias, residual). Both operands contiguous along k with
-    // multiples of 4 run the vec4 kernel (cases 2 and 6), the others the scalar one.
+    // b shared over the batch, bias, residual).
     let cases = [
         (1, 1, 1, 1, 1, false, false, false, false, false),
         (7, 130, 16, 3, 4, false, false, true, true, false),
