@@ -64,3 +64,10 @@ async fn window_attention_in_the_browser() {
     let ctx = context(MatmulKernel::Auto).await;
     gpu_checks::window_attention(&ctx).await;
 }
+
+#[wasm_bindgen_test]
+async fn batched_matmul_and_softmax_in_the_browser() {
+    let ctx = context(MatmulKernel::Auto).await;
+    gpu_checks::batched_matmul(&ctx).await;
+    gpu_checks::softmax(&ctx).await;
+}

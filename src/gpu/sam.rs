@@ -17,7 +17,7 @@
 
 use super::add::add;
 use super::context::GpuContext;
-use super::mask_decoder::{GpuMaskDecoder, MASK_TOKENS};
+use super::mask_decoder::{GpuMaskDecoder, FIXED_TOKENS, MASK_TOKENS};
 use super::prompt_encoder::{sparse_points, GpuPromptEncoder, DIM};
 use super::tiny_vit::{tokens_to_chw, GpuTinyVit, EMBED_DIM, EMBED_SIDE, IMG_SIZE};
 use super::GpuTensor;
@@ -68,6 +68,15 @@ impl GpuSam {
     /// Prompts decoded per dispatch chain on this device.
     pub fn batch_size(&self) -> usize {
         ((self.ctx.max_binding_bytes() / BYTES_PER_PROMPT) as usize).clamp(1, MAX_BATCH)
+    }
+
+    /// Prompts per dispatch chain for prompts of `sparse` sparse tokens: the reordered
+    /// token↔image attentions' score matrices (`4096 × 8·tokens` per prompt) must stay under
+    /// the binding limit too.
+    fn batch_size_for(&self, sparse: usize) -> usize {
+        let scores = (EMBED_SIDE * EMBED_SIDE * 8 * (FIXED_TOKENS + sparse) * 4) as u64;
+        let fit = (self.ctx.max_binding_bytes() / scores) as usize;
+        self.batch_size().min(fit).max(1)
     }
 
     /// Decodes one uniform batch (same token count, all with or all without mask input);
@@ -170,9 +179,8 @@ impl SamBackend for GpuSam {
         let plane = LOW_RES * LOW_RES;
         let (first, count) = if multimask { (1, 3) } else { (0, 1) };
         let mut results: Vec<Option<LowResMasks>> = vec![None; prompts.len()];
-        let batch = self.batch_size();
-        for (_, idx) in groups {
-            for chunk in idx.chunks(batch) {
+        for ((sparse, _), idx) in groups {
+            for chunk in idx.chunks(self.batch_size_for(sparse)) {
                 let refs: Vec<&Prompt> = chunk.iter().map(|&i| &prompts[i]).collect();
                 let (masks, iou) = self.decode_batch(embedding, &refs).await?;
                 for (j, &i) in chunk.iter().enumerate() {
