@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup
 
-step() { printf '\n== %s\n' "$*" >&2; }
+step() { printf '\n== %s (at %d min %02d s)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)) >&2; }
 
 step "format"
 cargo fmt --check
@@ -27,3 +27,4 @@ step "wasm tests in headless Chromium (wasm-bindgen-test: MobileSAM decoder on t
 # SwiftShader's WebGPU is slow: some checks take longer than the runner's default 20 s.
 CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT=180 \
     cargo test --target wasm32-unknown-unknown --test wasm_sam_decoder --test wasm_gpu_kernels
+step "all checks passed"

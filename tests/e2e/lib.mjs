@@ -31,8 +31,18 @@ export function camsamBin() {
   return bin;
 }
 
+const tmpDirs = [];
+// Scratch folders go when the test process ends (what a person should see is written to
+// tests/e2e/artifacts and tests/e2e/screenshots instead).
+process.on('exit', () => {
+  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A scratch folder under the system temp dir, removed when the tests end. */
 export function tmpDir(name) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `camsam-e2e-${name}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `camsam-e2e-${name}-`));
+  tmpDirs.push(dir);
+  return dir;
 }
 
 /** Serve the built app with www/serve.py on a free port of 127.0.0.1. */
