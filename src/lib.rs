@@ -7,12 +7,14 @@
 //! - thin front ends: the native `camsam` CLI (`src/main.rs`, `src/cli/`) and the wasm API.
 
 pub mod amg;
+#[cfg(feature = "webgpu")]
 pub mod backend;
 pub mod cam;
 pub mod cpm;
 pub mod demo;
 pub mod error;
 pub mod export;
+#[cfg(feature = "webgpu")]
 pub mod gpu;
 pub mod label;
 pub mod limits;
@@ -28,7 +30,7 @@ pub mod sam;
 pub mod se_map;
 pub mod sepl;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 pub mod web;
 
 pub use error::{Error, Result};
