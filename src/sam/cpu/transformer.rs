@@ -68,32 +68,13 @@ impl Attention {
             let vb = &v[kv_off..kv_off + tk * i_dim];
             let mut s = vec![0f32; tq * tk];
             for h in 0..HEADS {
-                let qh = MatRef {
-                    data: &qb[h * dh..],
-                    rows: tq,
-                    cols: dh,
-                    rs: i_dim,
-                    cs: 1,
-                };
-                let kt = MatRef {
-                    data: &kb[h * dh..],
-                    rows: dh,
-                    cols: tk,
-                    rs: 1,
-                    cs: i_dim,
-                };
-                kernels::matmul(&mut s, tk, false, qh, kt);
+                let qh = head(qb, h, tq, dh, i_dim);
+                kernels::matmul(&mut s, tk, false, qh, head_t(kb, h, tk, dh, i_dim));
                 for row in s.chunks_mut(tk) {
                     row.iter_mut().for_each(|x| *x *= scale);
                     kernels::softmax(row);
                 }
-                let vh = MatRef {
-                    data: &vb[h * dh..],
-                    rows: tk,
-                    cols: dh,
-                    rs: i_dim,
-                    cs: 1,
-                };
+                let vh = head(vb, h, tk, dh, i_dim);
                 kernels::matmul(&mut o[h * dh..], i_dim, false, MatRef::rows(&s, tq, tk), vh);
             }
         });
@@ -125,13 +106,7 @@ impl Attention {
             // Per head, q_h · Wk_h: `(HEADS·t) × 256`, scaled.
             let mut qk = vec![0f32; ht * DIM];
             for h in 0..HEADS {
-                let qh = MatRef {
-                    data: &qb[h * dh..],
-                    rows: t,
-                    cols: dh,
-                    rs: i_dim,
-                    cs: 1,
-                };
+                let qh = head(qb, h, t, dh, i_dim);
                 kernels::matmul(
                     &mut qk[h * t * DIM..],
                     DIM,
@@ -141,8 +116,7 @@ impl Attention {
                 );
             }
             qk.iter_mut().for_each(|v| *v *= scale);
-            let mut xpe = xb.to_vec();
-            xpe.iter_mut().zip(pe).for_each(|(a, p)| *a += p);
+            let xpe = add_rep(xb, pe);
             // Scores `(HEADS·t) × n`, softmax over the image tokens.
             let mut s = vec![0f32; ht * n];
             kernels::matmul(
@@ -172,10 +146,7 @@ impl Attention {
                     MatRef::transposed(wvh, dh, DIM),
                 );
             }
-            if let Some(bv) = &self.v_proj.bias {
-                o.chunks_mut(i_dim)
-                    .for_each(|row| row.iter_mut().zip(bv).for_each(|(a, b)| *a += b));
-            }
+            kernels::bias_act(o, self.v_proj.bias.as_deref(), i_dim, Act::None);
         });
         out
     }
@@ -202,14 +173,6 @@ impl Attention {
         kernels::for_rows(keys, n * DIM, |b, kb| {
             let kqb = &kq[b * t * i_dim..(b + 1) * t * i_dim];
             let vqb = &vq[b * t * i_dim..(b + 1) * t * i_dim];
-            // k_hᵀ: `dh × t`.
-            let head_cols = |h: usize| MatRef {
-                data: &kqb[h * dh..],
-                rows: dh,
-                cols: t,
-                rs: 1,
-                cs: i_dim,
-            };
             // Scores `n × (HEADS·t)`, column block h for head h.
             let mut s = vec![0f32; n * ht];
             match q_img {
@@ -220,14 +183,9 @@ impl Attention {
                         b * n * i_dim
                     };
                     for h in 0..HEADS {
-                        let qh = MatRef {
-                            data: &qi[off + h * dh..],
-                            rows: n,
-                            cols: dh,
-                            rs: i_dim,
-                            cs: 1,
-                        };
-                        kernels::matmul(&mut s[h * t..], ht, false, qh, head_cols(h));
+                        let qh = head(&qi[off..], h, n, dh, i_dim);
+                        let kt = head_t(kqb, h, t, dh, i_dim);
+                        kernels::matmul(&mut s[h * t..], ht, false, qh, kt);
                     }
                 }
                 None => {
@@ -241,7 +199,7 @@ impl Attention {
                             ht,
                             false,
                             MatRef::transposed(wqh, dh, DIM),
-                            head_cols(h),
+                            head_t(kqb, h, t, dh, i_dim),
                         );
                         if let Some(bq) = &self.q_proj.bias {
                             for j in 0..t {
@@ -251,8 +209,7 @@ impl Attention {
                             }
                         }
                     }
-                    let mut xpe = kb.to_vec();
-                    xpe.iter_mut().zip(pe).for_each(|(a, p)| *a += p);
+                    let xpe = add_rep(kb, pe);
                     kernels::matmul(
                         &mut s,
                         ht,
@@ -271,20 +228,8 @@ impl Attention {
             // v_h · Wo_hᵀ: `(HEADS·t) × 256`; keys += A · that + b_o.
             let mut nv = vec![0f32; ht * DIM];
             for h in 0..HEADS {
-                let vh = MatRef {
-                    data: &vqb[h * dh..],
-                    rows: t,
-                    cols: dh,
-                    rs: i_dim,
-                    cs: 1,
-                };
-                let woh = MatRef {
-                    data: &wo[h * dh..],
-                    rows: dh,
-                    cols: DIM,
-                    rs: 1,
-                    cs: i_dim,
-                };
+                let vh = head(vqb, h, t, dh, i_dim);
+                let woh = head_t(wo, h, DIM, dh, i_dim);
                 kernels::matmul(&mut nv[h * t * DIM..], DIM, false, vh, woh);
             }
             kernels::matmul(
@@ -294,11 +239,30 @@ impl Attention {
                 MatRef::rows(&s, n, ht),
                 MatRef::rows(&nv, ht, DIM),
             );
-            if let Some(bo) = &self.out_proj.bias {
-                kb.chunks_mut(DIM)
-                    .for_each(|row| row.iter_mut().zip(bo).for_each(|(a, b)| *a += b));
-            }
+            kernels::bias_act(kb, self.out_proj.bias.as_deref(), DIM, Act::None);
         });
+    }
+}
+
+/// Head `h`'s columns `h·dh..(h+1)·dh` of a row-major matrix with row stride `rs`: `rows × dh`.
+fn head(x: &[f32], h: usize, rows: usize, dh: usize, rs: usize) -> MatRef<'_> {
+    MatRef {
+        data: &x[h * dh..],
+        rows,
+        cols: dh,
+        rs,
+        cs: 1,
+    }
+}
+
+/// The transpose of [`head`]: `dh × cols`.
+fn head_t(x: &[f32], h: usize, cols: usize, dh: usize, rs: usize) -> MatRef<'_> {
+    MatRef {
+        data: &x[h * dh..],
+        rows: dh,
+        cols,
+        rs: 1,
+        cs: rs,
     }
 }
 
