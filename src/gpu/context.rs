@@ -19,6 +19,10 @@ use std::sync::{Arc, Mutex};
 
 use super::tensor::BufferPool;
 
+/// Width in texels of the operand textures of [`Recorder::texels_of`] (a power of two, so
+/// kernels split a texel index with a mask and a shift: see `texels.wgsl`).
+pub(crate) const TEXELS_WIDTH: u32 = 4096;
+
 /// WebGPU's default `maxComputeWorkgroupsPerDimension`.
 pub(crate) const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
@@ -69,6 +73,8 @@ pub struct GpuContext {
     limits: wgpu::Limits,
     pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
     pub(crate) pool: Arc<BufferPool>,
+    /// Free `rgba32float` textures by (width, height), for [`Recorder::texels_of`].
+    textures: Mutex<HashMap<(u32, u32), Vec<wgpu::Texture>>>,
     /// The first uncaptured device error (validation, out of memory), reported at readback.
     pub(crate) error: Arc<Mutex<Option<String>>>,
     matmul: MatmulKernel,
@@ -161,6 +167,7 @@ impl GpuContext {
             limits,
             pipelines: Mutex::new(HashMap::new()),
             pool: Arc::new(BufferPool::default()),
+            textures: Mutex::new(HashMap::new()),
             error,
             matmul: options.matmul,
             profile: options.profile.then(|| Mutex::new(Vec::new())),
@@ -213,6 +220,9 @@ impl GpuContext {
     /// Frees the pooled intermediate buffers (after a large job).
     pub fn trim(&self) {
         self.pool.clear();
+        if let Ok(mut t) = self.textures.lock() {
+            t.clear();
+        }
     }
 
     /// Fails with the first device error seen since the last check, if any.
@@ -416,6 +426,96 @@ impl Recorder<'_> {
             .map_err(|_| Error::Model(format!("{shader}: {total} invocations is too many")))?;
         let (x, y) = grid(groups);
         self.dispatch(shader, params, buffers, (x, y, 1))
+    }
+
+    /// Records a copy of `buffer`'s first `texels` × 16 bytes into a pooled `rgba32float`
+    /// texture [`TEXELS_WIDTH`] texels wide: texel `t` (4 consecutive f32) lands at
+    /// `(t % TEXELS_WIDTH, t / TEXELS_WIDTH)`. Kernels for CPU adapters read their operands
+    /// this way because lavapipe fetches texels with a branch-free gather, while every
+    /// storage-buffer load is a loop over the SIMD lanes. `None` when the texture would pass
+    /// the device's size limit (the caller falls back to the storage kernel).
+    ///
+    /// The texture goes back to the pool at once: later uses are recorded later and so run
+    /// after every dispatch recorded before them.
+    pub(crate) fn texels_of(
+        &mut self,
+        buffer: &wgpu::Buffer,
+        texels: usize,
+    ) -> Option<wgpu::TextureView> {
+        let w = TEXELS_WIDTH as usize;
+        let rows = texels.div_ceil(w).max(1);
+        // Heights rounded up so that tensors of nearby sizes share pool entries.
+        let height = rows.div_ceil(16) * 16;
+        if height > self.ctx.max_texture_side() || texels * 16 > buffer.size() as usize {
+            return None;
+        }
+        let key = (TEXELS_WIDTH, height as u32);
+        let texture = self
+            .ctx
+            .textures
+            .lock()
+            .ok()
+            .and_then(|mut t| t.get_mut(&key).and_then(|v| v.pop()))
+            .unwrap_or_else(|| {
+                self.ctx.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("operand texels"),
+                    size: wgpu::Extent3d {
+                        width: key.0,
+                        height: key.1,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::Rgba32Float,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                })
+            });
+        let full = texels / w;
+        let rest = texels % w;
+        let copy = |encoder: &mut wgpu::CommandEncoder,
+                    y: usize,
+                    offset: usize,
+                    width: usize,
+                    height: usize| {
+            encoder.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: offset as u64,
+                        bytes_per_row: Some(16 * TEXELS_WIDTH),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture: &texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: 0,
+                        y: y as u32,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width: width as u32,
+                    height: height as u32,
+                    depth_or_array_layers: 1,
+                },
+            );
+        };
+        if full > 0 {
+            copy(&mut self.encoder, 0, 0, w, full);
+        }
+        if rest > 0 {
+            copy(&mut self.encoder, full, full * w * 16, rest, 1);
+        }
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        if let Ok(mut t) = self.ctx.textures.lock() {
+            t.entry(key).or_default().push(texture);
+        }
+        Some(view)
     }
 
     /// Number of dispatches recorded so far.

@@ -2,14 +2,15 @@
 //! `out = act(a · wᵀ + bias + residual)`, `w` in PyTorch's `Linear` layout (out × in).
 //! Pointwise (1×1) convolutions and im2col'd 3×3 convolutions run through it too.
 //!
-//! Two kernels with the same contract, chosen per device ([`super::context::MatmulKernel`]):
-//! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs) and
-//! `matmul_blocked.wgsl` (no workgroup memory or barriers, 8×8 outputs per invocation read
-//! straight from storage, for CPU adapters, where a barrier switches between all of a
-//! workgroup's invocations). On CPU adapters a weight uploaded with
-//! [`GpuTensor::upload_weight`] (k a multiple of 4) also lives in a texture, and
-//! `matmul_blocked_tex.wgsl` reads it with texel fetches, which lavapipe gathers without the
-//! per-lane loop of a storage load (4×8 outputs per invocation, 32×64 per workgroup).
+//! Kernels with the same contract, chosen per device ([`super::context::MatmulKernel`]):
+//! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs) and, for CPU adapters,
+//! where a barrier switches between all of a workgroup's invocations, two without workgroup
+//! memory: `matmul_tex.wgsl` when the weight was uploaded with [`GpuTensor::upload_weight`]
+//! (k a multiple of 4) and so also lives in a texture — the input is copied into a texture
+//! too ([`super::context::Recorder::texels_of`]) and both are read with texel fetches, which
+//! lavapipe gathers without the per-lane loop of a storage load (8×8 outputs per invocation,
+//! 8×64 per workgroup) — else `matmul_blocked.wgsl` (8×8 outputs per invocation read straight
+//! from storage).
 //!
 //! ```no_run
 //! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
@@ -88,8 +89,8 @@ pub fn linear(
         flags |= 8;
     }
     let groups_y = m.div_ceil(64);
-    // The texture variant's tiles are 32 rows high.
-    if m.div_ceil(32) > super::context::MAX_GROUPS_PER_DIM as usize {
+    // The texel variant's tiles are 8 rows high.
+    if m.div_ceil(8) > super::context::MAX_GROUPS_PER_DIM as usize {
         return Err(Error::Model(format!(
             "matmul: {m} rows is too many for one dispatch"
         )));
@@ -99,18 +100,22 @@ pub fn linear(
     let res = epi.residual.unwrap_or(a);
     let params = [m as u32, n as u32, k as u32, flags];
     let blocked = rec.ctx.matmul_kernel() == MatmulKernel::Blocked;
-    match w.texture() {
-        Some(texture) if blocked && k % 4 == 0 => rec.dispatch_with(
-            "matmul_blocked_tex",
+    let a_texels = match w.texture() {
+        Some(_) if blocked && k % 4 == 0 => rec.texels_of(a.buffer(), m * k / 4),
+        _ => None,
+    };
+    match (w.texture(), a_texels) {
+        (Some(w_texels), Some(a_texels)) => rec.dispatch_with(
+            "matmul_tex",
             &params,
             vec![
-                a.buffer().as_entire_binding(),
-                wgpu::BindingResource::TextureView(texture),
+                wgpu::BindingResource::TextureView(&a_texels),
+                wgpu::BindingResource::TextureView(w_texels),
                 bias.buffer().as_entire_binding(),
                 res.buffer().as_entire_binding(),
                 out.buffer().as_entire_binding(),
             ],
-            (n.div_ceil(64) as u32, m.div_ceil(32) as u32, 1),
+            (n.div_ceil(64) as u32, m.div_ceil(8) as u32, 1),
         )?,
         _ => rec.dispatch(
             if blocked { "matmul_blocked" } else { "matmul" },

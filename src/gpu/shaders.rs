@@ -20,13 +20,11 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
-        "matmul_blocked_tex",
+        "matmul_tex",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
-            (
-                "matmul_blocked_tex.wgsl",
-                include_str!("matmul_blocked_tex.wgsl"),
-            ),
+            ("texels.wgsl", include_str!("texels.wgsl")),
+            ("matmul_tex.wgsl", include_str!("matmul_tex.wgsl")),
         ],
     ),
     ("im2col", &[("conv.wgsl", include_str!("conv.wgsl"))]),

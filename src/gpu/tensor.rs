@@ -51,7 +51,7 @@ pub struct GpuTensor {
     shape: Vec<usize>,
     pool: Arc<BufferPool>,
     /// A matmul weight `[n, k]` on CPU adapters also lives in an rgba32float texture of
-    /// k/4 × n texels, which `matmul_blocked_tex.wgsl` reads ([`GpuTensor::upload_weight`]).
+    /// k/4 × n texels, which `matmul_tex.wgsl` reads ([`GpuTensor::upload_weight`]).
     texture: Option<wgpu::TextureView>,
 }
 

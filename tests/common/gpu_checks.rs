@@ -76,9 +76,12 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
         (71, 9, 6, false, true, false),
         (5, 3, 4, true, false, true),
         (300, 37, 20, true, true, false),
+        // 17,000 input texels: four full rows of the operand texture and a partial fifth.
+        (1000, 65, 68, true, false, true),
     ];
-    // Weights as `upload_weight` makes them (a texture too on the blocked kernel when k is a
-    // multiple of 4: `matmul_blocked_tex`) and as plain storage buffers (`matmul_blocked`).
+    // Weights as `upload_weight` makes them (a texture too on CPU adapters when k is a multiple
+    // of 4, and the input is then copied into one: `matmul_tex`) and as plain storage buffers
+    // (`matmul_blocked`).
     for (seed, &(m, n, k, b, r, act)) in cases.iter().enumerate() {
         for as_weight in [true, false] {
             let seed = seed as u64 * 10;
