@@ -277,6 +277,7 @@ impl GpuContext {
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }),
             dispatches: 0,
+            held: Vec::new(),
         }
     }
 }
@@ -286,6 +287,8 @@ pub struct Recorder<'a> {
     pub(crate) ctx: &'a GpuContext,
     pub(crate) encoder: wgpu::CommandEncoder,
     dispatches: usize,
+    /// Operand textures of [`Recorder::texels_of`] the next dispatch reads.
+    held: Vec<((u32, u32), wgpu::Texture)>,
 }
 
 /// Splits `groups` workgroups over x and y so neither passes the per-dimension limit.
@@ -364,6 +367,11 @@ impl Recorder<'_> {
             pass.dispatch_workgroups(groups.0, groups.1, groups.2);
         }
         self.dispatches += 1;
+        if let Ok(mut free) = self.ctx.textures.lock() {
+            for (key, texture) in self.held.drain(..) {
+                free.entry(key).or_default().push(texture);
+            }
+        }
         if self.ctx.profile.is_some() {
             self.time_dispatch(shader, params)?;
         }
@@ -435,8 +443,8 @@ impl Recorder<'_> {
     /// storage-buffer load is a loop over the SIMD lanes. `None` when the texture would pass
     /// the device's size limit (the caller falls back to the storage kernel).
     ///
-    /// The texture goes back to the pool at once: later uses are recorded later and so run
-    /// after every dispatch recorded before them.
+    /// The texture goes back to the pool once the next dispatch is recorded: later uses are
+    /// recorded later and so run after it.
     pub(crate) fn texels_of(
         &mut self,
         buffer: &wgpu::Buffer,
@@ -512,9 +520,7 @@ impl Recorder<'_> {
             copy(&mut self.encoder, full, full * w * 16, rest, 1);
         }
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        if let Ok(mut t) = self.ctx.textures.lock() {
-            t.entry(key).or_default().push(texture);
-        }
+        self.held.push((key, texture));
         Some(view)
     }
 

@@ -3,7 +3,9 @@
 //! - dense k×k convolutions (the 3×3 stride-2 stem, the neck's 3×3) as im2col (`conv.wgsl`)
 //!   followed by the tiled matmul, in PyTorch's weight layout;
 //! - 1×1 (pointwise) convolutions are [`super::matmul::linear`] directly;
-//! - depthwise 3×3 (stride 1 or 2) with fused bias and GELU (`depthwise.wgsl`).
+//! - depthwise 3×3 (stride 1 or 2) with fused bias and GELU (`depthwise.wgsl`; on CPU adapters,
+//!   when the channels are a multiple of 4, `depthwise_tex.wgsl` reading input and weights as
+//!   texels), weights tap-major `[9, c]` ([`taps_major`]).
 //!
 //! BatchNorm is folded into the weights at load ([`fold_batch_norm`]).
 //!
@@ -11,7 +13,7 @@
 //! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
 //! use camsam::gpu::{conv, GpuTensor};
 //! let x = GpuTensor::upload(ctx, &[4 * 4, 2], &[1.0; 32])?; // 4×4 pixels, 2 channels
-//! let w = GpuTensor::upload(ctx, &[2, 9], &[1.0; 18])?;
+//! let w = GpuTensor::upload(ctx, &[9, 2], &[1.0; 18])?; // tap-major
 //! let b = GpuTensor::upload(ctx, &[2], &[0.0; 2])?;
 //! let mut rec = ctx.recorder();
 //! let y = conv::depthwise3x3(&mut rec, &x, (4, 4), &w, &b, 1, false)?;
@@ -20,7 +22,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::Recorder;
+use super::context::{grid, MatmulKernel, Recorder};
 use super::matmul::{linear, Epilogue};
 use super::GpuTensor;
 use crate::{Error, Result};
@@ -86,8 +88,20 @@ pub fn conv2d(
     linear(rec, &col, weight, epi)
 }
 
-/// Depthwise 3×3 convolution, padding 1: `x` is `[h·w, c]`, `weight` `[c, 9]`, `bias` `[c]`;
-/// returns `[ho·wo, c]`, with GELU applied when `gelu`.
+/// PyTorch's depthwise weight `[c, 1, 3, 3]` (flattened, `[c, 9]`) in the tap-major order
+/// `[9, c]` that [`depthwise3x3`] reads: a tap's weights for 4 adjacent channels are one texel.
+pub fn taps_major(weight: &[f32], c: usize) -> Result<Vec<f32>> {
+    if weight.len() != c * 9 {
+        return Err(Error::Model(format!(
+            "depthwise weight of {} values for {c} channels (want {c}×9)",
+            weight.len()
+        )));
+    }
+    Ok((0..9 * c).map(|i| weight[(i % c) * 9 + i / c]).collect())
+}
+
+/// Depthwise 3×3 convolution, padding 1: `x` is `[h·w, c]`, `weight` tap-major `[9, c]`
+/// ([`taps_major`]), `bias` `[c]`; returns `[ho·wo, c]`, with GELU applied when `gelu`.
 pub fn depthwise3x3(
     rec: &mut Recorder,
     x: &GpuTensor,
@@ -108,6 +122,32 @@ pub fn depthwise3x3(
     }
     let (ho, wo) = (out_size(h, 3, stride, 1), out_size(w, 3, stride, 1));
     let out = GpuTensor::empty(rec.ctx, &[ho * wo, c])?;
+    let texels = if rec.ctx.matmul_kernel() == MatmulKernel::Blocked && c % 4 == 0 {
+        rec.texels_of(x.buffer(), h * w * c / 4)
+            .zip(rec.texels_of(weight.buffer(), 9 * c / 4))
+    } else {
+        None
+    };
+    if let Some((tx, tw)) = texels {
+        // One invocation per 4 channels and 8 adjacent output pixels of a row.
+        let total = ho * wo.div_ceil(8) * c / 4;
+        let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);
+        let groups = u32::try_from(total.div_ceil(64))
+            .map_err(|_| Error::Model(format!("depthwise3x3: {total} invocations is too many")))?;
+        let (gx, gy) = grid(groups);
+        rec.dispatch_with(
+            "depthwise3x3_tex",
+            &params,
+            vec![
+                wgpu::BindingResource::TextureView(&tx),
+                wgpu::BindingResource::TextureView(&tw),
+                bias.buffer().as_entire_binding(),
+                out.buffer().as_entire_binding(),
+            ],
+            (gx, gy, 1),
+        )?;
+        return Ok(out);
+    }
     // One invocation per channel and 4 adjacent output pixels of a row.
     let total = ho * wo.div_ceil(4) * c;
     let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);

@@ -1,5 +1,6 @@
 // Depthwise 3×3 convolution (groups = channels, padding 1, stride 1 or 2) on channels-last
-// tensors x[h * w, c] → out[ho * wo, c], with BatchNorm folded into weight[c, 9] and bias[c].
+// tensors x[h * w, c] → out[ho * wo, c], with BatchNorm folded into the tap-major weight[9, c]
+// and bias[c].
 // Used by MBConv, PatchMerging and TinyViT's local conv. flags: bit 0 GELU after the bias.
 // One invocation per channel and 4 horizontally adjacent output pixels: the 9 weights and
 // each input row's 6 (stride 1) or 9 (stride 2) values are loaded once for the 4 outputs
@@ -46,15 +47,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let groups_x = (p.wo + 3u) / 4u;
     let ox0 = (t % groups_x) * 4u;
     let oy = t / groups_x;
-    let w0 = weight[ch * 9u + 0u];
-    let w1 = weight[ch * 9u + 1u];
-    let w2 = weight[ch * 9u + 2u];
-    let w3 = weight[ch * 9u + 3u];
-    let w4 = weight[ch * 9u + 4u];
-    let w5 = weight[ch * 9u + 5u];
-    let w6 = weight[ch * 9u + 6u];
-    let w7 = weight[ch * 9u + 7u];
-    let w8 = weight[ch * 9u + 8u];
+    let w0 = weight[0u * p.c + ch];
+    let w1 = weight[1u * p.c + ch];
+    let w2 = weight[2u * p.c + ch];
+    let w3 = weight[3u * p.c + ch];
+    let w4 = weight[4u * p.c + ch];
+    let w5 = weight[5u * p.c + ch];
+    let w6 = weight[6u * p.c + ch];
+    let w7 = weight[7u * p.c + ch];
+    let w8 = weight[8u * p.c + ch];
     let b = bias[ch];
     var acc0 = b;
     var acc1 = b;

@@ -29,6 +29,14 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
     ),
     ("im2col", &[("conv.wgsl", include_str!("conv.wgsl"))]),
     (
+        "depthwise3x3_tex",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("texels.wgsl", include_str!("texels.wgsl")),
+            ("depthwise_tex.wgsl", include_str!("depthwise_tex.wgsl")),
+        ],
+    ),
+    (
         "depthwise3x3",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),

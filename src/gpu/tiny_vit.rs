@@ -17,7 +17,7 @@
 //! ```
 
 use super::context::{GpuContext, Recorder};
-use super::conv::{conv2d, depthwise3x3, fold_batch_norm, Layout};
+use super::conv::{conv2d, depthwise3x3, fold_batch_norm, taps_major, Layout};
 use super::layers::{Linear, Norm};
 use super::matmul::{linear, Epilogue};
 use super::weights::WeightsExt;
@@ -51,11 +51,34 @@ impl ConvBn {
         ctx: &GpuContext,
         wts: &Weights,
         prefix: &str,
-        (cout, cin_per_group, k): (usize, usize, usize),
+        shape: (usize, usize, usize),
     ) -> Result<Self> {
+        let (w, b) = Self::folded(wts, prefix, shape)?;
+        let (cout, cin_per_group, k) = shape;
+        Ok(Self {
+            w: GpuTensor::upload_weight(ctx, &[cout, cin_per_group * k * k], &w)?,
+            b: GpuTensor::upload(ctx, &[cout], &b)?,
+        })
+    }
+
+    /// A depthwise 3×3 convolution: the weight is stored tap-major `[9, c]`.
+    fn load_depthwise(ctx: &GpuContext, wts: &Weights, prefix: &str, c: usize) -> Result<Self> {
+        let (w, b) = Self::folded(wts, prefix, (c, 1, 3))?;
+        Ok(Self {
+            w: GpuTensor::upload(ctx, &[9, c], &taps_major(&w, c)?)?,
+            b: GpuTensor::upload(ctx, &[c], &b)?,
+        })
+    }
+
+    /// The weight `[cout, cin·k·k]` and bias with BatchNorm folded in.
+    fn folded(
+        wts: &Weights,
+        prefix: &str,
+        (cout, cin_per_group, k): (usize, usize, usize),
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let w = wts.f32s(&format!("{prefix}.c.weight"), &[cout, cin_per_group, k, k])?;
         let bn = |s: &str| wts.f32s(&format!("{prefix}.bn.{s}"), &[cout]);
-        let (w, b) = fold_batch_norm(
+        fold_batch_norm(
             &w,
             None,
             &bn("weight")?,
@@ -63,11 +86,7 @@ impl ConvBn {
             &bn("running_mean")?,
             &bn("running_var")?,
             1e-5,
-        )?;
-        Ok(Self {
-            w: GpuTensor::upload_weight(ctx, &[cout, cin_per_group * k * k], &w)?,
-            b: GpuTensor::upload(ctx, &[cout], &b)?,
-        })
+        )
     }
 
     /// As a 1×1 convolution (matmul) on `[hw, cin]`.
@@ -135,7 +154,7 @@ impl PatchMerging {
     fn load(ctx: &GpuContext, w: &Weights, prefix: &str, dim: usize, out: usize) -> Result<Self> {
         Ok(Self {
             conv1: ConvBn::load(ctx, w, &format!("{prefix}.conv1"), (out, dim, 1))?,
-            conv2: ConvBn::load(ctx, w, &format!("{prefix}.conv2"), (out, 1, 3))?,
+            conv2: ConvBn::load_depthwise(ctx, w, &format!("{prefix}.conv2"), out)?,
             conv3: ConvBn::load(ctx, w, &format!("{prefix}.conv3"), (out, out, 1))?,
             // As the official code: no spatial reduction into the last stages' widths.
             stride: if [320, 448, 576].contains(&out) { 1 } else { 2 },
@@ -208,7 +227,7 @@ impl TinyVitBlock {
             pad_qkv: GpuTensor::upload(ctx, &[qkv_out], &pad)?,
             bias: GpuTensor::upload(ctx, &[heads, ws * ws, ws * ws], &table)?,
             proj: Linear::load(ctx, w, &format!("{a}.proj"), dim, dim)?,
-            local_conv: ConvBn::load(ctx, w, &format!("{prefix}.local_conv"), (dim, 1, 3))?,
+            local_conv: ConvBn::load_depthwise(ctx, w, &format!("{prefix}.local_conv"), dim)?,
             mlp_norm: Norm::load(ctx, w, &format!("{prefix}.mlp.norm"), dim, 1e-5)?,
             fc1: Linear::load(ctx, w, &format!("{prefix}.mlp.fc1"), dim * MLP_RATIO, dim)?,
             fc2: Linear::load(ctx, w, &format!("{prefix}.mlp.fc2"), dim, dim * MLP_RATIO)?,
@@ -292,7 +311,7 @@ impl GpuTinyVit {
                 let b = format!("{p}.layers.0.blocks.{i}");
                 Ok(MbConv {
                     conv1: ConvBn::load(ctx, w, &format!("{b}.conv1"), (hidden, d[0], 1))?,
-                    conv2: ConvBn::load(ctx, w, &format!("{b}.conv2"), (hidden, 1, 3))?,
+                    conv2: ConvBn::load_depthwise(ctx, w, &format!("{b}.conv2"), hidden)?,
                     conv3: ConvBn::load(ctx, w, &format!("{b}.conv3"), (d[0], hidden, 1))?,
                 })
             })

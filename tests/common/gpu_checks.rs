@@ -236,6 +236,9 @@ pub async fn depthwise3x3(ctx: &GpuContext) {
         (64, 16, 16, 2, true),
         (37, 13, 9, 2, false),
         (160, 7, 7, 1, true),
+        // Several groups of 8 output pixels, the last one partial.
+        (12, 9, 21, 1, true),
+        (8, 10, 19, 2, false),
     ]
     .iter()
     .enumerate()
@@ -264,7 +267,8 @@ pub async fn depthwise3x3(ctx: &GpuContext) {
             want = gelu_ref(&want);
         }
         let gx = up(ctx, &[h * w, c], &chw_to_hwc(&x, c, h * w));
-        let (gw, gb) = (up(ctx, &[c, 9], &wt), up(ctx, &[c], &bias));
+        let taps = camsam::gpu::conv::taps_major(&wt, c).expect("taps");
+        let (gw, gb) = (up(ctx, &[9, c], &taps), up(ctx, &[c], &bias));
         let mut rec = ctx.recorder();
         let out = depthwise3x3(&mut rec, &gx, (h, w), &gw, &gb, stride, act).expect("dw");
         rec.submit();
