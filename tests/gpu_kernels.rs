@@ -46,10 +46,22 @@ fn conv2d_im2col_should_match_reference() {
     }
 }
 
+/// A context running `kernel`'s family: the texel kernels of CPU adapters (`Blocked`) or the
+/// storage-buffer ones (`Tiled`), whatever the adapter.
+fn context_for(test: &str, kernel: MatmulKernel) -> Option<camsam::gpu::GpuContext> {
+    let options = GpuOptions {
+        matmul: kernel,
+        ..Default::default()
+    };
+    gpu::context_with(&format!("{test}_{kernel:?}"), options)
+}
+
 #[test]
 fn depthwise3x3_should_match_reference() {
-    if let Some(ctx) = gpu::context("depthwise3x3_should_match_reference") {
-        pollster::block_on(gpu_checks::depthwise3x3(&ctx));
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Blocked] {
+        if let Some(ctx) = context_for("depthwise3x3_should_match_reference", kernel) {
+            pollster::block_on(gpu_checks::depthwise3x3(&ctx));
+        }
     }
 }
 
@@ -62,8 +74,10 @@ fn layer_norm_should_match_reference() {
 
 #[test]
 fn window_attention_should_match_reference() {
-    if let Some(ctx) = gpu::context("window_attention_should_match_reference") {
-        pollster::block_on(gpu_checks::window_attention(&ctx));
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Blocked] {
+        if let Some(ctx) = context_for("window_attention_should_match_reference", kernel) {
+            pollster::block_on(gpu_checks::window_attention(&ctx));
+        }
     }
 }
 

@@ -26,7 +26,9 @@ pub(crate) const TEXELS_WIDTH: u32 = 4096;
 /// WebGPU's default `maxComputeWorkgroupsPerDimension`.
 pub(crate) const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
-/// Which matrix-multiply kernel [`super::matmul::linear`] runs.
+/// Which kernel family runs: the matmul of [`super::matmul::linear`], and for depthwise
+/// convolution and window attention whether their inputs are read as texels (`Blocked`, for
+/// CPU adapters) or from storage buffers (`Tiled`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MatmulKernel {
     /// [`MatmulKernel::Blocked`] on CPU adapters (lavapipe, SwiftShader), else
@@ -35,7 +37,9 @@ pub enum MatmulKernel {
     Auto,
     /// 64×64×16 tiles in workgroup memory (`matmul.wgsl`): for GPUs.
     Tiled,
-    /// Barrier-free 8×8 register blocks (`matmul_blocked.wgsl`): for CPU adapters.
+    /// Barrier-free 8×8 register blocks with operands read as texels where they fit
+    /// (`matmul_tex.wgsl`, `depthwise_tex.wgsl`, `window_attention_tex.wgsl`; else
+    /// `matmul_blocked.wgsl`): for CPU adapters.
     Blocked,
 }
 

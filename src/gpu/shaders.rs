@@ -57,6 +57,16 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
             include_str!("window_attention.wgsl"),
         )],
     ),
+    (
+        "window_attention_tex",
+        &[
+            ("texels.wgsl", include_str!("texels.wgsl")),
+            (
+                "window_attention_tex.wgsl",
+                include_str!("window_attention_tex.wgsl"),
+            ),
+        ],
+    ),
     ("add", &[("add.wgsl", include_str!("add.wgsl"))]),
     (
         "attention",

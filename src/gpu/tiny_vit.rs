@@ -21,7 +21,7 @@ use super::conv::{conv2d, depthwise3x3, fold_batch_norm, taps_major, Layout};
 use super::layers::{Linear, Norm};
 use super::matmul::{linear, Epilogue};
 use super::weights::WeightsExt;
-use super::window_attention::{bias_table, pad_token_qkv, window_attention, HEAD_DIM};
+use super::window_attention::{bias_table, keyed_bias, pad_token_qkv, window_attention, HEAD_DIM};
 use super::GpuTensor;
 use crate::sam::weights::Weights;
 use crate::{Error, Result};
@@ -217,7 +217,7 @@ impl TinyVitBlock {
             .and_then(|d| d.get(1).copied())
             .unwrap_or(0);
         let biases = w.f32s(&format!("{a}.attention_biases"), &[heads, n_offsets])?;
-        let table = bias_table(&biases, heads, ws)?;
+        let table = keyed_bias(&bias_table(&biases, heads, ws)?, heads, ws * ws)?;
         Ok(Self {
             norm: Norm::load(ctx, w, &format!("{a}.norm"), dim, 1e-5)?,
             qkv: Linear {
@@ -225,7 +225,7 @@ impl TinyVitBlock {
                 b: GpuTensor::upload(ctx, &[qkv_out], &qkv_b)?,
             },
             pad_qkv: GpuTensor::upload(ctx, &[qkv_out], &pad)?,
-            bias: GpuTensor::upload(ctx, &[heads, ws * ws, ws * ws], &table)?,
+            bias: GpuTensor::upload(ctx, &[table.len()], &table)?,
             proj: Linear::load(ctx, w, &format!("{a}.proj"), dim, dim)?,
             local_conv: ConvBn::load_depthwise(ctx, w, &format!("{prefix}.local_conv"), dim)?,
             mlp_norm: Norm::load(ctx, w, &format!("{prefix}.mlp.norm"), dim, 1e-5)?,

@@ -1,5 +1,6 @@
 //! TinyViT window attention (MobileSAM `tiny_vit_sam.py`, `Attention` / `TinyViTBlock`;
-//! TinyViT paper §3.1), fused into one kernel (`window_attention.wgsl`): partition into
+//! TinyViT paper §3.1), fused into one kernel (`window_attention.wgsl`; on CPU adapters
+//! `window_attention_tex.wgsl`, the same with its inputs read as texels): partition into
 //! ws×ws windows (zero padding bottom/right), per-head `softmax(q·kᵀ/√d + B)·v` with TinyViT's
 //! learned attention biases `B`, and the reverse partition with the padding cropped.
 //!
@@ -17,7 +18,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::Recorder;
+use super::context::{grid, MatmulKernel, Recorder};
 use super::GpuTensor;
 use crate::{Error, Result};
 
@@ -65,6 +66,28 @@ pub fn bias_table(biases: &[f32], heads: usize, ws: usize) -> Result<Vec<f32>> {
     Ok(table)
 }
 
+/// The `[heads, n, n]` table of [`bias_table`] (query-major) in the layout
+/// [`window_attention`] reads: `[heads, n (key), ⌈n/4⌉·4 (query)]`, zero for the padding
+/// queries, so the biases of 4 consecutive queries for one key are adjacent (one texel).
+pub fn keyed_bias(table: &[f32], heads: usize, n: usize) -> Result<Vec<f32>> {
+    if table.len() != heads * n * n {
+        return Err(Error::Model(format!(
+            "keyed_bias: {} values for {heads} heads × {n}² keys",
+            table.len()
+        )));
+    }
+    let qpad = n.div_ceil(QUERIES_PER_INVOCATION) * QUERIES_PER_INVOCATION;
+    let mut out = vec![0f32; heads * n * qpad];
+    for h in 0..heads {
+        for q in 0..n {
+            for k in 0..n {
+                out[(h * n + k) * qpad + q] = table[(h * n + q) * n + k];
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The qkv row of a padding token: `W·β + b` (LayerNorm of a zero vector is β).
 pub fn pad_token_qkv(w: &[f32], b: &[f32], ln_beta: &[f32]) -> Result<Vec<f32>> {
     let c = ln_beta.len();
@@ -88,7 +111,8 @@ pub fn pad_token_qkv(w: &[f32], b: &[f32], ln_beta: &[f32]) -> Result<Vec<f32>> 
         .collect())
 }
 
-/// `qkv` `[h·w, heads·96]` → attention output `[h·w, heads·32]` in token order.
+/// `qkv` `[h·w, heads·96]` → attention output `[h·w, heads·32]` in token order; `bias` as
+/// [`keyed_bias`] lays it out.
 pub fn window_attention(
     rec: &mut Recorder,
     qkv: &GpuTensor,
@@ -100,7 +124,10 @@ pub fn window_attention(
 ) -> Result<GpuTensor> {
     let row = heads * 3 * HEAD_DIM;
     let n = ws * ws;
-    if ws == 0 || qkv.len() != h * w * row || pad_qkv.len() != row || bias.len() != heads * n * n {
+    // One invocation per window, head and group of QUERIES_PER_INVOCATION queries.
+    let groups = n.div_ceil(QUERIES_PER_INVOCATION);
+    let keyed = heads * n * groups * QUERIES_PER_INVOCATION;
+    if ws == 0 || qkv.len() != h * w * row || pad_qkv.len() != row || bias.len() != keyed {
         return Err(Error::Model(format!(
             "window_attention: qkv {:?}, pad {:?}, bias {:?} for {h}×{w} tokens, window {ws}, {heads} heads of {HEAD_DIM}",
             qkv.shape(),
@@ -109,8 +136,6 @@ pub fn window_attention(
         )));
     }
     let (wh, ww) = (h.div_ceil(ws), w.div_ceil(ws));
-    // One invocation per window, head and group of QUERIES_PER_INVOCATION queries.
-    let groups = n.div_ceil(QUERIES_PER_INVOCATION);
     let total = wh * ww * heads * groups;
     let out = GpuTensor::empty(rec.ctx, &[h * w, heads * HEAD_DIM])?;
     let scale = (1.0 / (HEAD_DIM as f64).sqrt()) as f32;
@@ -125,6 +150,31 @@ pub fn window_attention(
         scale.to_bits(),
         groups as u32,
     ];
+    let texels = if rec.ctx.matmul_kernel() == MatmulKernel::Blocked {
+        let q = rec.texels_of(qkv.buffer(), qkv.len() / 4);
+        let p = rec.texels_of(pad_qkv.buffer(), row / 4);
+        let b = rec.texels_of(bias.buffer(), keyed / 4);
+        q.zip(p).zip(b)
+    } else {
+        None
+    };
+    if let Some(((tq, tp), tb)) = texels {
+        let groups = u32::try_from(total.div_ceil(64))
+            .map_err(|_| Error::Model(format!("window_attention: {total} invocations")))?;
+        let (gx, gy) = grid(groups);
+        rec.dispatch_with(
+            "window_attention_tex",
+            &params,
+            vec![
+                wgpu::BindingResource::TextureView(&tq),
+                wgpu::BindingResource::TextureView(&tp),
+                wgpu::BindingResource::TextureView(&tb),
+                out.buffer().as_entire_binding(),
+            ],
+            (gx, gy, 1),
+        )?;
+        return Ok(out);
+    }
     rec.dispatch_1d(
         "window_attention",
         &params,

@@ -4,7 +4,8 @@
 // padding cropped.
 //   qkv[token, head * 96 + (q 0..32 | k 32..64 | v 64..96)]   (key_dim = head_dim = 32)
 //   pad_qkv[head * 96 + ...]: the qkv row of a zero (padding) token, i.e. qkv(LayerNorm(0))
-//   bias[head, query, key] over the ws×ws window; out[token, head * 32 + i]
+//   bias[head, key, query] over the ws×ws window, queries padded to groups * 4 (`keyed_bias`);
+//   out[token, head * 32 + i]
 // One invocation per (window, head, 4 consecutive queries): each key and value row loaded
 // feeds 4 queries (on CPU adapters every storage load of a per-invocation address is a loop
 // over the SIMD lanes, so loads, not arithmetic, set the speed). The keys inside the image
@@ -54,7 +55,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let qy0 = wy * p.ws + qi0 / p.ws;
     let qx0 = wx * p.ws + qi0 % p.ws;
     let qo0 = (min(qy0, p.h - 1u) * p.w + min(qx0, p.w - 1u)) * stride + hoff;
-    let brow0 = (head * p.n + qi0) * p.n;
     let q0_0 = qkv[qo0 + 0u] * p.scale;
     let q0_1 = qkv[qo0 + 1u] * p.scale;
     let q0_2 = qkv[qo0 + 2u] * p.scale;
@@ -67,7 +67,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let qy1 = wy * p.ws + qi1 / p.ws;
     let qx1 = wx * p.ws + qi1 % p.ws;
     let qo1 = (min(qy1, p.h - 1u) * p.w + min(qx1, p.w - 1u)) * stride + hoff;
-    let brow1 = (head * p.n + qi1) * p.n;
     let q1_0 = qkv[qo1 + 0u] * p.scale;
     let q1_1 = qkv[qo1 + 1u] * p.scale;
     let q1_2 = qkv[qo1 + 2u] * p.scale;
@@ -80,7 +79,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let qy2 = wy * p.ws + qi2 / p.ws;
     let qx2 = wx * p.ws + qi2 % p.ws;
     let qo2 = (min(qy2, p.h - 1u) * p.w + min(qx2, p.w - 1u)) * stride + hoff;
-    let brow2 = (head * p.n + qi2) * p.n;
     let q2_0 = qkv[qo2 + 0u] * p.scale;
     let q2_1 = qkv[qo2 + 1u] * p.scale;
     let q2_2 = qkv[qo2 + 2u] * p.scale;
@@ -93,7 +91,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let qy3 = wy * p.ws + qi3 / p.ws;
     let qx3 = wx * p.ws + qi3 % p.ws;
     let qo3 = (min(qy3, p.h - 1u) * p.w + min(qx3, p.w - 1u)) * stride + hoff;
-    let brow3 = (head * p.n + qi3) * p.n;
     let q3_0 = qkv[qo3 + 0u] * p.scale;
     let q3_1 = qkv[qo3 + 1u] * p.scale;
     let q3_2 = qkv[qo3 + 2u] * p.scale;
@@ -102,6 +99,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let q3_5 = qkv[qo3 + 5u] * p.scale;
     let q3_6 = qkv[qo3 + 6u] * p.scale;
     let q3_7 = qkv[qo3 + 7u] * p.scale;
+    // Bias of query g * 4 + i for key j: bias[bq + j * qpad + i].
+    let qpad = p.groups * 4u;
+    let bq = head * p.n * qpad + g * 4u;
     var acc0_0 = vec4<f32>(0.0);
     var acc0_1 = vec4<f32>(0.0);
     var acc0_2 = vec4<f32>(0.0);
@@ -154,10 +154,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             let k5 = qkv[ko + 5u];
             let k6 = qkv[ko + 6u];
             let k7 = qkv[ko + 7u];
-            let s0 = bias[brow0 + j] + dot(q0_0, k0) + dot(q0_1, k1) + dot(q0_2, k2) + dot(q0_3, k3) + dot(q0_4, k4) + dot(q0_5, k5) + dot(q0_6, k6) + dot(q0_7, k7);
-            let s1 = bias[brow1 + j] + dot(q1_0, k0) + dot(q1_1, k1) + dot(q1_2, k2) + dot(q1_3, k3) + dot(q1_4, k4) + dot(q1_5, k5) + dot(q1_6, k6) + dot(q1_7, k7);
-            let s2 = bias[brow2 + j] + dot(q2_0, k0) + dot(q2_1, k1) + dot(q2_2, k2) + dot(q2_3, k3) + dot(q2_4, k4) + dot(q2_5, k5) + dot(q2_6, k6) + dot(q2_7, k7);
-            let s3 = bias[brow3 + j] + dot(q3_0, k0) + dot(q3_1, k1) + dot(q3_2, k2) + dot(q3_3, k3) + dot(q3_4, k4) + dot(q3_5, k5) + dot(q3_6, k6) + dot(q3_7, k7);
+            let s0 = bias[bq + j * qpad + 0u] + dot(q0_0, k0) + dot(q0_1, k1) + dot(q0_2, k2) + dot(q0_3, k3) + dot(q0_4, k4) + dot(q0_5, k5) + dot(q0_6, k6) + dot(q0_7, k7);
+            let s1 = bias[bq + j * qpad + 1u] + dot(q1_0, k0) + dot(q1_1, k1) + dot(q1_2, k2) + dot(q1_3, k3) + dot(q1_4, k4) + dot(q1_5, k5) + dot(q1_6, k6) + dot(q1_7, k7);
+            let s2 = bias[bq + j * qpad + 2u] + dot(q2_0, k0) + dot(q2_1, k1) + dot(q2_2, k2) + dot(q2_3, k3) + dot(q2_4, k4) + dot(q2_5, k5) + dot(q2_6, k6) + dot(q2_7, k7);
+            let s3 = bias[bq + j * qpad + 3u] + dot(q3_0, k0) + dot(q3_1, k1) + dot(q3_2, k2) + dot(q3_3, k3) + dot(q3_4, k4) + dot(q3_5, k5) + dot(q3_6, k6) + dot(q3_7, k7);
             let v0 = qkv[ko + 8u];
             let v1 = qkv[ko + 9u];
             let v2 = qkv[ko + 10u];
@@ -249,19 +249,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 continue;
             }
             let j = ky * p.ws + kx;
-            let sp0 = pd0 + bias[brow0 + j];
+            let sp0 = pd0 + bias[bq + j * qpad + 0u];
             let mpn0 = max(mp0, sp0);
             lp0 = lp0 * exp(mp0 - mpn0) + exp(sp0 - mpn0);
             mp0 = mpn0;
-            let sp1 = pd1 + bias[brow1 + j];
+            let sp1 = pd1 + bias[bq + j * qpad + 1u];
             let mpn1 = max(mp1, sp1);
             lp1 = lp1 * exp(mp1 - mpn1) + exp(sp1 - mpn1);
             mp1 = mpn1;
-            let sp2 = pd2 + bias[brow2 + j];
+            let sp2 = pd2 + bias[bq + j * qpad + 2u];
             let mpn2 = max(mp2, sp2);
             lp2 = lp2 * exp(mp2 - mpn2) + exp(sp2 - mpn2);
             mp2 = mpn2;
-            let sp3 = pd3 + bias[brow3 + j];
+            let sp3 = pd3 + bias[bq + j * qpad + 3u];
             let mpn3 = max(mp3, sp3);
             lp3 = lp3 * exp(mp3 - mpn3) + exp(sp3 - mpn3);
             mp3 = mpn3;

@@ -385,7 +385,8 @@ pub async fn window_attention(ctx: &GpuContext) {
         }
         let gq = up(ctx, &[h * w, row], &qkv);
         let gp = up(ctx, &[row], &pad);
-        let gb = up(ctx, &[heads, n, n], &bias);
+        let keyed = camsam::gpu::window_attention::keyed_bias(&bias, heads, n).expect("keyed");
+        let gb = up(ctx, &[keyed.len()], &keyed);
         let mut rec = ctx.recorder();
         let out = window_attention(&mut rec, &gq, &gp, &gb, (h, w), ws, heads).expect("attn");
         rec.submit();
