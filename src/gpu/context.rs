@@ -151,7 +151,8 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("camsam"),
-                required_features: wgpu::Features::empty(),
+                // Subgroup operations when offered (`matmul_tex.wgsl` broadcasts through them).
+                required_features: adapter.features() & wgpu::Features::SUBGROUP,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -197,6 +198,14 @@ impl GpuContext {
             .unwrap_or_default();
         ops.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
         ops
+    }
+
+    /// True when the device runs subgroup operations in subgroups of exactly 8 invocations
+    /// (lavapipe on AVX2), which `matmul_tex.wgsl` is written for.
+    pub(crate) fn subgroups_of_8(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
+            && self.info.subgroup_min_size == 8
+            && self.info.subgroup_max_size == 8
     }
 
     /// Adapter name and backend, e.g. `llvmpipe (LLVM 19.1.7, 256 bits) (Vulkan)`.

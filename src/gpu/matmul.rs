@@ -6,11 +6,12 @@
 //! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs) and, for CPU adapters,
 //! where a barrier switches between all of a workgroup's invocations, two without workgroup
 //! memory: `matmul_tex.wgsl` when the weight was uploaded with [`GpuTensor::upload_weight`]
-//! (k a multiple of 4) and so also lives in a texture — the input is copied into a texture
-//! too ([`super::context::Recorder::texels_of`]) and both are read with texel fetches, which
-//! lavapipe gathers without the per-lane loop of a storage load (8×8 outputs per invocation,
-//! 8×64 per workgroup) — else `matmul_blocked.wgsl` (8×8 outputs per invocation read straight
-//! from storage).
+//! (k a multiple of 4) and so also lives in a texture, n is a multiple of 4 and the device
+//! has subgroups of 8 — the input is copied into a texture too
+//! ([`super::context::Recorder::texels_of`]) and both are read with texel fetches, which
+//! lavapipe gathers without the per-lane loop of a storage load, the rows shared through
+//! `subgroupBroadcast` (16×8 outputs per invocation, 16×64 per workgroup) — else
+//! `matmul_blocked.wgsl` (8×8 outputs per invocation read straight from storage).
 //!
 //! ```no_run
 //! # async fn demo(ctx: &camsam::gpu::GpuContext) -> camsam::Result<()> {
@@ -89,8 +90,8 @@ pub fn linear(
         flags |= 8;
     }
     let groups_y = m.div_ceil(64);
-    // The texel variant's tiles are 8 rows high.
-    if m.div_ceil(8) > super::context::MAX_GROUPS_PER_DIM as usize {
+    // The texel variant's tiles are 16 rows high.
+    if m.div_ceil(16) > super::context::MAX_GROUPS_PER_DIM as usize {
         return Err(Error::Model(format!(
             "matmul: {m} rows is too many for one dispatch"
         )));
@@ -100,8 +101,9 @@ pub fn linear(
     let res = epi.residual.unwrap_or(a);
     let params = [m as u32, n as u32, k as u32, flags];
     let blocked = rec.ctx.matmul_kernel() == MatmulKernel::Blocked;
+    let texel_kernel = blocked && k % 4 == 0 && n % 4 == 0 && rec.ctx.subgroups_of_8();
     let a_texels = match w.texture() {
-        Some(_) if blocked && k % 4 == 0 => rec.texels_of(a.buffer(), m * k / 4),
+        Some(_) if texel_kernel => rec.texels_of(a.buffer(), m * k / 4),
         _ => None,
     };
     match (w.texture(), a_texels) {
@@ -115,7 +117,7 @@ pub fn linear(
                 res.buffer().as_entire_binding(),
                 out.buffer().as_entire_binding(),
             ],
-            (n.div_ceil(64) as u32, m.div_ceil(8) as u32, 1),
+            (n.div_ceil(64) as u32, m.div_ceil(16) as u32, 1),
         )?,
         _ => rec.dispatch(
             if blocked { "matmul_blocked" } else { "matmul" },

@@ -119,10 +119,15 @@ mod tests {
                     continue;
                 }
             };
+            // Subgroup operations are the only capability beyond WebGPU's core (`matmul_tex`
+            // broadcasts through them; the device asks for them when offered).
             let mut validator = naga::valid::Validator::new(
                 naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::empty(),
+                naga::valid::Capabilities::SUBGROUP,
             );
+            validator
+                .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+                .subgroup_operations(naga::valid::SubgroupOperationSet::all());
             if let Err(e) = validator.validate(&module) {
                 failures.push(format!("{name}: validate: {}", e.emit_to_string(&src)));
             }

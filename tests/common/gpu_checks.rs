@@ -77,11 +77,12 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
         (5, 3, 4, true, false, true),
         (300, 37, 20, true, true, false),
         // 17,000 input texels: four full rows of the operand texture and a partial fifth.
-        (1000, 65, 68, true, false, true),
+        (1000, 68, 68, true, false, true),
+        (37, 20, 300, true, true, true),
     ];
     // Weights as `upload_weight` makes them (a texture too on CPU adapters when k is a multiple
-    // of 4, and the input is then copied into one: `matmul_tex`) and as plain storage buffers
-    // (`matmul_blocked`).
+    // of 4; with n a multiple of 4 and subgroups of 8 the input is then copied into one:
+    // `matmul_tex`) and as plain storage buffers (`matmul_blocked`).
     for (seed, &(m, n, k, b, r, act)) in cases.iter().enumerate() {
         for as_weight in [true, false] {
             let seed = seed as u64 * 10;
