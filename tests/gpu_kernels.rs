@@ -67,8 +67,10 @@ fn depthwise3x3_should_match_reference() {
 
 #[test]
 fn layer_norm_should_match_reference() {
-    if let Some(ctx) = gpu::context("layer_norm_should_match_reference") {
-        pollster::block_on(gpu_checks::layer_norm(&ctx));
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Blocked] {
+        if let Some(ctx) = context_for("layer_norm_should_match_reference", kernel) {
+            pollster::block_on(gpu_checks::layer_norm(&ctx));
+        }
     }
 }
 

@@ -74,7 +74,15 @@ pub fn run(
         warm * 1e3
     );
     if profile {
-        print_profile("encoder, one pass", &sam.context().profile(), &[]);
+        // The warm-up pass also compiles every pipeline (and lavapipe JIT-compiles a variant
+        // per binding state on first use): profile a second pass.
+        let warmed = sam.context().profile();
+        encode(sam)?;
+        print_profile(
+            "encoder, one pass after the warm-up",
+            &sam.context().profile(),
+            &warmed,
+        );
         let before = sam.context().profile();
         let prompts = grid(batches.iter().copied().max().unwrap_or(1).max(1));
         pollster::block_on(sam.decode(&emb, &prompts, true))?;
@@ -168,7 +176,7 @@ fn print_profile(what: &str, ops: &[OpTime], before: &[OpTime]) {
     let mut slowest = ops;
     slowest.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
     println!("  slowest ops (kernel, parameter words, calls, ms):");
-    for o in slowest.iter().take(12) {
+    for o in slowest.iter().take(16) {
         println!(
             "    {:<18} {:?} ×{} {:.1} ms",
             o.kernel,

@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::Recorder;
+use super::context::{grid, MatmulKernel, Recorder};
 use super::GpuTensor;
 use crate::{Error, Result};
 
@@ -50,9 +50,35 @@ pub fn layer_norm_act(
     }
     let rows = x.len() / c;
     let out = GpuTensor::empty(rec.ctx, x.shape())?;
+    let params = [rows as u32, c as u32, eps.to_bits(), gelu as u32];
+    let texels = if rec.ctx.matmul_kernel() == MatmulKernel::Blocked && c % 4 == 0 {
+        let tx = rec.texels_of(x.buffer(), rows * c / 4);
+        let tg = rec.texels_of(gamma.buffer(), c / 4);
+        let tb = rec.texels_of(beta.buffer(), c / 4);
+        tx.zip(tg).zip(tb)
+    } else {
+        None
+    };
+    if let Some(((tx, tg), tb)) = texels {
+        let groups = u32::try_from(rows.div_ceil(64))
+            .map_err(|_| Error::Model(format!("layer_norm: {rows} rows is too many")))?;
+        let (gx, gy) = grid(groups);
+        rec.dispatch_with(
+            "layer_norm_tex",
+            &params,
+            vec![
+                wgpu::BindingResource::TextureView(&tx),
+                wgpu::BindingResource::TextureView(&tg),
+                wgpu::BindingResource::TextureView(&tb),
+                out.buffer().as_entire_binding(),
+            ],
+            (gx, gy, 1),
+        )?;
+        return Ok(out);
+    }
     rec.dispatch_1d(
         "layer_norm",
-        &[rows as u32, c as u32, eps.to_bits(), gelu as u32],
+        &params,
         &[x.buffer(), gamma.buffer(), beta.buffer(), out.buffer()],
         rows,
         64,

@@ -51,6 +51,14 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "layer_norm_tex",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("texels.wgsl", include_str!("texels.wgsl")),
+            ("layer_norm_tex.wgsl", include_str!("layer_norm_tex.wgsl")),
+        ],
+    ),
+    (
         "window_attention",
         &[(
             "window_attention.wgsl",

@@ -283,7 +283,7 @@ pub async fn depthwise3x3(ctx: &GpuContext) {
 }
 
 pub async fn layer_norm(ctx: &GpuContext) {
-    use camsam::gpu::norm::layer_norm;
+    use camsam::gpu::norm::{layer_norm, layer_norm_act};
     for (i, &(rows, c, eps)) in [
         (1, 1, 1e-5),
         (77, 128, 1e-5),
@@ -316,11 +316,18 @@ pub async fn layer_norm(ctx: &GpuContext) {
         );
         let mut rec = ctx.recorder();
         let out = layer_norm(&mut rec, &gx, &gg, &gb, eps).expect("layer_norm");
+        let out_gelu = layer_norm_act(&mut rec, &gx, &gg, &gb, eps, true).expect("layer_norm");
         rec.submit();
         assert_close(
             &format!("layer_norm rows={rows} c={c}"),
             &read(ctx, &out).await,
             &want,
+            ELEMENTWISE,
+        );
+        assert_close(
+            &format!("layer_norm + GELU rows={rows} c={c}"),
+            &read(ctx, &out_gelu).await,
+            &gelu_ref(&want),
             ELEMENTWISE,
         );
     }
