@@ -41,8 +41,10 @@ fn matmul_rejects_mismatched_shapes() {
 
 #[test]
 fn conv2d_im2col_should_match_reference() {
-    if let Some(ctx) = gpu::context("conv2d_im2col_should_match_reference") {
-        pollster::block_on(gpu_checks::conv2d_im2col(&ctx));
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Blocked] {
+        if let Some(ctx) = context_for("conv2d_im2col_should_match_reference", kernel) {
+            pollster::block_on(gpu_checks::conv2d_im2col(&ctx));
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! TinyViT's convolutions on channels-last tensors `[h·w, c]` (MobileSAM
 //! `tiny_vit_sam.py`: `Conv2d_BN`, `PatchEmbed`, `MBConv`, `PatchMerging`, the neck):
-//! - dense k×k convolutions (the 3×3 stride-2 stem, the neck's 3×3) as im2col (`conv.wgsl`)
-//!   followed by the tiled matmul, in PyTorch's weight layout;
+//! - dense k×k convolutions (the 3×3 stride-2 stem, the neck's 3×3, the prompt encoder's 2×2)
+//!   as im2col (`conv.wgsl`; on CPU adapters, when the channels are a multiple of 4,
+//!   `im2col_tex.wgsl` reading the input as texels) followed by the matmul, on channels-last
+//!   inputs, with weights taps-last `[cout, ks, ks, cin]` ([`taps_last`]);
 //! - 1×1 (pointwise) convolutions are [`super::matmul::linear`] directly;
 //! - depthwise 3×3 (stride 1 or 2) with fused bias and GELU (`depthwise.wgsl`; on CPU adapters,
 //!   when the channels are a multiple of 4, `depthwise_tex.wgsl` reading input and weights as
@@ -32,20 +34,11 @@ pub fn out_size(n: usize, ks: usize, stride: usize, pad: usize) -> usize {
     (n + 2 * pad - ks) / stride + 1
 }
 
-/// Where the input of [`im2col`] lives: channels-first `[c, h, w]` or channels-last `[h·w, c]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Layout {
-    /// `[c, h, w]` (the normalised input image).
-    Chw,
-    /// `[h·w, c]` (every activation inside the encoder).
-    Hwc,
-}
-
-/// Gathers k×k patches: `[ho·wo, cin·ks·ks]`, zero-padded by `pad`.
+/// Gathers k×k patches of the channels-last input `x` `[h·w, cin]`: `[ho·wo, ks·ks·cin]`,
+/// taps-last (column `(ky·ks + kx)·cin + ci`), zero-padded by `pad`.
 pub fn im2col(
     rec: &mut Recorder,
     x: &GpuTensor,
-    layout: Layout,
     (cin, h, w): (usize, usize, usize),
     ks: usize,
     stride: usize,
@@ -53,30 +46,76 @@ pub fn im2col(
 ) -> Result<GpuTensor> {
     if x.len() != cin * h * w || ks == 0 || stride == 0 || h + 2 * pad < ks || w + 2 * pad < ks {
         return Err(Error::Model(format!(
-            "im2col: input {:?} is not {cin}×{h}×{w} or kernel {ks} does not fit",
+            "im2col: input {:?} is not {h}×{w}×{cin} or kernel {ks} does not fit",
             x.shape()
         )));
     }
     let (ho, wo) = (out_size(h, ks, stride, pad), out_size(w, ks, stride, pad));
-    let (sc, sy, sx) = match layout {
-        Layout::Chw => (h * w, w, 1),
-        Layout::Hwc => (1, w * cin, cin),
-    };
     let cols = cin * ks * ks;
     let out = GpuTensor::empty(rec.ctx, &[ho * wo, cols])?;
+    let texels = if rec.ctx.matmul_kernel() == MatmulKernel::Blocked && cin % 4 == 0 {
+        rec.texels_of(x.buffer(), h * w * cin / 4)
+    } else {
+        None
+    };
+    if let Some(tx) = texels {
+        // One invocation per output pixel, writing its ks·ks·cin/4 texels.
+        let pixels = ho * wo;
+        let params = [cin, h, w, ho, wo, ks, stride, pad, pixels].map(|v| v as u32);
+        let groups = u32::try_from(pixels.div_ceil(64))
+            .map_err(|_| Error::Model(format!("im2col: {pixels} pixels is too many")))?;
+        let (gx, gy) = grid(groups);
+        rec.dispatch_with(
+            "im2col_tex",
+            &params,
+            vec![
+                wgpu::BindingResource::TextureView(&tx),
+                out.buffer().as_entire_binding(),
+            ],
+            (gx, gy, 1),
+        )?;
+        return Ok(out);
+    }
     let total = ho * wo * cols;
-    let params = [cin, h, w, ho, wo, ks, stride, pad, sc, sy, sx, total].map(|v| v as u32);
+    let params = [cin, h, w, ho, wo, ks, stride, pad, total].map(|v| v as u32);
     rec.dispatch_1d("im2col", &params, &[x.buffer(), out.buffer()], total, 256)?;
     Ok(out)
 }
 
-/// A dense k×k convolution: `weight` is `[cout, cin·ks·ks]` (PyTorch layout, flattened),
-/// output `[ho·wo, cout]` channels-last, with the matmul's fused epilogue.
+/// PyTorch's convolution weight `[cout, cin, ks, ks]` (flattened) in the taps-last order
+/// `[cout, ks, ks, cin_padded]` that [`conv2d`] multiplies with: a tap's weights for 4
+/// adjacent input channels are adjacent, like the input's channels. Channels `cin..cin_padded`
+/// get zero weights (the image is uploaded with a fourth, zero channel).
+pub fn taps_last(
+    weight: &[f32],
+    (cout, cin, ks): (usize, usize, usize),
+    cin_padded: usize,
+) -> Result<Vec<f32>> {
+    if weight.len() != cout * cin * ks * ks || cin_padded < cin {
+        return Err(Error::Model(format!(
+            "conv weight of {} values is not {cout}×{cin}×{ks}×{ks} (padded to {cin_padded} channels)",
+            weight.len()
+        )));
+    }
+    let taps = ks * ks;
+    let mut out = vec![0f32; cout * taps * cin_padded];
+    for o in 0..cout {
+        for ci in 0..cin {
+            for t in 0..taps {
+                out[(o * taps + t) * cin_padded + ci] = weight[(o * cin + ci) * taps + t];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A dense k×k convolution of the channels-last `x` `[h·w, cin]`: `weight` is taps-last
+/// `[cout, ks·ks·cin]` ([`taps_last`]), output `[ho·wo, cout]` channels-last, with the
+/// matmul's fused epilogue.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     rec: &mut Recorder,
     x: &GpuTensor,
-    layout: Layout,
     dims: (usize, usize, usize),
     weight: &GpuTensor,
     ks: usize,
@@ -84,7 +123,7 @@ pub fn conv2d(
     pad: usize,
     epi: Epilogue,
 ) -> Result<GpuTensor> {
-    let col = im2col(rec, x, layout, dims, ks, stride, pad)?;
+    let col = im2col(rec, x, dims, ks, stride, pad)?;
     linear(rec, &col, weight, epi)
 }
 

@@ -1,7 +1,7 @@
-// im2col for dense k×k convolutions (TinyViT's 3×3 stride-2 stem, the neck's 3×3): gathers
-//   col[(oy * wo + ox), ci * kk + ky * ks + kx] = x[ci, oy * stride + ky - pad, ox * stride + kx - pad]
-// (zero outside), so the convolution is `matmul(col, weight[cout, cin * ks * ks])` in PyTorch's
-// weight layout. The input is addressed through strides, so it may be CHW (the image) or HWC.
+// im2col for dense k×k convolutions (TinyViT's 3×3 stride-2 stem, the neck's 3×3, the prompt
+// encoder's 2×2) on channels-last input x[h * w, cin]: gathers, taps-last,
+//   col[(oy * wo + ox), (ky * ks + kx) * cin + ci] = x[(oy * stride + ky - pad) * w + ox * stride + kx - pad, ci]
+// (zero outside), so the convolution is `matmul(col, weight[cout, ks * ks * cin])`.
 
 struct Params {
     cin: u32,
@@ -12,9 +12,6 @@ struct Params {
     ks: u32,
     stride: u32,
     pad: u32,
-    stride_c: u32,
-    stride_y: u32,
-    stride_x: u32,
     total: u32,
 }
 
@@ -28,20 +25,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (idx >= p.total) {
         return;
     }
-    let kk = p.ks * p.ks;
-    let cols = p.cin * kk;
+    let cols = p.cin * p.ks * p.ks;
     let pix = idx / cols;
     let c = idx % cols;
-    let ci = c / kk;
-    let ky = (c % kk) / p.ks;
-    let kx = c % p.ks;
+    let tap = c / p.cin;
+    let ci = c % p.cin;
+    let ky = tap / p.ks;
+    let kx = tap % p.ks;
     let oy = pix / p.wo;
     let ox = pix % p.wo;
     let iy = i32(oy * p.stride + ky) - i32(p.pad);
     let ix = i32(ox * p.stride + kx) - i32(p.pad);
     var v = 0.0;
     if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
-        v = x[ci * p.stride_c + u32(iy) * p.stride_y + u32(ix) * p.stride_x];
+        v = x[(u32(iy) * p.w + u32(ix)) * p.cin + ci];
     }
     col[idx] = v;
 }

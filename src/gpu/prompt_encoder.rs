@@ -14,7 +14,7 @@
 //! ```
 
 use super::context::{GpuContext, Recorder};
-use super::conv::{conv2d, Layout};
+use super::conv::{conv2d, taps_last};
 use super::layers::{Linear, Norm};
 use super::matmul::Epilogue;
 use super::weights::WeightsExt;
@@ -103,7 +103,11 @@ impl GpuPromptEncoder {
             )?;
             let b = w.f32s(&format!("{p}.mask_downscaling.{name}.bias"), &[cout])?;
             Ok((
-                GpuTensor::upload_weight(ctx, &[cout, cin * 4], &wt)?,
+                GpuTensor::upload_weight(
+                    ctx,
+                    &[cout, cin * 4],
+                    &taps_last(&wt, (cout, cin, 2), cin)?,
+                )?,
                 GpuTensor::upload(ctx, &[cout], &b)?,
             ))
         };
@@ -218,7 +222,6 @@ impl GpuPromptEncoder {
         let x = conv2d(
             rec,
             masks,
-            Layout::Chw,
             (1, b * LOW_RES, LOW_RES),
             &self.down0.0,
             2,
@@ -234,7 +237,6 @@ impl GpuPromptEncoder {
         let x = conv2d(
             rec,
             &x,
-            Layout::Hwc,
             (4, b * half, half),
             &self.down3.0,
             2,

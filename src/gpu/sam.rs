@@ -19,7 +19,7 @@ use super::add::add;
 use super::context::GpuContext;
 use super::mask_decoder::{GpuMaskDecoder, FIXED_TOKENS, MASK_TOKENS};
 use super::prompt_encoder::{sparse_points, GpuPromptEncoder, DIM};
-use super::tiny_vit::{tokens_to_chw, GpuTinyVit, EMBED_DIM, EMBED_SIDE, IMG_SIZE};
+use super::tiny_vit::{tokens_to_chw, GpuTinyVit, EMBED_DIM, EMBED_SIDE};
 use super::GpuTensor;
 use crate::predictor::{LowResMasks, Prompt, LOW_RES};
 use crate::sam::preprocess::ModelInput;
@@ -130,7 +130,7 @@ impl SamBackend for GpuSam {
     }
 
     async fn embed(&self, input: &ModelInput) -> Result<GpuTensor> {
-        let image = GpuTensor::upload(&self.ctx, &[3, IMG_SIZE, IMG_SIZE], &input.pixels)?;
+        let image = GpuTinyVit::upload_image(&self.ctx, &input.pixels)?;
         let mut rec = self.ctx.recorder();
         let tokens = self.encoder.forward(&mut rec, &image)?;
         rec.submit();

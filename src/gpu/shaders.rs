@@ -29,6 +29,13 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
     ),
     ("im2col", &[("conv.wgsl", include_str!("conv.wgsl"))]),
     (
+        "im2col_tex",
+        &[
+            ("texels.wgsl", include_str!("texels.wgsl")),
+            ("im2col_tex.wgsl", include_str!("im2col_tex.wgsl")),
+        ],
+    ),
+    (
         "depthwise3x3_tex",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),

@@ -17,7 +17,7 @@
 //! ```
 
 use super::context::{GpuContext, Recorder};
-use super::conv::{conv2d, depthwise3x3, fold_batch_norm, taps_major, Layout};
+use super::conv::{conv2d, depthwise3x3, fold_batch_norm, taps_last, taps_major};
 use super::layers::{Linear, Norm};
 use super::matmul::{linear, Epilogue};
 use super::weights::WeightsExt;
@@ -38,6 +38,8 @@ const DEPTHS: [usize; 4] = [2, 2, 6, 2];
 const NUM_HEADS: [usize; 4] = [2, 4, 5, 10];
 const WINDOW_SIZES: [usize; 4] = [7, 7, 14, 7];
 const MBCONV_EXPAND: usize = 4;
+/// The image's RGB channels and a zero fourth ([`GpuTinyVit::upload_image`]).
+const IMAGE_CHANNELS: usize = 4;
 const MLP_RATIO: usize = 4;
 
 /// A convolution with BatchNorm folded in: weight `[cout, cin·k·k]`, bias `[cout]`.
@@ -57,6 +59,26 @@ impl ConvBn {
         let (cout, cin_per_group, k) = shape;
         Ok(Self {
             w: GpuTensor::upload_weight(ctx, &[cout, cin_per_group * k * k], &w)?,
+            b: GpuTensor::upload(ctx, &[cout], &b)?,
+        })
+    }
+
+    /// A dense k×k convolution for [`conv2d`]: the weight is stored taps-last
+    /// `[cout, k, k, cin_padded]`.
+    fn load_dense(
+        ctx: &GpuContext,
+        wts: &Weights,
+        prefix: &str,
+        (cout, cin, k): (usize, usize, usize),
+        cin_padded: usize,
+    ) -> Result<Self> {
+        let (w, b) = Self::folded(wts, prefix, (cout, cin, k))?;
+        Ok(Self {
+            w: GpuTensor::upload_weight(
+                ctx,
+                &[cout, k * k * cin_padded],
+                &taps_last(&w, (cout, cin, k), cin_padded)?,
+            )?,
             b: GpuTensor::upload(ctx, &[cout], &b)?,
         })
     }
@@ -298,12 +320,19 @@ impl GpuTinyVit {
     pub fn load(ctx: &GpuContext, w: &Weights) -> Result<Self> {
         let p = "image_encoder";
         let d = EMBED_DIMS;
-        let stem1 = ConvBn::load(ctx, w, &format!("{p}.patch_embed.seq.0"), (d[0] / 2, 3, 3))?;
-        let stem2 = ConvBn::load(
+        let stem1 = ConvBn::load_dense(
+            ctx,
+            w,
+            &format!("{p}.patch_embed.seq.0"),
+            (d[0] / 2, 3, 3),
+            IMAGE_CHANNELS,
+        )?;
+        let stem2 = ConvBn::load_dense(
             ctx,
             w,
             &format!("{p}.patch_embed.seq.2"),
             (d[0], d[0] / 2, 3),
+            d[0] / 2,
         )?;
         let hidden = d[0] * MBCONV_EXPAND;
         let layer0 = (0..DEPTHS[0])
@@ -355,17 +384,41 @@ impl GpuTinyVit {
             layers,
             neck0: GpuTensor::upload_weight(ctx, &[EMBED_DIM, d[3]], &neck0)?,
             neck1: Norm::load(ctx, w, &format!("{p}.neck.1"), EMBED_DIM, 1e-6)?,
-            neck2: GpuTensor::upload_weight(ctx, &[EMBED_DIM, EMBED_DIM * 9], &neck2)?,
+            neck2: GpuTensor::upload_weight(
+                ctx,
+                &[EMBED_DIM, EMBED_DIM * 9],
+                &taps_last(&neck2, (EMBED_DIM, EMBED_DIM, 3), EMBED_DIM)?,
+            )?,
             neck3: Norm::load(ctx, w, &format!("{p}.neck.3"), EMBED_DIM, 1e-6)?,
         })
     }
 
-    /// Records the encoder on `image` (`[3, 1024, 1024]` on the device, normalised and padded);
-    /// returns the embedding as `[4096, 256]` tokens, still on the device.
-    pub fn forward(&self, rec: &mut Recorder, image: &GpuTensor) -> Result<GpuTensor> {
-        if image.len() != 3 * IMG_SIZE * IMG_SIZE {
+    /// Uploads a normalised, padded `[3, 1024, 1024]` image (channel-major) as the encoder's
+    /// input: channels-last with a fourth, zero channel (`[1024·1024, 4]`), so every pixel is
+    /// one texel for the CPU adapters' kernels.
+    pub fn upload_image(ctx: &GpuContext, image_chw: &[f32]) -> Result<GpuTensor> {
+        let hw = IMG_SIZE * IMG_SIZE;
+        if image_chw.len() != 3 * hw {
             return Err(Error::Model(format!(
-                "image encoder: input {:?}, expected [3, {IMG_SIZE}, {IMG_SIZE}]",
+                "image encoder: {} input values, expected 3×{IMG_SIZE}×{IMG_SIZE}",
+                image_chw.len()
+            )));
+        }
+        let mut hwc = vec![0f32; hw * IMAGE_CHANNELS];
+        for c in 0..3 {
+            for (p, &v) in image_chw[c * hw..(c + 1) * hw].iter().enumerate() {
+                hwc[p * IMAGE_CHANNELS + c] = v;
+            }
+        }
+        GpuTensor::upload(ctx, &[hw, IMAGE_CHANNELS], &hwc)
+    }
+
+    /// Records the encoder on `image` (from [`GpuTinyVit::upload_image`]); returns the
+    /// embedding as `[4096, 256]` tokens, still on the device.
+    pub fn forward(&self, rec: &mut Recorder, image: &GpuTensor) -> Result<GpuTensor> {
+        if image.len() != IMAGE_CHANNELS * IMG_SIZE * IMG_SIZE {
+            return Err(Error::Model(format!(
+                "image encoder: input {:?}, expected [{IMG_SIZE}·{IMG_SIZE}, {IMAGE_CHANNELS}]",
                 image.shape()
             )));
         }
@@ -373,8 +426,7 @@ impl GpuTinyVit {
         let x = conv2d(
             rec,
             image,
-            Layout::Chw,
-            (3, IMG_SIZE, IMG_SIZE),
+            (IMAGE_CHANNELS, IMG_SIZE, IMG_SIZE),
             &self.stem1.w,
             3,
             2,
@@ -389,7 +441,6 @@ impl GpuTinyVit {
         let mut x = conv2d(
             rec,
             &x,
-            Layout::Hwc,
             (EMBED_DIMS[0] / 2, s1, s1),
             &self.stem2.w,
             3,
@@ -422,7 +473,6 @@ impl GpuTinyVit {
         let x = conv2d(
             rec,
             &x,
-            Layout::Hwc,
             (EMBED_DIM, EMBED_SIDE, EMBED_SIDE),
             &self.neck2,
             3,
@@ -436,7 +486,7 @@ impl GpuTinyVit {
     /// Runs the encoder on a normalised, padded `[3, 1024, 1024]` image (channel-major) and
     /// reads back the embedding as `(256, 64, 64)` channel-major, like the official model.
     pub async fn embed(&self, ctx: &GpuContext, image_chw: &[f32]) -> Result<Vec<f32>> {
-        let image = GpuTensor::upload(ctx, &[3, IMG_SIZE, IMG_SIZE], image_chw)?;
+        let image = Self::upload_image(ctx, image_chw)?;
         let mut rec = ctx.recorder();
         let tokens = self.forward(&mut rec, &image)?;
         rec.submit();

@@ -187,46 +187,43 @@ fn chw_to_hwc(x: &[f32], c: usize, hw: usize) -> Vec<f32> {
 }
 
 pub async fn conv2d_im2col(ctx: &GpuContext) {
-    use camsam::gpu::conv::{conv2d, Layout};
-    // (cin, h, w, cout, ks, stride, pad): the stem's 3×3 stride 2, odd sides, the neck's 3×3.
+    use camsam::gpu::conv::{conv2d, taps_last};
+    // (cin, h, w, cout, ks, stride, pad): the stem's 3×3 stride 2 (3 channels, or 4 as the
+    // encoder uploads the image), odd sides, the prompt encoder's 2×2, the neck's 3×3.
     let cases = [
         (3, 17, 23, 8, 3, 2, 1),
+        (4, 17, 23, 8, 3, 2, 1),
         (5, 9, 7, 70, 3, 1, 1),
         (4, 8, 8, 6, 1, 1, 0),
+        (4, 10, 6, 16, 2, 2, 0),
         (32, 12, 10, 64, 3, 2, 1),
     ];
     for (i, &(cin, h, w, cout, ks, stride, pad)) in cases.iter().enumerate() {
         let x = random(100 + i as u64, cin * h * w, 1.0);
         let wt = random(200 + i as u64, cout * cin * ks * ks, 0.5);
         let want = conv_ref(&x, (cin, h, w), &wt, cout, ks, stride, pad);
-        let gw = up(ctx, &[cout, cin * ks * ks], &wt);
-        for layout in [Layout::Chw, Layout::Hwc] {
-            let xin = match layout {
-                Layout::Chw => x.clone(),
-                Layout::Hwc => chw_to_hwc(&x, cin, h * w),
-            };
-            let gx = up(ctx, &[xin.len()], &xin);
-            let mut rec = ctx.recorder();
-            let out = conv2d(
-                &mut rec,
-                &gx,
-                layout,
-                (cin, h, w),
-                &gw,
-                ks,
-                stride,
-                pad,
-                Epilogue::default(),
-            )
-            .expect("conv2d");
-            rec.submit();
-            assert_close(
-                &format!("conv {layout:?} cin={cin} {h}×{w} cout={cout} k={ks} s={stride}"),
-                &read(ctx, &out).await,
-                &want,
-                REDUCTION,
-            );
-        }
+        let taps = taps_last(&wt, (cout, cin, ks), cin).expect("taps_last");
+        let gw = up(ctx, &[cout, cin * ks * ks], &taps);
+        let gx = up(ctx, &[h * w, cin], &chw_to_hwc(&x, cin, h * w));
+        let mut rec = ctx.recorder();
+        let out = conv2d(
+            &mut rec,
+            &gx,
+            (cin, h, w),
+            &gw,
+            ks,
+            stride,
+            pad,
+            Epilogue::default(),
+        )
+        .expect("conv2d");
+        rec.submit();
+        assert_close(
+            &format!("conv cin={cin} {h}×{w} cout={cout} k={ks} s={stride}"),
+            &read(ctx, &out).await,
+            &want,
+            REDUCTION,
+        );
     }
 }
 
