@@ -1,8 +1,10 @@
 //! The WebGPU kernel parity checks of `tests/gpu_kernels.rs` (shared in
 //! `common/gpu_checks.rs`) in headless Chromium through `wasm-bindgen-test`, on the browser's
 //! WebGPU (SwiftShader there; `webdriver.json` passes `--enable-unsafe-webgpu`): both matmul
-//! kernels (with the texture-weight variant), im2col convolutions, depthwise 3×3, LayerNorm
-//! and window attention, on odd sizes. The decoder on the official embedding runs on WebGPU in
+//! kernels, im2col convolutions, depthwise 3×3, LayerNorm and window attention, on odd sizes.
+//! SwiftShader is a fallback (CPU) adapter, so `Auto` runs the texel kernels of CPU adapters;
+//! the texel matmul needs subgroups, which wgpu does not expose in the browser, so the blocked
+//! matmul reads storage there. The decoder on the official embedding runs on WebGPU in
 //! `wasm_sam_decoder.rs`. Run with `CHROMEDRIVER=/usr/bin/chromedriver
 //! WASM_BINDGEN_TEST_TIMEOUT=180 cargo test --target wasm32-unknown-unknown --test
 //! wasm_gpu_kernels` (SwiftShader is slow: some checks pass the runner's default 20 s).

@@ -168,8 +168,8 @@ pub fn depthwise3x3(
         None
     };
     if let Some((tx, tw)) = texels {
-        // One invocation per 4 channels and 8 adjacent output pixels of a row.
-        let total = ho * wo.div_ceil(8) * c / 4;
+        // One invocation per 4 channels and 4 adjacent output pixels of a row.
+        let total = ho * wo.div_ceil(4) * c / 4;
         let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);
         let groups = u32::try_from(total.div_ceil(64))
             .map_err(|_| Error::Model(format!("depthwise3x3: {total} invocations is too many")))?;

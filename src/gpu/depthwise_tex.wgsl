@@ -3,9 +3,8 @@
 // weights read as texels (see `matmul_tex.wgsl` for why): `x` is the channels-last input
 // [h * w, c] copied by `Recorder::texels_of`, so texel (pixel * c/4 + q) holds channels
 // 4q..4q+3 of a pixel; `weight` is the tap-major [9, c] weight copied the same way (texel
-// tap * c/4 + q). c is a multiple of 4. One invocation per 4 channels and 8 horizontally
-// adjacent output pixels: per input row it fetches the 10 (stride 1) or 17 (stride 2) texels
-// those outputs need once. Taps outside the image read as 0 (coordinates are clamped, the
+// tap * c/4 + q). c is a multiple of 4. One invocation per 4 channels and 4 horizontally
+// adjacent output pixels: each input row's texels are fetched once for all 4. Taps outside the image read as 0 (coordinates are clamped, the
 // value selected away). Unrolled by hand (generated): CPU compilers keep named values in
 // registers.
 
@@ -47,6 +46,7 @@ fn put(pixel: u32, q: u32, acc: vec4<f32>) {
     out[o + 3u] = v.w;
 }
 
+
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.y * nwg.x * 64u + gid.x;
@@ -56,9 +56,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let c4 = p.c / 4u;
     let q = idx % c4;
     let t = idx / c4;
-    let groups_x = (p.wo + 7u) / 8u;
-    let ox0 = (t % groups_x) * 8u;
-    let oy = t / groups_x;
+    let groups_x = (p.wo + 3u) / 4u;
+    let ox0 = (t % groups_x) * 4u;
+    let oy0 = t / groups_x;
     let w0 = textureLoad(weight, texel(0u * c4 + q), 0);
     let w1 = textureLoad(weight, texel(1u * c4 + q), 0);
     let w2 = textureLoad(weight, texel(2u * c4 + q), 0);
@@ -69,22 +69,54 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let w7 = textureLoad(weight, texel(7u * c4 + q), 0);
     let w8 = textureLoad(weight, texel(8u * c4 + q), 0);
     let b = vec4<f32>(bias[q * 4u], bias[q * 4u + 1u], bias[q * 4u + 2u], bias[q * 4u + 3u]);
-    var acc0 = b;
-    var acc1 = b;
-    var acc2 = b;
-    var acc3 = b;
-    var acc4 = b;
-    var acc5 = b;
-    var acc6 = b;
-    var acc7 = b;
-    let s = i32(p.stride);
-    let ix0 = i32(ox0) * s - 1;
-    for (var ky = 0; ky < 3; ky++) {
-        let iy = i32(oy) * s + ky - 1;
-        let wa = select(select(w6, w3, ky == 1), w0, ky == 0);
-        let wb = select(select(w7, w4, ky == 1), w1, ky == 0);
-        let wc = select(select(w8, w5, ky == 1), w2, ky == 0);
-        if (s == 1) {
+    var acc0_0 = b;
+    var acc0_1 = b;
+    var acc0_2 = b;
+    var acc0_3 = b;
+    let ix0 = i32(ox0) * i32(p.stride) - 1;
+    if (p.stride == 1u) {
+        {
+            let iy = i32(oy0) * 1 + -1;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            acc0_0 = fma(x0, w0, fma(x1, w1, fma(x2, w2, acc0_0)));
+            acc0_1 = fma(x1, w0, fma(x2, w1, fma(x3, w2, acc0_1)));
+            acc0_2 = fma(x2, w0, fma(x3, w1, fma(x4, w2, acc0_2)));
+            acc0_3 = fma(x3, w0, fma(x4, w1, fma(x5, w2, acc0_3)));
+        }
+        {
+            let iy = i32(oy0) * 1 + 0;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            acc0_0 = fma(x0, w3, fma(x1, w4, fma(x2, w5, acc0_0)));
+            acc0_1 = fma(x1, w3, fma(x2, w4, fma(x3, w5, acc0_1)));
+            acc0_2 = fma(x2, w3, fma(x3, w4, fma(x4, w5, acc0_2)));
+            acc0_3 = fma(x3, w3, fma(x4, w4, fma(x5, w5, acc0_3)));
+        }
+        {
+            let iy = i32(oy0) * 1 + 1;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            acc0_0 = fma(x0, w6, fma(x1, w7, fma(x2, w8, acc0_0)));
+            acc0_1 = fma(x1, w6, fma(x2, w7, fma(x3, w8, acc0_1)));
+            acc0_2 = fma(x2, w6, fma(x3, w7, fma(x4, w8, acc0_2)));
+            acc0_3 = fma(x3, w6, fma(x4, w7, fma(x5, w8, acc0_3)));
+        }
+    } else {
+        {
+            let iy = i32(oy0) * 2 + -1;
             let x0 = tap(iy, ix0 + 0, q);
             let x1 = tap(iy, ix0 + 1, q);
             let x2 = tap(iy, ix0 + 2, q);
@@ -94,16 +126,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             let x6 = tap(iy, ix0 + 6, q);
             let x7 = tap(iy, ix0 + 7, q);
             let x8 = tap(iy, ix0 + 8, q);
-            let x9 = tap(iy, ix0 + 9, q);
-            acc0 = fma(x0, wa, fma(x1, wb, fma(x2, wc, acc0)));
-            acc1 = fma(x1, wa, fma(x2, wb, fma(x3, wc, acc1)));
-            acc2 = fma(x2, wa, fma(x3, wb, fma(x4, wc, acc2)));
-            acc3 = fma(x3, wa, fma(x4, wb, fma(x5, wc, acc3)));
-            acc4 = fma(x4, wa, fma(x5, wb, fma(x6, wc, acc4)));
-            acc5 = fma(x5, wa, fma(x6, wb, fma(x7, wc, acc5)));
-            acc6 = fma(x6, wa, fma(x7, wb, fma(x8, wc, acc6)));
-            acc7 = fma(x7, wa, fma(x8, wb, fma(x9, wc, acc7)));
-        } else {
+            acc0_0 = fma(x0, w0, fma(x1, w1, fma(x2, w2, acc0_0)));
+            acc0_1 = fma(x2, w0, fma(x3, w1, fma(x4, w2, acc0_1)));
+            acc0_2 = fma(x4, w0, fma(x5, w1, fma(x6, w2, acc0_2)));
+            acc0_3 = fma(x6, w0, fma(x7, w1, fma(x8, w2, acc0_3)));
+        }
+        {
+            let iy = i32(oy0) * 2 + 0;
             let x0 = tap(iy, ix0 + 0, q);
             let x1 = tap(iy, ix0 + 1, q);
             let x2 = tap(iy, ix0 + 2, q);
@@ -113,47 +142,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             let x6 = tap(iy, ix0 + 6, q);
             let x7 = tap(iy, ix0 + 7, q);
             let x8 = tap(iy, ix0 + 8, q);
-            let x9 = tap(iy, ix0 + 9, q);
-            let x10 = tap(iy, ix0 + 10, q);
-            let x11 = tap(iy, ix0 + 11, q);
-            let x12 = tap(iy, ix0 + 12, q);
-            let x13 = tap(iy, ix0 + 13, q);
-            let x14 = tap(iy, ix0 + 14, q);
-            let x15 = tap(iy, ix0 + 15, q);
-            let x16 = tap(iy, ix0 + 16, q);
-            acc0 = fma(x0, wa, fma(x1, wb, fma(x2, wc, acc0)));
-            acc1 = fma(x2, wa, fma(x3, wb, fma(x4, wc, acc1)));
-            acc2 = fma(x4, wa, fma(x5, wb, fma(x6, wc, acc2)));
-            acc3 = fma(x6, wa, fma(x7, wb, fma(x8, wc, acc3)));
-            acc4 = fma(x8, wa, fma(x9, wb, fma(x10, wc, acc4)));
-            acc5 = fma(x10, wa, fma(x11, wb, fma(x12, wc, acc5)));
-            acc6 = fma(x12, wa, fma(x13, wb, fma(x14, wc, acc6)));
-            acc7 = fma(x14, wa, fma(x15, wb, fma(x16, wc, acc7)));
+            acc0_0 = fma(x0, w3, fma(x1, w4, fma(x2, w5, acc0_0)));
+            acc0_1 = fma(x2, w3, fma(x3, w4, fma(x4, w5, acc0_1)));
+            acc0_2 = fma(x4, w3, fma(x5, w4, fma(x6, w5, acc0_2)));
+            acc0_3 = fma(x6, w3, fma(x7, w4, fma(x8, w5, acc0_3)));
+        }
+        {
+            let iy = i32(oy0) * 2 + 1;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            let x6 = tap(iy, ix0 + 6, q);
+            let x7 = tap(iy, ix0 + 7, q);
+            let x8 = tap(iy, ix0 + 8, q);
+            acc0_0 = fma(x0, w6, fma(x1, w7, fma(x2, w8, acc0_0)));
+            acc0_1 = fma(x2, w6, fma(x3, w7, fma(x4, w8, acc0_1)));
+            acc0_2 = fma(x4, w6, fma(x5, w7, fma(x6, w8, acc0_2)));
+            acc0_3 = fma(x6, w6, fma(x7, w7, fma(x8, w8, acc0_3)));
         }
     }
-    let row = oy * p.wo;
-    if (ox0 + 0u < p.wo) {
-        put(row + ox0 + 0u, q, acc0);
-    }
-    if (ox0 + 1u < p.wo) {
-        put(row + ox0 + 1u, q, acc1);
-    }
-    if (ox0 + 2u < p.wo) {
-        put(row + ox0 + 2u, q, acc2);
-    }
-    if (ox0 + 3u < p.wo) {
-        put(row + ox0 + 3u, q, acc3);
-    }
-    if (ox0 + 4u < p.wo) {
-        put(row + ox0 + 4u, q, acc4);
-    }
-    if (ox0 + 5u < p.wo) {
-        put(row + ox0 + 5u, q, acc5);
-    }
-    if (ox0 + 6u < p.wo) {
-        put(row + ox0 + 6u, q, acc6);
-    }
-    if (ox0 + 7u < p.wo) {
-        put(row + ox0 + 7u, q, acc7);
+    if (oy0 + 0u < p.ho) {
+        let row = (oy0 + 0u) * p.wo;
+        if (ox0 + 0u < p.wo) {
+            put(row + ox0 + 0u, q, acc0_0);
+        }
+        if (ox0 + 1u < p.wo) {
+            put(row + ox0 + 1u, q, acc0_1);
+        }
+        if (ox0 + 2u < p.wo) {
+            put(row + ox0 + 2u, q, acc0_2);
+        }
+        if (ox0 + 3u < p.wo) {
+            put(row + ox0 + 3u, q, acc0_3);
+        }
     }
 }
