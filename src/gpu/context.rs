@@ -450,7 +450,7 @@ impl Recorder<'_> {
     }
 
     /// Records a copy of `buffer`'s first `texels` × 16 bytes into a pooled `rgba32float`
-    /// texture [`TEXELS_WIDTH`] texels wide: texel `t` (4 consecutive f32) lands at
+    /// texture (bound as a read-only storage texture) [`TEXELS_WIDTH`] texels wide: texel `t` (4 consecutive f32) lands at
     /// `(t % TEXELS_WIDTH, t / TEXELS_WIDTH)`. Kernels for CPU adapters read their operands
     /// this way because lavapipe fetches texels with a branch-free gather, while every
     /// storage-buffer load is a loop over the SIMD lanes. `None` when the texture would pass
@@ -489,7 +489,9 @@ impl Recorder<'_> {
                     sample_count: 1,
                     dimension: wgpu::TextureDimension::D2,
                     format: wgpu::TextureFormat::Rgba32Float,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING
+                        | wgpu::TextureUsages::STORAGE_BINDING
+                        | wgpu::TextureUsages::COPY_DST,
                     view_formats: &[],
                 })
             });

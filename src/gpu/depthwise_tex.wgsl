@@ -20,8 +20,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var x: texture_2d<f32>;
-@group(0) @binding(2) var weight: texture_2d<f32>;
+@group(0) @binding(1) var x: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(2) var weight: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -30,7 +30,7 @@ fn tap(iy: i32, ix: i32, q: u32) -> vec4<f32> {
     let inside = iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w);
     let y = u32(clamp(iy, 0, i32(p.h) - 1));
     let xx = u32(clamp(ix, 0, i32(p.w) - 1));
-    let v = textureLoad(x, texel((y * p.w + xx) * (p.c / 4u) + q), 0);
+    let v = textureLoad(x, texel((y * p.w + xx) * (p.c / 4u) + q));
     return select(vec4<f32>(0.0), v, inside);
 }
 
@@ -59,15 +59,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let groups_x = (p.wo + 3u) / 4u;
     let ox0 = (t % groups_x) * 4u;
     let oy0 = t / groups_x;
-    let w0 = textureLoad(weight, texel(0u * c4 + q), 0);
-    let w1 = textureLoad(weight, texel(1u * c4 + q), 0);
-    let w2 = textureLoad(weight, texel(2u * c4 + q), 0);
-    let w3 = textureLoad(weight, texel(3u * c4 + q), 0);
-    let w4 = textureLoad(weight, texel(4u * c4 + q), 0);
-    let w5 = textureLoad(weight, texel(5u * c4 + q), 0);
-    let w6 = textureLoad(weight, texel(6u * c4 + q), 0);
-    let w7 = textureLoad(weight, texel(7u * c4 + q), 0);
-    let w8 = textureLoad(weight, texel(8u * c4 + q), 0);
+    let w0 = textureLoad(weight, texel(0u * c4 + q));
+    let w1 = textureLoad(weight, texel(1u * c4 + q));
+    let w2 = textureLoad(weight, texel(2u * c4 + q));
+    let w3 = textureLoad(weight, texel(3u * c4 + q));
+    let w4 = textureLoad(weight, texel(4u * c4 + q));
+    let w5 = textureLoad(weight, texel(5u * c4 + q));
+    let w6 = textureLoad(weight, texel(6u * c4 + q));
+    let w7 = textureLoad(weight, texel(7u * c4 + q));
+    let w8 = textureLoad(weight, texel(8u * c4 + q));
     let b = vec4<f32>(bias[q * 4u], bias[q * 4u + 1u], bias[q * 4u + 2u], bias[q * 4u + 3u]);
     var acc0_0 = b;
     var acc0_1 = b;

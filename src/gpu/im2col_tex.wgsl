@@ -16,7 +16,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var x: texture_2d<f32>;
+@group(0) @binding(1) var x: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(2) var<storage, read_write> col: array<vec4<f32>>;
 
 @compute @workgroup_size(64, 1, 1)
@@ -38,7 +38,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             let xx = u32(clamp(ix, 0, i32(p.w) - 1));
             let base = (y * p.w + xx) * c4;
             for (var q = 0u; q < c4; q++) {
-                let v = textureLoad(x, texel(base + q), 0);
+                let v = textureLoad(x, texel(base + q));
                 col[o] = select(vec4<f32>(0.0), v, inside);
                 o += 1u;
             }

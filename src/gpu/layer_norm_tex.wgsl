@@ -11,9 +11,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var x: texture_2d<f32>;
-@group(0) @binding(2) var gamma: texture_2d<f32>;
-@group(0) @binding(3) var beta: texture_2d<f32>;
+@group(0) @binding(1) var x: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(2) var gamma: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(3) var beta: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
 @compute @workgroup_size(64, 1, 1)
@@ -26,19 +26,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let base = row * c4;
     var sum = vec4<f32>(0.0);
     for (var i = 0u; i < c4; i++) {
-        sum += textureLoad(x, texel(base + i), 0);
+        sum += textureLoad(x, texel(base + i));
     }
     let mean = (sum.x + sum.y + sum.z + sum.w) / f32(p.c);
     var sq = vec4<f32>(0.0);
     for (var i = 0u; i < c4; i++) {
-        let d = textureLoad(x, texel(base + i), 0) - mean;
+        let d = textureLoad(x, texel(base + i)) - mean;
         sq = fma(d, d, sq);
     }
     let inv = inverseSqrt((sq.x + sq.y + sq.z + sq.w) / f32(p.c) + p.eps);
     for (var i = 0u; i < c4; i++) {
-        let g = textureLoad(gamma, texel(i), 0);
-        let b = textureLoad(beta, texel(i), 0);
-        var v = (textureLoad(x, texel(base + i), 0) - mean) * inv * g + b;
+        let g = textureLoad(gamma, texel(i));
+        let b = textureLoad(beta, texel(i));
+        var v = (textureLoad(x, texel(base + i)) - mean) * inv * g + b;
         if (p.gelu != 0u) {
             v = vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w));
         }
