@@ -38,7 +38,7 @@ pub enum MatmulKernel {
     /// 64×64×16 tiles in workgroup memory (`matmul.wgsl`): for GPUs.
     Tiled,
     /// Barrier-free 8×8 register blocks with operands read as texels where they fit
-    /// (`matmul_tex.wgsl`, `depthwise_tex.wgsl`, `window_attention_tex.wgsl`; else
+    /// (`matmul_tex.wgsl`, `depthwise_texels.wgsl`, `window_attention_texels.wgsl`; else
     /// `matmul_blocked.wgsl`): for CPU adapters.
     Blocked,
 }

@@ -6,7 +6,7 @@
 //!   inputs, with weights taps-last `[cout, ks, ks, cin]` ([`taps_last`]);
 //! - 1×1 (pointwise) convolutions are [`super::matmul::linear`] directly;
 //! - depthwise 3×3 (stride 1 or 2) with fused bias and GELU (`depthwise.wgsl`; on CPU adapters,
-//!   when the channels are a multiple of 4, `depthwise_tex.wgsl` reading input and weights as
+//!   when the channels are a multiple of 4, `depthwise_texels.wgsl` reading input and weights as
 //!   texels), weights tap-major `[9, c]` ([`taps_major`]).
 //!
 //! BatchNorm is folded into the weights at load ([`fold_batch_norm`]).
@@ -161,41 +161,45 @@ pub fn depthwise3x3(
     }
     let (ho, wo) = (out_size(h, 3, stride, 1), out_size(w, 3, stride, 1));
     let out = GpuTensor::empty(rec.ctx, &[ho * wo, c])?;
+    // One invocation per 4 channels and 4 adjacent output pixels of a row.
+    let total = ho * wo.div_ceil(4) * c.div_ceil(4);
+    let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);
     let texels = if rec.ctx.matmul_kernel() == MatmulKernel::Blocked && c % 4 == 0 {
         rec.texels_of(x.buffer(), h * w * c / 4)
             .zip(rec.texels_of(weight.buffer(), 9 * c / 4))
     } else {
         None
     };
-    if let Some((tx, tw)) = texels {
-        // One invocation per 4 channels and 4 adjacent output pixels of a row.
-        let total = ho * wo.div_ceil(4) * c / 4;
-        let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);
-        let groups = u32::try_from(total.div_ceil(64))
-            .map_err(|_| Error::Model(format!("depthwise3x3: {total} invocations is too many")))?;
-        let (gx, gy) = grid(groups);
-        rec.dispatch_with(
+    let (shader, inputs) = match &texels {
+        Some((tx, tw)) => (
             "depthwise3x3_tex",
-            &params,
-            vec![
-                wgpu::BindingResource::TextureView(&tx),
-                wgpu::BindingResource::TextureView(&tw),
-                bias.buffer().as_entire_binding(),
-                out.buffer().as_entire_binding(),
+            [
+                wgpu::BindingResource::TextureView(tx),
+                wgpu::BindingResource::TextureView(tw),
             ],
-            (gx, gy, 1),
-        )?;
-        return Ok(out);
-    }
-    // One invocation per channel and 4 adjacent output pixels of a row.
-    let total = ho * wo.div_ceil(4) * c;
-    let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);
-    rec.dispatch_1d(
-        "depthwise3x3",
+        ),
+        None => (
+            "depthwise3x3",
+            [
+                x.buffer().as_entire_binding(),
+                weight.buffer().as_entire_binding(),
+            ],
+        ),
+    };
+    let groups = u32::try_from(total.div_ceil(64))
+        .map_err(|_| Error::Model(format!("depthwise3x3: {total} invocations is too many")))?;
+    let (gx, gy) = grid(groups);
+    let [rx, rw] = inputs;
+    rec.dispatch_with(
+        shader,
         &params,
-        &[x.buffer(), weight.buffer(), bias.buffer(), out.buffer()],
-        total,
-        64,
+        vec![
+            rx,
+            rw,
+            bias.buffer().as_entire_binding(),
+            out.buffer().as_entire_binding(),
+        ],
+        (gx, gy, 1),
     )?;
     Ok(out)
 }

@@ -1,11 +1,14 @@
 // Depthwise 3×3 convolution (groups = channels, padding 1, stride 1 or 2) on channels-last
 // tensors x[h * w, c] → out[ho * wo, c], with BatchNorm folded into the tap-major weight[9, c]
-// and bias[c].
-// Used by MBConv, PatchMerging and TinyViT's local conv. flags: bit 0 GELU after the bias.
-// One invocation per channel and 4 horizontally adjacent output pixels: the 9 weights and
-// each input row's 6 (stride 1) or 9 (stride 2) values are loaded once for the 4 outputs
-// (on CPU adapters storage loads, not arithmetic, set the speed). Loads are clamped into the
-// image and zeroed outside it, so no invocation branches on its position; unrolled by hand.
+// and bias[c]. Used by MBConv, PatchMerging and TinyViT's local conv. flags: bit 0 GELU after
+// the bias. One invocation per 4 channels (q: channels 4q..4q+3, any c: the channels past c
+// read as 0 and are not stored) and 4 horizontally adjacent output pixels: each input row's
+// values are loaded once for all 4. Input and weights are read through `input4` and
+// `weight4`, defined with their bindings (1: x, 2: weight) by `depthwise_storage.wgsl`
+// (storage buffers, for GPUs) or `depthwise_texels.wgsl` (read-only storage textures from
+// `Recorder::texels_of`, c a multiple of 4, for CPU adapters; see `matmul_tex.wgsl` for why).
+// Taps outside the image read as 0 (coordinates are clamped, the value selected away).
+// Unrolled by hand (generated): CPU compilers keep named values in registers.
 
 struct Params {
     c: u32,
@@ -19,22 +22,42 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// x at (iy, ix) for channel ch, 0 outside the image.
-fn tap(iy: i32, ix: i32, ch: u32) -> f32 {
+// bias[ch], 0 past the channels.
+fn bias_at(ch: u32) -> f32 {
+    return select(0.0, bias[min(ch, p.c - 1u)], ch < p.c);
+}
+
+// Channels 4q..4q+3 of x at (iy, ix), 0 outside the image.
+fn tap(iy: i32, ix: i32, q: u32) -> vec4<f32> {
     let inside = iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w);
     let y = u32(clamp(iy, 0, i32(p.h) - 1));
     let xx = u32(clamp(ix, 0, i32(p.w) - 1));
-    return select(0.0, x[(y * p.w + xx) * p.c + ch], inside);
+    let v = input4(y * p.w + xx, q);
+    return select(vec4<f32>(0.0), v, inside);
 }
 
-fn finish(acc: f32) -> f32 {
-    return select(acc, gelu(acc), (p.flags & 1u) != 0u);
+fn put(pixel: u32, q: u32, acc: vec4<f32>) {
+    var v = acc;
+    if ((p.flags & 1u) != 0u) {
+        v = vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w));
+    }
+    let ch = q * 4u;
+    let o = pixel * p.c + ch;
+    out[o] = v.x;
+    if (ch + 1u < p.c) {
+        out[o + 1u] = v.y;
+    }
+    if (ch + 2u < p.c) {
+        out[o + 2u] = v.z;
+    }
+    if (ch + 3u < p.c) {
+        out[o + 3u] = v.w;
+    }
 }
+
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -42,70 +65,130 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (idx >= p.total) {
         return;
     }
-    let ch = idx % p.c;
-    let t = idx / p.c;
+    let c4 = (p.c + 3u) / 4u;
+    let q = idx % c4;
+    let t = idx / c4;
     let groups_x = (p.wo + 3u) / 4u;
     let ox0 = (t % groups_x) * 4u;
-    let oy = t / groups_x;
-    let w0 = weight[0u * p.c + ch];
-    let w1 = weight[1u * p.c + ch];
-    let w2 = weight[2u * p.c + ch];
-    let w3 = weight[3u * p.c + ch];
-    let w4 = weight[4u * p.c + ch];
-    let w5 = weight[5u * p.c + ch];
-    let w6 = weight[6u * p.c + ch];
-    let w7 = weight[7u * p.c + ch];
-    let w8 = weight[8u * p.c + ch];
-    let b = bias[ch];
-    var acc0 = b;
-    var acc1 = b;
-    var acc2 = b;
-    var acc3 = b;
-    let s = i32(p.stride);
-    let ix0 = i32(ox0) * s - 1;
-    for (var ky = 0; ky < 3; ky++) {
-        let iy = i32(oy) * s + ky - 1;
-        let wa = select(select(w6, w3, ky == 1), w0, ky == 0);
-        let wb = select(select(w7, w4, ky == 1), w1, ky == 0);
-        let wc = select(select(w8, w5, ky == 1), w2, ky == 0);
-        if (s == 1) {
-            let x0 = tap(iy, ix0 + 0, ch);
-            let x1 = tap(iy, ix0 + 1, ch);
-            let x2 = tap(iy, ix0 + 2, ch);
-            let x3 = tap(iy, ix0 + 3, ch);
-            let x4 = tap(iy, ix0 + 4, ch);
-            let x5 = tap(iy, ix0 + 5, ch);
-            acc0 = fma(x0, wa, fma(x1, wb, fma(x2, wc, acc0)));
-            acc1 = fma(x1, wa, fma(x2, wb, fma(x3, wc, acc1)));
-            acc2 = fma(x2, wa, fma(x3, wb, fma(x4, wc, acc2)));
-            acc3 = fma(x3, wa, fma(x4, wb, fma(x5, wc, acc3)));
-        } else {
-            let x0 = tap(iy, ix0 + 0, ch);
-            let x1 = tap(iy, ix0 + 1, ch);
-            let x2 = tap(iy, ix0 + 2, ch);
-            let x3 = tap(iy, ix0 + 3, ch);
-            let x4 = tap(iy, ix0 + 4, ch);
-            let x5 = tap(iy, ix0 + 5, ch);
-            let x6 = tap(iy, ix0 + 6, ch);
-            let x7 = tap(iy, ix0 + 7, ch);
-            let x8 = tap(iy, ix0 + 8, ch);
-            acc0 = fma(x0, wa, fma(x1, wb, fma(x2, wc, acc0)));
-            acc1 = fma(x2, wa, fma(x3, wb, fma(x4, wc, acc1)));
-            acc2 = fma(x4, wa, fma(x5, wb, fma(x6, wc, acc2)));
-            acc3 = fma(x6, wa, fma(x7, wb, fma(x8, wc, acc3)));
+    let oy0 = t / groups_x;
+    let w0 = weight4(0u, q);
+    let w1 = weight4(1u, q);
+    let w2 = weight4(2u, q);
+    let w3 = weight4(3u, q);
+    let w4 = weight4(4u, q);
+    let w5 = weight4(5u, q);
+    let w6 = weight4(6u, q);
+    let w7 = weight4(7u, q);
+    let w8 = weight4(8u, q);
+    let b = vec4<f32>(bias_at(q * 4u), bias_at(q * 4u + 1u), bias_at(q * 4u + 2u), bias_at(q * 4u + 3u));
+    var acc0_0 = b;
+    var acc0_1 = b;
+    var acc0_2 = b;
+    var acc0_3 = b;
+    let ix0 = i32(ox0) * i32(p.stride) - 1;
+    if (p.stride == 1u) {
+        {
+            let iy = i32(oy0) * 1 + -1;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            acc0_0 = fma(x0, w0, fma(x1, w1, fma(x2, w2, acc0_0)));
+            acc0_1 = fma(x1, w0, fma(x2, w1, fma(x3, w2, acc0_1)));
+            acc0_2 = fma(x2, w0, fma(x3, w1, fma(x4, w2, acc0_2)));
+            acc0_3 = fma(x3, w0, fma(x4, w1, fma(x5, w2, acc0_3)));
+        }
+        {
+            let iy = i32(oy0) * 1 + 0;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            acc0_0 = fma(x0, w3, fma(x1, w4, fma(x2, w5, acc0_0)));
+            acc0_1 = fma(x1, w3, fma(x2, w4, fma(x3, w5, acc0_1)));
+            acc0_2 = fma(x2, w3, fma(x3, w4, fma(x4, w5, acc0_2)));
+            acc0_3 = fma(x3, w3, fma(x4, w4, fma(x5, w5, acc0_3)));
+        }
+        {
+            let iy = i32(oy0) * 1 + 1;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            acc0_0 = fma(x0, w6, fma(x1, w7, fma(x2, w8, acc0_0)));
+            acc0_1 = fma(x1, w6, fma(x2, w7, fma(x3, w8, acc0_1)));
+            acc0_2 = fma(x2, w6, fma(x3, w7, fma(x4, w8, acc0_2)));
+            acc0_3 = fma(x3, w6, fma(x4, w7, fma(x5, w8, acc0_3)));
+        }
+    } else {
+        {
+            let iy = i32(oy0) * 2 + -1;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            let x6 = tap(iy, ix0 + 6, q);
+            let x7 = tap(iy, ix0 + 7, q);
+            let x8 = tap(iy, ix0 + 8, q);
+            acc0_0 = fma(x0, w0, fma(x1, w1, fma(x2, w2, acc0_0)));
+            acc0_1 = fma(x2, w0, fma(x3, w1, fma(x4, w2, acc0_1)));
+            acc0_2 = fma(x4, w0, fma(x5, w1, fma(x6, w2, acc0_2)));
+            acc0_3 = fma(x6, w0, fma(x7, w1, fma(x8, w2, acc0_3)));
+        }
+        {
+            let iy = i32(oy0) * 2 + 0;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            let x6 = tap(iy, ix0 + 6, q);
+            let x7 = tap(iy, ix0 + 7, q);
+            let x8 = tap(iy, ix0 + 8, q);
+            acc0_0 = fma(x0, w3, fma(x1, w4, fma(x2, w5, acc0_0)));
+            acc0_1 = fma(x2, w3, fma(x3, w4, fma(x4, w5, acc0_1)));
+            acc0_2 = fma(x4, w3, fma(x5, w4, fma(x6, w5, acc0_2)));
+            acc0_3 = fma(x6, w3, fma(x7, w4, fma(x8, w5, acc0_3)));
+        }
+        {
+            let iy = i32(oy0) * 2 + 1;
+            let x0 = tap(iy, ix0 + 0, q);
+            let x1 = tap(iy, ix0 + 1, q);
+            let x2 = tap(iy, ix0 + 2, q);
+            let x3 = tap(iy, ix0 + 3, q);
+            let x4 = tap(iy, ix0 + 4, q);
+            let x5 = tap(iy, ix0 + 5, q);
+            let x6 = tap(iy, ix0 + 6, q);
+            let x7 = tap(iy, ix0 + 7, q);
+            let x8 = tap(iy, ix0 + 8, q);
+            acc0_0 = fma(x0, w6, fma(x1, w7, fma(x2, w8, acc0_0)));
+            acc0_1 = fma(x2, w6, fma(x3, w7, fma(x4, w8, acc0_1)));
+            acc0_2 = fma(x4, w6, fma(x5, w7, fma(x6, w8, acc0_2)));
+            acc0_3 = fma(x6, w6, fma(x7, w7, fma(x8, w8, acc0_3)));
         }
     }
-    let row = oy * p.wo;
-    if (ox0 + 0u < p.wo) {
-        out[(row + ox0 + 0u) * p.c + ch] = finish(acc0);
-    }
-    if (ox0 + 1u < p.wo) {
-        out[(row + ox0 + 1u) * p.c + ch] = finish(acc1);
-    }
-    if (ox0 + 2u < p.wo) {
-        out[(row + ox0 + 2u) * p.c + ch] = finish(acc2);
-    }
-    if (ox0 + 3u < p.wo) {
-        out[(row + ox0 + 3u) * p.c + ch] = finish(acc3);
+    if (oy0 + 0u < p.ho) {
+        let row = (oy0 + 0u) * p.wo;
+        if (ox0 + 0u < p.wo) {
+            put(row + ox0 + 0u, q, acc0_0);
+        }
+        if (ox0 + 1u < p.wo) {
+            put(row + ox0 + 1u, q, acc0_1);
+        }
+        if (ox0 + 2u < p.wo) {
+            put(row + ox0 + 2u, q, acc0_2);
+        }
+        if (ox0 + 3u < p.wo) {
+            put(row + ox0 + 3u, q, acc0_3);
+        }
     }
 }

@@ -40,13 +40,21 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
             ("texels.wgsl", include_str!("texels.wgsl")),
-            ("depthwise_tex.wgsl", include_str!("depthwise_tex.wgsl")),
+            (
+                "depthwise_texels.wgsl",
+                include_str!("depthwise_texels.wgsl"),
+            ),
+            ("depthwise.wgsl", include_str!("depthwise.wgsl")),
         ],
     ),
     (
         "depthwise3x3",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
+            (
+                "depthwise_storage.wgsl",
+                include_str!("depthwise_storage.wgsl"),
+            ),
             ("depthwise.wgsl", include_str!("depthwise.wgsl")),
         ],
     ),
@@ -67,18 +75,28 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "window_attention",
-        &[(
-            "window_attention.wgsl",
-            include_str!("window_attention.wgsl"),
-        )],
+        &[
+            (
+                "window_attention_storage.wgsl",
+                include_str!("window_attention_storage.wgsl"),
+            ),
+            (
+                "window_attention.wgsl",
+                include_str!("window_attention.wgsl"),
+            ),
+        ],
     ),
     (
         "window_attention_tex",
         &[
             ("texels.wgsl", include_str!("texels.wgsl")),
             (
-                "window_attention_tex.wgsl",
-                include_str!("window_attention_tex.wgsl"),
+                "window_attention_texels.wgsl",
+                include_str!("window_attention_texels.wgsl"),
+            ),
+            (
+                "window_attention.wgsl",
+                include_str!("window_attention.wgsl"),
             ),
         ],
     ),

@@ -1,6 +1,6 @@
 //! TinyViT window attention (MobileSAM `tiny_vit_sam.py`, `Attention` / `TinyViTBlock`;
 //! TinyViT paper §3.1), fused into one kernel (`window_attention.wgsl`; on CPU adapters
-//! `window_attention_tex.wgsl`, the same with its inputs read as texels): partition into
+//! `window_attention_texels.wgsl` supplying its inputs as texels): partition into
 //! ws×ws windows (zero padding bottom/right), per-head `softmax(q·kᵀ/√d + B)·v` with TinyViT's
 //! learned attention biases `B`, and the reverse partition with the padding cropped.
 //!

@@ -6,6 +6,10 @@
 //   pad_qkv[head * 96 + ...]: the qkv row of a zero (padding) token, i.e. qkv(LayerNorm(0))
 //   bias[head, key, query] over the ws×ws window, queries padded to groups * 4 (`keyed_bias`);
 //   out[token, head * 32 + i]
+// The inputs are read through `qkv_row`, `pad_row` and `bias4`, defined with their bindings
+// (1: qkv, 2: pad_qkv, 3: bias) by `window_attention_storage.wgsl` (storage buffers, for
+// GPUs) or `window_attention_texels.wgsl` (read-only storage textures from
+// `Recorder::texels_of`, for CPU adapters; see `matmul_tex.wgsl` for why).
 // One invocation per (window, head, 4 consecutive queries): each key and value row loaded
 // feeds 4 queries (on CPU adapters every storage load of a per-invocation address is a loop
 // over the SIMD lanes, so loads, not arithmetic, set the speed). The keys inside the image
@@ -29,9 +33,6 @@ struct Params {
 const HD: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> pad_qkv: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
 @compute @workgroup_size(64, 1, 1)
@@ -55,53 +56,50 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let qy0 = wy * p.ws + qi0 / p.ws;
     let qx0 = wx * p.ws + qi0 % p.ws;
     let qo0 = (min(qy0, p.h - 1u) * p.w + min(qx0, p.w - 1u)) * stride + hoff;
-    let q0_0 = qkv[qo0 + 0u] * p.scale;
-    let q0_1 = qkv[qo0 + 1u] * p.scale;
-    let q0_2 = qkv[qo0 + 2u] * p.scale;
-    let q0_3 = qkv[qo0 + 3u] * p.scale;
-    let q0_4 = qkv[qo0 + 4u] * p.scale;
-    let q0_5 = qkv[qo0 + 5u] * p.scale;
-    let q0_6 = qkv[qo0 + 6u] * p.scale;
-    let q0_7 = qkv[qo0 + 7u] * p.scale;
+    let q0_0 = qkv_row(qo0 + 0u) * p.scale;
+    let q0_1 = qkv_row(qo0 + 1u) * p.scale;
+    let q0_2 = qkv_row(qo0 + 2u) * p.scale;
+    let q0_3 = qkv_row(qo0 + 3u) * p.scale;
+    let q0_4 = qkv_row(qo0 + 4u) * p.scale;
+    let q0_5 = qkv_row(qo0 + 5u) * p.scale;
+    let q0_6 = qkv_row(qo0 + 6u) * p.scale;
+    let q0_7 = qkv_row(qo0 + 7u) * p.scale;
     let qi1 = min(g * 4u + 1u, p.n - 1u);
     let qy1 = wy * p.ws + qi1 / p.ws;
     let qx1 = wx * p.ws + qi1 % p.ws;
     let qo1 = (min(qy1, p.h - 1u) * p.w + min(qx1, p.w - 1u)) * stride + hoff;
-    let q1_0 = qkv[qo1 + 0u] * p.scale;
-    let q1_1 = qkv[qo1 + 1u] * p.scale;
-    let q1_2 = qkv[qo1 + 2u] * p.scale;
-    let q1_3 = qkv[qo1 + 3u] * p.scale;
-    let q1_4 = qkv[qo1 + 4u] * p.scale;
-    let q1_5 = qkv[qo1 + 5u] * p.scale;
-    let q1_6 = qkv[qo1 + 6u] * p.scale;
-    let q1_7 = qkv[qo1 + 7u] * p.scale;
+    let q1_0 = qkv_row(qo1 + 0u) * p.scale;
+    let q1_1 = qkv_row(qo1 + 1u) * p.scale;
+    let q1_2 = qkv_row(qo1 + 2u) * p.scale;
+    let q1_3 = qkv_row(qo1 + 3u) * p.scale;
+    let q1_4 = qkv_row(qo1 + 4u) * p.scale;
+    let q1_5 = qkv_row(qo1 + 5u) * p.scale;
+    let q1_6 = qkv_row(qo1 + 6u) * p.scale;
+    let q1_7 = qkv_row(qo1 + 7u) * p.scale;
     let qi2 = min(g * 4u + 2u, p.n - 1u);
     let qy2 = wy * p.ws + qi2 / p.ws;
     let qx2 = wx * p.ws + qi2 % p.ws;
     let qo2 = (min(qy2, p.h - 1u) * p.w + min(qx2, p.w - 1u)) * stride + hoff;
-    let q2_0 = qkv[qo2 + 0u] * p.scale;
-    let q2_1 = qkv[qo2 + 1u] * p.scale;
-    let q2_2 = qkv[qo2 + 2u] * p.scale;
-    let q2_3 = qkv[qo2 + 3u] * p.scale;
-    let q2_4 = qkv[qo2 + 4u] * p.scale;
-    let q2_5 = qkv[qo2 + 5u] * p.scale;
-    let q2_6 = qkv[qo2 + 6u] * p.scale;
-    let q2_7 = qkv[qo2 + 7u] * p.scale;
+    let q2_0 = qkv_row(qo2 + 0u) * p.scale;
+    let q2_1 = qkv_row(qo2 + 1u) * p.scale;
+    let q2_2 = qkv_row(qo2 + 2u) * p.scale;
+    let q2_3 = qkv_row(qo2 + 3u) * p.scale;
+    let q2_4 = qkv_row(qo2 + 4u) * p.scale;
+    let q2_5 = qkv_row(qo2 + 5u) * p.scale;
+    let q2_6 = qkv_row(qo2 + 6u) * p.scale;
+    let q2_7 = qkv_row(qo2 + 7u) * p.scale;
     let qi3 = min(g * 4u + 3u, p.n - 1u);
     let qy3 = wy * p.ws + qi3 / p.ws;
     let qx3 = wx * p.ws + qi3 % p.ws;
     let qo3 = (min(qy3, p.h - 1u) * p.w + min(qx3, p.w - 1u)) * stride + hoff;
-    let q3_0 = qkv[qo3 + 0u] * p.scale;
-    let q3_1 = qkv[qo3 + 1u] * p.scale;
-    let q3_2 = qkv[qo3 + 2u] * p.scale;
-    let q3_3 = qkv[qo3 + 3u] * p.scale;
-    let q3_4 = qkv[qo3 + 4u] * p.scale;
-    let q3_5 = qkv[qo3 + 5u] * p.scale;
-    let q3_6 = qkv[qo3 + 6u] * p.scale;
-    let q3_7 = qkv[qo3 + 7u] * p.scale;
-    // Bias of query g * 4 + i for key j: bias[bq + j * qpad + i].
-    let qpad = p.groups * 4u;
-    let bq = head * p.n * qpad + g * 4u;
+    let q3_0 = qkv_row(qo3 + 0u) * p.scale;
+    let q3_1 = qkv_row(qo3 + 1u) * p.scale;
+    let q3_2 = qkv_row(qo3 + 2u) * p.scale;
+    let q3_3 = qkv_row(qo3 + 3u) * p.scale;
+    let q3_4 = qkv_row(qo3 + 4u) * p.scale;
+    let q3_5 = qkv_row(qo3 + 5u) * p.scale;
+    let q3_6 = qkv_row(qo3 + 6u) * p.scale;
+    let q3_7 = qkv_row(qo3 + 7u) * p.scale;
     var acc0_0 = vec4<f32>(0.0);
     var acc0_1 = vec4<f32>(0.0);
     var acc0_2 = vec4<f32>(0.0);
@@ -145,27 +143,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var ky = 0u; ky < rows_in; ky++) {
         for (var kx = 0u; kx < cols_in; kx++) {
             let j = ky * p.ws + kx;
+            let bj = bias4(head, j, g);
             let ko = ((wy * p.ws + ky) * p.w + wx * p.ws + kx) * stride + hoff + 8u;
-            let k0 = qkv[ko + 0u];
-            let k1 = qkv[ko + 1u];
-            let k2 = qkv[ko + 2u];
-            let k3 = qkv[ko + 3u];
-            let k4 = qkv[ko + 4u];
-            let k5 = qkv[ko + 5u];
-            let k6 = qkv[ko + 6u];
-            let k7 = qkv[ko + 7u];
-            let s0 = bias[bq + j * qpad + 0u] + dot(q0_0, k0) + dot(q0_1, k1) + dot(q0_2, k2) + dot(q0_3, k3) + dot(q0_4, k4) + dot(q0_5, k5) + dot(q0_6, k6) + dot(q0_7, k7);
-            let s1 = bias[bq + j * qpad + 1u] + dot(q1_0, k0) + dot(q1_1, k1) + dot(q1_2, k2) + dot(q1_3, k3) + dot(q1_4, k4) + dot(q1_5, k5) + dot(q1_6, k6) + dot(q1_7, k7);
-            let s2 = bias[bq + j * qpad + 2u] + dot(q2_0, k0) + dot(q2_1, k1) + dot(q2_2, k2) + dot(q2_3, k3) + dot(q2_4, k4) + dot(q2_5, k5) + dot(q2_6, k6) + dot(q2_7, k7);
-            let s3 = bias[bq + j * qpad + 3u] + dot(q3_0, k0) + dot(q3_1, k1) + dot(q3_2, k2) + dot(q3_3, k3) + dot(q3_4, k4) + dot(q3_5, k5) + dot(q3_6, k6) + dot(q3_7, k7);
-            let v0 = qkv[ko + 8u];
-            let v1 = qkv[ko + 9u];
-            let v2 = qkv[ko + 10u];
-            let v3 = qkv[ko + 11u];
-            let v4 = qkv[ko + 12u];
-            let v5 = qkv[ko + 13u];
-            let v6 = qkv[ko + 14u];
-            let v7 = qkv[ko + 15u];
+            let k0 = qkv_row(ko + 0u);
+            let k1 = qkv_row(ko + 1u);
+            let k2 = qkv_row(ko + 2u);
+            let k3 = qkv_row(ko + 3u);
+            let k4 = qkv_row(ko + 4u);
+            let k5 = qkv_row(ko + 5u);
+            let k6 = qkv_row(ko + 6u);
+            let k7 = qkv_row(ko + 7u);
+            let s0 = bj.x + dot(q0_0, k0) + dot(q0_1, k1) + dot(q0_2, k2) + dot(q0_3, k3) + dot(q0_4, k4) + dot(q0_5, k5) + dot(q0_6, k6) + dot(q0_7, k7);
+            let s1 = bj.y + dot(q1_0, k0) + dot(q1_1, k1) + dot(q1_2, k2) + dot(q1_3, k3) + dot(q1_4, k4) + dot(q1_5, k5) + dot(q1_6, k6) + dot(q1_7, k7);
+            let s2 = bj.z + dot(q2_0, k0) + dot(q2_1, k1) + dot(q2_2, k2) + dot(q2_3, k3) + dot(q2_4, k4) + dot(q2_5, k5) + dot(q2_6, k6) + dot(q2_7, k7);
+            let s3 = bj.w + dot(q3_0, k0) + dot(q3_1, k1) + dot(q3_2, k2) + dot(q3_3, k3) + dot(q3_4, k4) + dot(q3_5, k5) + dot(q3_6, k6) + dot(q3_7, k7);
+            let v0 = qkv_row(ko + 8u);
+            let v1 = qkv_row(ko + 9u);
+            let v2 = qkv_row(ko + 10u);
+            let v3 = qkv_row(ko + 11u);
+            let v4 = qkv_row(ko + 12u);
+            let v5 = qkv_row(ko + 13u);
+            let v6 = qkv_row(ko + 14u);
+            let v7 = qkv_row(ko + 15u);
             let mn0 = max(m0, s0);
             let c0 = exp(m0 - mn0);
             let e0 = exp(s0 - mn0);
@@ -223,14 +222,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     // Padding keys (outside the image): one shared k and v row; their softmax terms are
     // max mp, sum lp over the padding positions, merged with the inside keys' below.
     let po = hoff + 8u;
-    let pk0 = pad_qkv[po + 0u];
-    let pk1 = pad_qkv[po + 1u];
-    let pk2 = pad_qkv[po + 2u];
-    let pk3 = pad_qkv[po + 3u];
-    let pk4 = pad_qkv[po + 4u];
-    let pk5 = pad_qkv[po + 5u];
-    let pk6 = pad_qkv[po + 6u];
-    let pk7 = pad_qkv[po + 7u];
+    let pk0 = pad_row(po + 0u);
+    let pk1 = pad_row(po + 1u);
+    let pk2 = pad_row(po + 2u);
+    let pk3 = pad_row(po + 3u);
+    let pk4 = pad_row(po + 4u);
+    let pk5 = pad_row(po + 5u);
+    let pk6 = pad_row(po + 6u);
+    let pk7 = pad_row(po + 7u);
     let pd0 = dot(q0_0, pk0) + dot(q0_1, pk1) + dot(q0_2, pk2) + dot(q0_3, pk3) + dot(q0_4, pk4) + dot(q0_5, pk5) + dot(q0_6, pk6) + dot(q0_7, pk7);
     var mp0 = -3.0e38;
     var lp0 = 0.0;
@@ -249,32 +248,33 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 continue;
             }
             let j = ky * p.ws + kx;
-            let sp0 = pd0 + bias[bq + j * qpad + 0u];
+            let bj = bias4(head, j, g);
+            let sp0 = pd0 + bj.x;
             let mpn0 = max(mp0, sp0);
             lp0 = lp0 * exp(mp0 - mpn0) + exp(sp0 - mpn0);
             mp0 = mpn0;
-            let sp1 = pd1 + bias[bq + j * qpad + 1u];
+            let sp1 = pd1 + bj.y;
             let mpn1 = max(mp1, sp1);
             lp1 = lp1 * exp(mp1 - mpn1) + exp(sp1 - mpn1);
             mp1 = mpn1;
-            let sp2 = pd2 + bias[bq + j * qpad + 2u];
+            let sp2 = pd2 + bj.z;
             let mpn2 = max(mp2, sp2);
             lp2 = lp2 * exp(mp2 - mpn2) + exp(sp2 - mpn2);
             mp2 = mpn2;
-            let sp3 = pd3 + bias[bq + j * qpad + 3u];
+            let sp3 = pd3 + bj.w;
             let mpn3 = max(mp3, sp3);
             lp3 = lp3 * exp(mp3 - mpn3) + exp(sp3 - mpn3);
             mp3 = mpn3;
         }
     }
-    let pv0 = pad_qkv[po + 8u];
-    let pv1 = pad_qkv[po + 9u];
-    let pv2 = pad_qkv[po + 10u];
-    let pv3 = pad_qkv[po + 11u];
-    let pv4 = pad_qkv[po + 12u];
-    let pv5 = pad_qkv[po + 13u];
-    let pv6 = pad_qkv[po + 14u];
-    let pv7 = pad_qkv[po + 15u];
+    let pv0 = pad_row(po + 8u);
+    let pv1 = pad_row(po + 9u);
+    let pv2 = pad_row(po + 10u);
+    let pv3 = pad_row(po + 11u);
+    let pv4 = pad_row(po + 12u);
+    let pv5 = pad_row(po + 13u);
+    let pv6 = pad_row(po + 14u);
+    let pv7 = pad_row(po + 15u);
     let q0_ok = g * 4u + 0u < p.n && qy0 < p.h && qx0 < p.w;
     if (q0_ok) {
         let mt = max(m0, mp0);

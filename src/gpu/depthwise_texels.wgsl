@@ -1,0 +1,14 @@
+// The inputs of `depthwise.wgsl` as texels (for CPU adapters; c a multiple of 4): the input
+// and the tap-major weight copied by `Recorder::texels_of`, texel (pixel · c/4 + q) and
+// (tap · c/4 + q) holding channels 4q..4q+3.
+
+@group(0) @binding(1) var x: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(2) var weight: texture_storage_2d<rgba32float, read>;
+
+fn input4(pixel: u32, q: u32) -> vec4<f32> {
+    return textureLoad(x, texel(pixel * (p.c / 4u) + q));
+}
+
+fn weight4(tap: u32, q: u32) -> vec4<f32> {
+    return textureLoad(weight, texel(tap * (p.c / 4u) + q));
+}
