@@ -230,6 +230,25 @@ impl GpuContext {
         self.limits.max_texture_dimension_2d as usize
     }
 
+    /// A `width` × `height` rgba32float texture that kernels for CPU adapters read as a
+    /// read-only storage texture, filled by copies.
+    pub(crate) fn texel_texture(&self, label: &str, width: u32, height: u32) -> wgpu::Texture {
+        self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        })
+    }
+
     /// Frees the pooled intermediate buffers (after a large job).
     pub fn trim(&self) {
         self.pool.clear();
@@ -443,15 +462,28 @@ impl Recorder<'_> {
         total: usize,
         wg_size: u32,
     ) -> Result<()> {
+        let resources = buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.dispatch_1d_with(shader, params, resources, total, wg_size)
+    }
+
+    /// [`Recorder::dispatch_1d`] with any resources (buffers, texture views) at bindings 1...
+    pub(crate) fn dispatch_1d_with(
+        &mut self,
+        shader: &'static str,
+        params: &[u32],
+        resources: Vec<wgpu::BindingResource>,
+        total: usize,
+        wg_size: u32,
+    ) -> Result<()> {
         let groups = u32::try_from(total.div_ceil(wg_size as usize))
             .map_err(|_| Error::Model(format!("{shader}: {total} invocations is too many")))?;
         let (x, y) = grid(groups);
-        self.dispatch(shader, params, buffers, (x, y, 1))
+        self.dispatch_with(shader, params, resources, (x, y, 1))
     }
 
     /// Records a copy of `buffer`'s first `texels` × 16 bytes into a pooled `rgba32float`
-    /// texture (bound as a read-only storage texture) [`TEXELS_WIDTH`] texels wide: texel `t` (4 consecutive f32) lands at
-    /// `(t % TEXELS_WIDTH, t / TEXELS_WIDTH)`. Kernels for CPU adapters read their operands
+    /// texture (read as a read-only storage texture) [`TEXELS_WIDTH`] texels wide: texel `t`
+    /// (4 consecutive f32) lands at `(t % TEXELS_WIDTH, t / TEXELS_WIDTH)`. Kernels for CPU adapters read their operands
     /// this way because lavapipe fetches texels with a branch-free gather, while every
     /// storage-buffer load is a loop over the SIMD lanes. `None` when the texture would pass
     /// the device's size limit (the caller falls back to the storage kernel).
@@ -477,24 +509,7 @@ impl Recorder<'_> {
             .lock()
             .ok()
             .and_then(|mut t| t.get_mut(&key).and_then(|v| v.pop()))
-            .unwrap_or_else(|| {
-                self.ctx.device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("operand texels"),
-                    size: wgpu::Extent3d {
-                        width: key.0,
-                        height: key.1,
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: wgpu::TextureFormat::Rgba32Float,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING
-                        | wgpu::TextureUsages::STORAGE_BINDING
-                        | wgpu::TextureUsages::COPY_DST,
-                    view_formats: &[],
-                })
-            });
+            .unwrap_or_else(|| self.ctx.texel_texture("operand texels", key.0, key.1));
         let full = texels / w;
         let rest = texels % w;
         let copy = |encoder: &mut wgpu::CommandEncoder,

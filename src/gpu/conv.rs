@@ -24,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::{grid, MatmulKernel, Recorder};
+use super::context::{MatmulKernel, Recorder};
 use super::matmul::{linear, Epilogue};
 use super::GpuTensor;
 use crate::{Error, Result};
@@ -62,17 +62,15 @@ pub fn im2col(
         // One invocation per output pixel, writing its ks·ks·cin/4 texels.
         let pixels = ho * wo;
         let params = [cin, h, w, ho, wo, ks, stride, pad, pixels].map(|v| v as u32);
-        let groups = u32::try_from(pixels.div_ceil(64))
-            .map_err(|_| Error::Model(format!("im2col: {pixels} pixels is too many")))?;
-        let (gx, gy) = grid(groups);
-        rec.dispatch_with(
+        rec.dispatch_1d_with(
             "im2col_tex",
             &params,
             vec![
                 wgpu::BindingResource::TextureView(&tx),
                 out.buffer().as_entire_binding(),
             ],
-            (gx, gy, 1),
+            pixels,
+            64,
         )?;
         return Ok(out);
     }
@@ -186,11 +184,8 @@ pub fn depthwise3x3(
             ],
         ),
     };
-    let groups = u32::try_from(total.div_ceil(64))
-        .map_err(|_| Error::Model(format!("depthwise3x3: {total} invocations is too many")))?;
-    let (gx, gy) = grid(groups);
     let [rx, rw] = inputs;
-    rec.dispatch_with(
+    rec.dispatch_1d_with(
         shader,
         &params,
         vec![
@@ -199,7 +194,8 @@ pub fn depthwise3x3(
             bias.buffer().as_entire_binding(),
             out.buffer().as_entire_binding(),
         ],
-        (gx, gy, 1),
+        total,
+        64,
     )?;
     Ok(out)
 }

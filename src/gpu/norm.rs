@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::{grid, MatmulKernel, Recorder};
+use super::context::{MatmulKernel, Recorder};
 use super::GpuTensor;
 use crate::{Error, Result};
 
@@ -60,10 +60,7 @@ pub fn layer_norm_act(
         None
     };
     if let Some(((tx, tg), tb)) = texels {
-        let groups = u32::try_from(rows.div_ceil(64))
-            .map_err(|_| Error::Model(format!("layer_norm: {rows} rows is too many")))?;
-        let (gx, gy) = grid(groups);
-        rec.dispatch_with(
+        rec.dispatch_1d_with(
             "layer_norm_tex",
             &params,
             vec![
@@ -72,7 +69,8 @@ pub fn layer_norm_act(
                 wgpu::BindingResource::TextureView(&tb),
                 out.buffer().as_entire_binding(),
             ],
-            (gx, gy, 1),
+            rows,
+            64,
         )?;
         return Ok(out);
     }

@@ -136,18 +136,7 @@ impl GpuTensor {
                     height: n as u32,
                     depth_or_array_layers: 1,
                 };
-                let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("matmul weight"),
-                    size,
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: wgpu::TextureFormat::Rgba32Float,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING
-                        | wgpu::TextureUsages::STORAGE_BINDING
-                        | wgpu::TextureUsages::COPY_DST,
-                    view_formats: &[],
-                });
+                let texture = ctx.texel_texture("matmul weight", size.width, size.height);
                 ctx.queue.write_texture(
                     texture.as_image_copy(),
                     bytemuck::cast_slice(data),

@@ -18,7 +18,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::{grid, MatmulKernel, Recorder};
+use super::context::{MatmulKernel, Recorder};
 use super::GpuTensor;
 use crate::{Error, Result};
 
@@ -159,10 +159,7 @@ pub fn window_attention(
         None
     };
     if let Some(((tq, tp), tb)) = texels {
-        let groups = u32::try_from(total.div_ceil(64))
-            .map_err(|_| Error::Model(format!("window_attention: {total} invocations")))?;
-        let (gx, gy) = grid(groups);
-        rec.dispatch_with(
+        rec.dispatch_1d_with(
             "window_attention_tex",
             &params,
             vec![
@@ -171,7 +168,8 @@ pub fn window_attention(
                 wgpu::BindingResource::TextureView(&tb),
                 out.buffer().as_entire_binding(),
             ],
-            (gx, gy, 1),
+            total,
+            64,
         )?;
         return Ok(out);
     }
