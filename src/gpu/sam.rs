@@ -19,7 +19,7 @@ use super::add::add;
 use super::context::GpuContext;
 use super::mask_decoder::{GpuMaskDecoder, FIXED_TOKENS, MASK_TOKENS};
 use super::prompt_encoder::{sparse_points, GpuPromptEncoder, DIM};
-use super::tiny_vit::{tokens_to_chw, GpuTinyVit, EMBED_DIM, EMBED_SIDE};
+use super::tiny_vit::{chw_to_tokens, tokens_to_chw, GpuTinyVit, EMBED_DIM, EMBED_SIDE};
 use super::GpuTensor;
 use crate::predictor::{LowResMasks, Prompt, LOW_RES};
 use crate::sam::preprocess::ModelInput;
@@ -147,12 +147,7 @@ impl SamBackend for GpuSam {
                 format!("{} values; expected 256×64×64", embedding_chw.len()),
             ));
         }
-        let mut hwc = vec![0f32; embedding_chw.len()];
-        for c in 0..EMBED_DIM {
-            for p in 0..hw {
-                hwc[p * EMBED_DIM + c] = embedding_chw[c * hw + p];
-            }
-        }
+        let hwc = chw_to_tokens(embedding_chw, hw, EMBED_DIM);
         GpuTensor::upload(&self.ctx, &[hw, EMBED_DIM], &hwc)
     }
 

@@ -42,30 +42,17 @@ const MBCONV_EXPAND: usize = 4;
 const IMAGE_CHANNELS: usize = 4;
 const MLP_RATIO: usize = 4;
 
-/// A convolution with BatchNorm folded in: weight `[cout, cin·k·k]`, bias `[cout]`.
+/// A convolution with BatchNorm folded in: weight `[cout, k·k·cin]` taps-last (depthwise:
+/// tap-major `[9, c]`), bias `[cout]`.
 struct ConvBn {
     w: GpuTensor,
     b: GpuTensor,
 }
 
 impl ConvBn {
+    /// A dense k×k convolution (1×1 ones run as a matmul): the weight is stored taps-last
+    /// `[cout, k, k, cin_padded]`, as [`conv2d`] reads it.
     fn load(
-        ctx: &GpuContext,
-        wts: &Weights,
-        prefix: &str,
-        shape: (usize, usize, usize),
-    ) -> Result<Self> {
-        let (w, b) = Self::folded(wts, prefix, shape)?;
-        let (cout, cin_per_group, k) = shape;
-        Ok(Self {
-            w: GpuTensor::upload_weight(ctx, &[cout, cin_per_group * k * k], &w)?,
-            b: GpuTensor::upload(ctx, &[cout], &b)?,
-        })
-    }
-
-    /// A dense k×k convolution for [`conv2d`]: the weight is stored taps-last
-    /// `[cout, k, k, cin_padded]`.
-    fn load_dense(
         ctx: &GpuContext,
         wts: &Weights,
         prefix: &str,
@@ -175,9 +162,9 @@ struct PatchMerging {
 impl PatchMerging {
     fn load(ctx: &GpuContext, w: &Weights, prefix: &str, dim: usize, out: usize) -> Result<Self> {
         Ok(Self {
-            conv1: ConvBn::load(ctx, w, &format!("{prefix}.conv1"), (out, dim, 1))?,
+            conv1: ConvBn::load(ctx, w, &format!("{prefix}.conv1"), (out, dim, 1), dim)?,
             conv2: ConvBn::load_depthwise(ctx, w, &format!("{prefix}.conv2"), out)?,
-            conv3: ConvBn::load(ctx, w, &format!("{prefix}.conv3"), (out, out, 1))?,
+            conv3: ConvBn::load(ctx, w, &format!("{prefix}.conv3"), (out, out, 1), out)?,
             // As the official code: no spatial reduction into the last stages' widths.
             stride: if [320, 448, 576].contains(&out) { 1 } else { 2 },
         })
@@ -320,14 +307,14 @@ impl GpuTinyVit {
     pub fn load(ctx: &GpuContext, w: &Weights) -> Result<Self> {
         let p = "image_encoder";
         let d = EMBED_DIMS;
-        let stem1 = ConvBn::load_dense(
+        let stem1 = ConvBn::load(
             ctx,
             w,
             &format!("{p}.patch_embed.seq.0"),
             (d[0] / 2, 3, 3),
             IMAGE_CHANNELS,
         )?;
-        let stem2 = ConvBn::load_dense(
+        let stem2 = ConvBn::load(
             ctx,
             w,
             &format!("{p}.patch_embed.seq.2"),
@@ -339,9 +326,9 @@ impl GpuTinyVit {
             .map(|i| {
                 let b = format!("{p}.layers.0.blocks.{i}");
                 Ok(MbConv {
-                    conv1: ConvBn::load(ctx, w, &format!("{b}.conv1"), (hidden, d[0], 1))?,
+                    conv1: ConvBn::load(ctx, w, &format!("{b}.conv1"), (hidden, d[0], 1), d[0])?,
                     conv2: ConvBn::load_depthwise(ctx, w, &format!("{b}.conv2"), hidden)?,
-                    conv3: ConvBn::load(ctx, w, &format!("{b}.conv3"), (d[0], hidden, 1))?,
+                    conv3: ConvBn::load(ctx, w, &format!("{b}.conv3"), (d[0], hidden, 1), hidden)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -404,12 +391,7 @@ impl GpuTinyVit {
                 image_chw.len()
             )));
         }
-        let mut hwc = vec![0f32; hw * IMAGE_CHANNELS];
-        for c in 0..3 {
-            for (p, &v) in image_chw[c * hw..(c + 1) * hw].iter().enumerate() {
-                hwc[p * IMAGE_CHANNELS + c] = v;
-            }
-        }
+        let hwc = chw_to_tokens(image_chw, hw, IMAGE_CHANNELS);
         GpuTensor::upload(ctx, &[hw, IMAGE_CHANNELS], &hwc)
     }
 
@@ -495,6 +477,18 @@ impl GpuTinyVit {
     }
 }
 
+/// `[c, hw]` channel-major → `[hw, c_out]` channels-last; channels past the input's
+/// (`c_out` > c) are zero.
+pub fn chw_to_tokens(chw: &[f32], hw: usize, c_out: usize) -> Vec<f32> {
+    let mut out = vec![0f32; hw * c_out];
+    for (c, plane) in chw.chunks_exact(hw).enumerate().take(c_out) {
+        for (p, &v) in plane.iter().enumerate() {
+            out[p * c_out + c] = v;
+        }
+    }
+    out
+}
+
 /// `[hw, c]` channels-last → `[c, hw]` channel-major.
 pub fn tokens_to_chw(hwc: &[f32], hw: usize, c: usize) -> Vec<f32> {
     let mut out = vec![0f32; hw * c];
@@ -504,4 +498,27 @@ pub fn tokens_to_chw(hwc: &[f32], hw: usize, c: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chw_to_tokens_pads_channels_and_inverts_tokens_to_chw() {
+        // 2 channels × 3 pixels.
+        let chw = [1.0, 2.0, 3.0, 10.0, 20.0, 30.0];
+        assert_eq!(
+            chw_to_tokens(&chw, 3, 2),
+            vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0]
+        );
+        assert_eq!(
+            chw_to_tokens(&chw, 3, 4),
+            vec![1.0, 10.0, 0.0, 0.0, 2.0, 20.0, 0.0, 0.0, 3.0, 30.0, 0.0, 0.0]
+        );
+        assert_eq!(
+            tokens_to_chw(&chw_to_tokens(&chw, 3, 2), 3, 2),
+            chw.to_vec()
+        );
+    }
 }
