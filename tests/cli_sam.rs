@@ -1,8 +1,11 @@
 //! `camsam embed` and `camsam predict` as outside checks call them, on the fixture checkpoint
 //! and image (`../shared/fixtures/sam/predict/portrait_a`), against the official outputs; and
-//! `--backend auto`'s fallback to the CPU where WebGPU is missing (`CAMSAM_WEBGPU=off`).
+//! `--backend auto`'s fallback to the CPU where WebGPU is missing (`CAMSAM_WEBGPU=off`) or is
+//! only a software renderer.
 
 mod common;
+#[path = "common/gpu.rs"]
+mod gpu;
 
 use camsam::npy::NpyArray;
 use std::process::Command;
@@ -162,4 +165,53 @@ fn embed_and_predict_match_official() {
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("--point"), "{err}");
+}
+
+/// `--backend auto` with WebGPU visible: on a GPU it runs WebGPU; when the only adapter is a
+/// software renderer on the CPU (lavapipe in CI) it passes over it for the faster CPU
+/// backend and says why, while `--backend webgpu` still uses it.
+#[test]
+fn auto_passes_over_a_software_adapter() {
+    let Some(ctx) = gpu::context("auto_passes_over_a_software_adapter") else {
+        return;
+    };
+    let sam = common::shared_dir().join("fixtures/sam");
+    let out = common::scratch_dir("cli_sam_auto");
+    let embed = |backend: &str| {
+        Command::new(env!("CARGO_BIN_EXE_camsam"))
+            .env_remove("CAMSAM_WEBGPU")
+            .args(["embed", "--backend", backend, "--weights"])
+            .arg(sam.join("weights/mobile_sam_random.safetensors"))
+            .arg("--image")
+            .arg(sam.join("predict/portrait_a/image.png"))
+            .arg("--out")
+            .arg(out.join(format!("embedding_{backend}.npy")))
+            .output()
+            .expect("run camsam embed")
+    };
+    let auto = embed("auto");
+    let err = String::from_utf8_lossy(&auto.stderr);
+    assert!(auto.status.success(), "{err}");
+    if ctx.is_software() {
+        assert!(
+            err.contains("software renderer")
+                && err.contains(&ctx.adapter_name())
+                && err.contains("backend: cpu"),
+            "auto on {} should fall back to the CPU naming the adapter; stderr: {err}",
+            ctx.adapter_name()
+        );
+        let webgpu = embed("webgpu");
+        let err = String::from_utf8_lossy(&webgpu.stderr);
+        assert!(
+            webgpu.status.success() && err.contains("backend: webgpu"),
+            "--backend webgpu should still run on {}; stderr: {err}",
+            ctx.adapter_name()
+        );
+    } else {
+        assert!(
+            err.contains("backend: webgpu") && !err.contains("falling back"),
+            "auto on the GPU {} should run WebGPU; stderr: {err}",
+            ctx.adapter_name()
+        );
+    }
 }

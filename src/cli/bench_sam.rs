@@ -105,19 +105,23 @@ pub fn run(args: SamBench) -> Result<()> {
     let input = preprocess::prepare(&image);
 
     let mut best = (f64::INFINITY, None);
+    let mut walls = Vec::new();
     let mut embedding = None;
     for _ in 0..args.repeat.max(1) {
         let (e, wall, cpu) = timed(|| pollster::block_on(model.embed(&input)))?;
         embedding = Some(e);
+        walls.push(wall);
         if wall < best.0 {
             best = (wall, cpu);
         }
     }
+    walls.sort_by(f64::total_cmp);
     println!(
-        "encoder: {:.0} ms/image wall{} (best of {}; official PyTorch {:.1} s on the 2-core VM)",
+        "encoder: {:.0} ms/image wall{} (best of {}, median {:.0} ms; official PyTorch {:.1} s on the 2-core VM)",
         best.0 * 1e3,
         cpu_text(best.1, 1.0),
-        args.repeat.max(1),
+        walls.len(),
+        walls[walls.len() / 2] * 1e3,
         OFFICIAL_ENCODER_S
     );
     let Some(embedding) = embedding else {

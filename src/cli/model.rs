@@ -18,8 +18,9 @@ pub const WEBGPU_ENV: &str = "CAMSAM_WEBGPU";
 /// `--backend` of the model commands.
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct BackendArg {
-    /// Where MobileSAM runs: cpu, webgpu (fails without an adapter) or auto (WebGPU when an
-    /// adapter and device can be made, else the CPU).
+    /// Where MobileSAM runs: cpu, webgpu (fails without an adapter) or auto (WebGPU when a
+    /// GPU adapter and device can be made, else the CPU; a software adapter such as lavapipe is
+    /// slower than the CPU backend, so auto passes over it).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
 }
