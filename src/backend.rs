@@ -83,9 +83,9 @@ pub async fn open(
     }
 }
 
-/// Why `auto` passes over a CPU adapter: the CPU path is faster on the same cores (a native
-/// binary's CPU path runs the encoder in less than half lavapipe's time, and the decoder
-/// about 9× faster; see `camsam bench sam`).
+/// Why `auto` passes over a CPU adapter: the CPU path is faster on the same cores (on the
+/// 2-core VM a native binary's CPU path ran the encoder about 2× (1.95–2.5×) faster than
+/// lavapipe and the decoder 6–13× faster; see `camsam bench sam`).
 fn software_adapter(name: &str) -> String {
     format!(
         "the only WebGPU adapter, {name}, is a software renderer running on the CPU, slower than \

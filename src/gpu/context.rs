@@ -485,8 +485,9 @@ impl Recorder<'_> {
     /// texture (read as a read-only storage texture) [`TEXELS_WIDTH`] texels wide: texel `t`
     /// (4 consecutive f32) lands at `(t % TEXELS_WIDTH, t / TEXELS_WIDTH)`. Kernels for CPU
     /// adapters read their operands this way because lavapipe fetches texels with a
-    /// branch-free gather, while every storage-buffer load is a loop over the SIMD lanes. `None` when the texture would pass
-    /// the device's size limit (the caller falls back to the storage kernel).
+    /// branch-free gather, while every storage-buffer load is a loop over the SIMD lanes.
+    /// `None` when the texture would pass the device's size limit (the caller falls back to
+    /// the storage kernel).
     ///
     /// The texture goes back to the pool once the next dispatch is recorded: later uses are
     /// recorded later and so run after it.
