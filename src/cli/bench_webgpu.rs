@@ -29,6 +29,12 @@ pub fn run(
     println!("backend: webgpu");
     println!("adapter: {}", ctx.adapter_name());
     println!("matmul kernel: {:?}", ctx.matmul_kernel());
+    if let Ok(threads) = std::env::var(camsam::gpu::context::SOFTWARE_VULKAN_THREADS) {
+        println!(
+            "{}={threads} (read by llvmpipe/lavapipe only)",
+            camsam::gpu::context::SOFTWARE_VULKAN_THREADS
+        );
+    }
     println!(
         "host: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -51,6 +51,8 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    // Before anything starts a thread (it sets an environment variable).
+    camsam::gpu::context::balance_software_vulkan_threads();
     let cli = Cli::parse();
     let result: camsam::Result<()> = match cli.command {
         Command::Demo(args) => demo::run(args),

@@ -43,6 +43,27 @@ pub enum MatmulKernel {
     Blocked,
 }
 
+/// Asks llvmpipe (the CPU behind lavapipe, Mesa's software Vulkan driver) for two threads
+/// per core, unless `LP_NUM_THREADS` is already set. llvmpipe runs a dispatch by handing each
+/// of its threads one fixed, equal share of the workgroups (`lp_cs_tpool_queue_task`:
+/// `iter_per_thread = num_iters / num_threads`; one thread per core by default), so a
+/// dispatch lasts as long as its slowest share: on the 2-core VM each worker sat idle about
+/// a quarter of an encoder pass. With two threads per core, a core whose share is done runs
+/// another thread's. Other drivers do not read the variable. It changes the process
+/// environment, so the native CLI calls it first thing in `main`, before any other thread
+/// exists (figures: ARCHITECTURE.md, WebGPU engine).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn balance_software_vulkan_threads() {
+    if std::env::var_os(SOFTWARE_VULKAN_THREADS).is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var(SOFTWARE_VULKAN_THREADS, (2 * cores).to_string());
+    }
+}
+
+/// The variable llvmpipe reads its thread count from.
+#[cfg(not(target_arch = "wasm32"))]
+pub const SOFTWARE_VULKAN_THREADS: &str = "LP_NUM_THREADS";
+
 /// How [`GpuContext::with_options`] opens the device.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GpuOptions {
