@@ -159,8 +159,8 @@ pub fn depthwise3x3(
     }
     let (ho, wo) = (out_size(h, 3, stride, 1), out_size(w, 3, stride, 1));
     let out = GpuTensor::empty(rec.ctx, &[ho * wo, c])?;
-    // One invocation per 4 channels and 4 adjacent output pixels of a row.
-    let total = ho * wo.div_ceil(4) * c.div_ceil(4);
+    // One invocation per 4 channels and 2 rows of 4 adjacent output pixels.
+    let total = ho.div_ceil(2) * wo.div_ceil(4) * c.div_ceil(4);
     let params = [c, h, w, ho, wo, stride, gelu as usize, total].map(|v| v as u32);
     let texels = if rec.ctx.matmul_kernel() == MatmulKernel::Blocked && c % 4 == 0 {
         rec.texels_of(x.buffer(), h * w * c / 4)
