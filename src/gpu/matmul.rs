@@ -10,7 +10,8 @@
 //! has subgroups of 8 — the input is copied into a texture too
 //! ([`super::context::Recorder::texels_of`]) and both are read with texel fetches, which
 //! lavapipe gathers without the per-lane loop of a storage load, the rows shared through
-//! `subgroupBroadcast` (16×8 outputs per invocation, 16×64 per workgroup) — else
+//! `subgroupBroadcast` (16×8 outputs per invocation, 16×64 per workgroup; 16×4 and 16×32 in
+//! `matmul_tex_narrow.wgsl` where 64-column tiles would leave many columns idle) — else
 //! `matmul_blocked.wgsl` (8×8 outputs per invocation read straight from storage).
 //!
 //! ```no_run
@@ -107,18 +108,25 @@ pub fn linear(
         _ => None,
     };
     match (w.texture(), a_texels) {
-        (Some(w_texels), Some(a_texels)) => rec.dispatch_with(
-            "matmul_tex",
-            &params,
-            vec![
-                wgpu::BindingResource::TextureView(&a_texels),
-                wgpu::BindingResource::TextureView(w_texels),
-                bias.buffer().as_entire_binding(),
-                res.buffer().as_entire_binding(),
-                out.buffer().as_entire_binding(),
-            ],
-            (n.div_ceil(64) as u32, m.div_ceil(16) as u32, 1),
-        )?,
+        (Some(w_texels), Some(a_texels)) => {
+            let (shader, tile) = if narrow_tiles(n) {
+                ("matmul_tex_narrow", 32)
+            } else {
+                ("matmul_tex", 64)
+            };
+            rec.dispatch_with(
+                shader,
+                &params,
+                vec![
+                    wgpu::BindingResource::TextureView(&a_texels),
+                    wgpu::BindingResource::TextureView(w_texels),
+                    bias.buffer().as_entire_binding(),
+                    res.buffer().as_entire_binding(),
+                    out.buffer().as_entire_binding(),
+                ],
+                (n.div_ceil(tile) as u32, m.div_ceil(16) as u32, 1),
+            )?
+        }
         _ => rec.dispatch(
             if blocked { "matmul_blocked" } else { "matmul" },
             &params,
@@ -133,4 +141,15 @@ pub fn linear(
         )?,
     }
     Ok(out)
+}
+
+/// Whether the texel matmul takes 32-column tiles (`matmul_tex_narrow.wgsl`) for `n` output
+/// columns: when 64-column tiles would leave an eighth or more of their columns idle (n = 32:
+/// half; n = 160: a sixth). Narrow tiles need 6 fetches per 256 multiply-adds against 10 per
+/// 512, so they only pay where they save that much idle work. Measured on the 2-core VM
+/// (matmul alone, LP_NUM_THREADS=4, 3 interleaved rounds): 262144×32×36 26–38 ms against
+/// 45–54 ms with 64-column tiles.
+fn narrow_tiles(n: usize) -> bool {
+    let idle = n.div_ceil(64) * 64 - n;
+    8 * idle >= n
 }

@@ -24,41 +24,6 @@
 // from storage. No workgroup memory and no barriers (a barrier switches between all of a
 // workgroup's invocations on a CPU). Rows past `m`/`n` are clamped on load and skipped on
 // store. Unrolled by hand (generated): CPU compilers keep named values in registers.
-// flags: bit 0 bias, bit 1 residual, bit 2 GELU, bit 3 ReLU (activations after the residual add).
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var a: texture_storage_2d<rgba32float, read>;
-@group(0) @binding(2) var w: texture_storage_2d<rgba32float, read>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> res: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
-
-// Columns col..col+3 of a row (n is a multiple of 4, so they are all inside or all outside);
-// `acc` already holds the bias.
-fn store4(row: u32, col: u32, acc: vec4<f32>) {
-    if (row >= p.m || col >= p.n) {
-        return;
-    }
-    var v = acc;
-    let o = (row * p.n + col) / 4u;
-    if ((p.flags & 2u) != 0u) {
-        v += res[o];
-    }
-    if ((p.flags & 4u) != 0u) {
-        v = vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w));
-    }
-    if ((p.flags & 8u) != 0u) {
-        v = max(v, vec4<f32>(0.0));
-    }
-    out[o] = v;
-}
 
 @compute @workgroup_size(8, 1, 1)
 fn main(

@@ -24,7 +24,26 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
             ("texels.wgsl", include_str!("texels.wgsl")),
+            (
+                "matmul_tex_epilogue.wgsl",
+                include_str!("matmul_tex_epilogue.wgsl"),
+            ),
             ("matmul_tex.wgsl", include_str!("matmul_tex.wgsl")),
+        ],
+    ),
+    (
+        "matmul_tex_narrow",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("texels.wgsl", include_str!("texels.wgsl")),
+            (
+                "matmul_tex_epilogue.wgsl",
+                include_str!("matmul_tex_epilogue.wgsl"),
+            ),
+            (
+                "matmul_tex_narrow.wgsl",
+                include_str!("matmul_tex_narrow.wgsl"),
+            ),
         ],
     ),
     ("im2col", &[("conv.wgsl", include_str!("conv.wgsl"))]),

@@ -65,7 +65,8 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
     assert_eq!(ctx.matmul_kernel(), kernel);
     // (m, n, k, bias, residual, gelu): exact tiles, odd sizes, k not a multiple of 16 or 4
     // and multiples of 4 (the only k the texture variant takes), rows and columns not
-    // multiples of the register blocks (8×8; 4×16 in 256×16 tiles for the texture variant).
+    // multiples of the register blocks (8×8; for the texture variant 16-row tiles of 64
+    // columns, or of 32 where 64 would leave an eighth idle: n = 20, 68, 160).
     let cases = [
         (64, 64, 16, false, false, false),
         (1, 1, 1, false, false, false),
@@ -79,6 +80,10 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
         // 17,000 input texels: four full rows of the operand texture and a partial fifth.
         (1000, 68, 68, true, false, true),
         (37, 20, 300, true, true, true),
+        // Texture variant: a partial 64-column tile (500 = 7 × 64 + 52), and 32-column tiles
+        // filling n = 160 exactly.
+        (45, 500, 52, true, true, false),
+        (33, 160, 44, true, false, true),
     ];
     // Weights as `upload_weight` makes them (a texture too on CPU adapters when k is a multiple
     // of 4; with n a multiple of 4 and subgroups of 8 the input is then copied into one:
