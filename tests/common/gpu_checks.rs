@@ -208,27 +208,38 @@ pub async fn conv2d_im2col(ctx: &GpuContext) {
         let wt = random(200 + i as u64, cout * cin * ks * ks, 0.5);
         let want = conv_ref(&x, (cin, h, w), &wt, cout, ks, stride, pad);
         let taps = taps_last(&wt, (cout, cin, ks), cin).expect("taps_last");
-        let gw = up(ctx, &[cout, cin * ks * ks], &taps);
-        let gx = up(ctx, &[h * w, cin], &chw_to_hwc(&x, cin, h * w));
-        let mut rec = ctx.recorder();
-        let out = conv2d(
-            &mut rec,
-            &gx,
-            (cin, h, w),
-            &gw,
-            ks,
-            stride,
-            pad,
-            Epilogue::default(),
-        )
-        .expect("conv2d");
-        rec.submit();
-        assert_close(
-            &format!("conv cin={cin} {h}×{w} cout={cout} k={ks} s={stride}"),
-            &read(ctx, &out).await,
-            &want,
-            REDUCTION,
-        );
+        // As a plain tensor and as `upload_weight` makes it: on CPU adapters with subgroups
+        // of 8 (and cin, cout multiples of 4) the columns are then written as texels for
+        // `matmul_tex` (`im2col_to_texels`).
+        for as_weight in [false, true] {
+            let gw = if as_weight {
+                GpuTensor::upload_weight(ctx, &[cout, cin * ks * ks], &taps).expect("upload")
+            } else {
+                up(ctx, &[cout, cin * ks * ks], &taps)
+            };
+            let gx = up(ctx, &[h * w, cin], &chw_to_hwc(&x, cin, h * w));
+            let mut rec = ctx.recorder();
+            let out = conv2d(
+                &mut rec,
+                &gx,
+                (cin, h, w),
+                &gw,
+                ks,
+                stride,
+                pad,
+                Epilogue::default(),
+            )
+            .expect("conv2d");
+            rec.submit();
+            assert_close(
+                &format!(
+                    "conv cin={cin} {h}×{w} cout={cout} k={ks} s={stride} weight texture={as_weight}"
+                ),
+                &read(ctx, &out).await,
+                &want,
+                REDUCTION,
+            );
+        }
     }
 }
 
