@@ -215,3 +215,59 @@ fn auto_passes_over_a_software_adapter() {
         );
     }
 }
+
+/// `camsam bench sam --backend webgpu --against-cpu`: both encoders alternately in one
+/// process and their time ratio (issue 4's check on a software adapter); with `--backend cpu`
+/// the flag is refused with a message.
+#[test]
+fn bench_against_cpu_prints_both_encoders_and_the_ratio() {
+    let Some(ctx) = gpu::context("bench_against_cpu_prints_both_encoders_and_the_ratio") else {
+        return;
+    };
+    let weights = common::shared_dir().join("fixtures/sam/weights/mobile_sam_random.safetensors");
+    let bench = |backend: &str| {
+        Command::new(env!("CARGO_BIN_EXE_camsam"))
+            .env_remove("CAMSAM_WEBGPU")
+            .env_remove("LP_NUM_THREADS")
+            .args(["bench", "sam", "--backend", backend, "--repeat", "1"])
+            .arg("--weights")
+            .arg(&weights)
+            .arg("--against-cpu")
+            .output()
+            .expect("run camsam bench sam")
+    };
+    let run = bench("webgpu");
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "stdout: {out}\nstderr: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let ratio: f64 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("webgpu / cpu: "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no ratio line in: {out}"));
+    assert!(ratio > 0.0 && ratio.is_finite(), "ratio {ratio} in: {out}");
+    assert!(
+        out.contains("  webgpu: ") && out.contains("  cpu: "),
+        "{out}"
+    );
+    if ctx.is_software() {
+        // The CLI asks llvmpipe for two threads per core unless the user set the count.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(
+            out.contains(&format!("LP_NUM_THREADS={}", 2 * cores)),
+            "{out}"
+        );
+    }
+    let refused = bench("cpu");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && err.contains("--against-cpu")
+            && err.contains("--backend webgpu"),
+        "stderr: {err}"
+    );
+}

@@ -3,7 +3,7 @@
 //! generator (32×32 points, batches of 64) — with the core count, printed, never asserted.
 
 use camsam::amg::{AmgConfig, AutomaticMaskGenerator};
-use camsam::backend::AnySam;
+use camsam::backend::{AnySam, Backend};
 use camsam::gpu::GpuOptions;
 use camsam::predictor::{MaskPredictor, Prompt};
 use camsam::sam::preprocess::{self, RgbImage};
@@ -39,6 +39,10 @@ pub struct SamBench {
     /// waiting per dispatch) and print the slowest kernels, instead of the figures.
     #[arg(long)]
     profile: bool,
+    /// WebGPU only: time the encoder on WebGPU and on the CPU backend alternately, pass by
+    /// pass in this process (so both see the same machine load), and print the time ratio.
+    #[arg(long)]
+    against_cpu: bool,
 }
 
 /// CPU time (user + system, all threads) of this process in seconds, from `/proc/self/stat`
@@ -79,6 +83,23 @@ pub fn run(args: SamBench) -> Result<()> {
         ..Default::default()
     };
     let model = match super::model::open(&args.weights, args.backend.backend, gpu)? {
+        AnySam::Webgpu(sam) if args.against_cpu => {
+            let AnySam::Cpu(cpu) =
+                super::model::open(&args.weights, Backend::Cpu, GpuOptions::default())?
+            else {
+                return Err(camsam::Error::Model("the CPU backend did not open".into()));
+            };
+            let image = match &args.image {
+                Some(p) => preprocess::read_rgb(p)?,
+                None => synthetic_image(),
+            };
+            return super::bench_webgpu::against_cpu(
+                &sam,
+                &cpu,
+                &preprocess::prepare(&image),
+                args.repeat,
+            );
+        }
         AnySam::Webgpu(sam) => {
             return super::bench_webgpu::run(
                 &sam,
@@ -87,6 +108,12 @@ pub fn run(args: SamBench) -> Result<()> {
                 if args.no_everything { 0 } else { 32 },
                 args.profile,
             )
+        }
+        AnySam::Cpu(_) if args.against_cpu => {
+            return Err(camsam::Error::input(
+                "--against-cpu",
+                "compares the WebGPU encoder with the CPU one: use it with --backend webgpu",
+            ))
         }
         AnySam::Cpu(model) => model,
     };

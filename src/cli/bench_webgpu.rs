@@ -6,6 +6,7 @@
 use camsam::gpu::sam::GpuSam;
 use camsam::gpu::OpTime;
 use camsam::predictor::Prompt;
+use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::ModelInput;
 use camsam::sam::SamBackend;
 use camsam::Result;
@@ -137,6 +138,77 @@ pub fn run(
             "everything mode ({n} point prompts, 3 masks each; encoder + decoder, without the generator's filtering): {s:.2} s/image (encoder {e:.2} s)"
         );
     }
+    Ok(())
+}
+
+/// `camsam bench sam --backend webgpu --against-cpu`: the encoder on WebGPU and on the CPU
+/// backend alternately, `pairs` times after one warm-up pass each (WebGPU's includes pipeline
+/// compilation), on the same input; prints both medians and the median of the per-pair
+/// WebGPU/CPU ratios. Alternating pass by pass keeps the two under the same machine load,
+/// which on a shared VM moves single timings by ±15–30 % between minutes. The WebGPU time
+/// includes reading the embedding back; the CPU backend's embedding is already in memory.
+pub fn against_cpu(gpu: &GpuSam, cpu: &CpuSam, input: &ModelInput, pairs: usize) -> Result<()> {
+    println!("backend: webgpu against cpu");
+    println!("adapter: {}", gpu.context().adapter_name());
+    if let Ok(threads) = std::env::var(camsam::gpu::context::SOFTWARE_VULKAN_THREADS) {
+        println!(
+            "{}={threads} (read by llvmpipe/lavapipe only)",
+            camsam::gpu::context::SOFTWARE_VULKAN_THREADS
+        );
+    }
+    println!(
+        "host: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let gpu_pass = || -> Result<f64> {
+        let t = Instant::now();
+        pollster::block_on(async {
+            let e = gpu.embed(input).await?;
+            gpu.download_embedding(&e).await.map(|_| ())
+        })?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let cpu_pass = || -> Result<f64> {
+        let t = Instant::now();
+        pollster::block_on(cpu.embed(input))?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    gpu_pass()?;
+    cpu_pass()?;
+    let (mut g, mut c, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..pairs.max(1) {
+        let tg = gpu_pass()?;
+        let tc = cpu_pass()?;
+        g.push(tg);
+        c.push(tc);
+        r.push(tg / tc);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mg, mc, mr) = (median(&mut g), median(&mut c), median(&mut r));
+    println!(
+        "encoder, {} alternating pairs after a warm-up pass each:",
+        r.len()
+    );
+    println!(
+        "  webgpu: {:.0} ms median (best {:.0} ms), {:.1} GFLOP/s",
+        mg * 1e3,
+        g[0] * 1e3,
+        ENCODER_GFLOP / mg
+    );
+    println!(
+        "  cpu:    {:.0} ms median (best {:.0} ms), {:.1} GFLOP/s",
+        mc * 1e3,
+        c[0] * 1e3,
+        ENCODER_GFLOP / mc
+    );
+    println!(
+        "  webgpu / cpu: {mr:.2} (median of the per-pair ratios; {:.2}–{:.2})",
+        r[0],
+        r[r.len() - 1]
+    );
     Ok(())
 }
 
