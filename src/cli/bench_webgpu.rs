@@ -1,10 +1,11 @@
 //! `camsam bench sam --backend webgpu` (dispatched from `bench_sam` when the model opened on WebGPU): speed figures of the WebGPU engine (adapter, encoder
 //! ms, decoder ms/prompt in batches, everything-mode s/image, achieved GFLOP/s).
 //! Figures are printed, never asserted. `--profile` instead times every op of one encoder
-//! pass and one decoder batch (submitting and waiting per dispatch) and prints where the time goes.
+//! pass and one decoder batch (submitting and waiting per dispatch) and prints where the time
+//! goes; `--against-cpu` times the encoder alternately on WebGPU and on the CPU backend.
 
 use camsam::gpu::sam::GpuSam;
-use camsam::gpu::OpTime;
+use camsam::gpu::{GpuContext, OpTime};
 use camsam::predictor::Prompt;
 use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::ModelInput;
@@ -28,18 +29,7 @@ pub fn run(
 ) -> Result<()> {
     let ctx = sam.context();
     println!("backend: webgpu");
-    println!("adapter: {}", ctx.adapter_name());
-    println!("matmul kernel: {:?}", ctx.matmul_kernel());
-    if let Ok(threads) = std::env::var(camsam::gpu::context::SOFTWARE_VULKAN_THREADS) {
-        println!(
-            "{}={threads} (read by llvmpipe/lavapipe only)",
-            camsam::gpu::context::SOFTWARE_VULKAN_THREADS
-        );
-    }
-    println!(
-        "host: {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    print_device(ctx);
     println!("decoder chain: up to {} prompts", sam.batch_size());
     // A deterministic synthetic image (timings do not depend on content).
     let side = 1024usize;
@@ -141,15 +131,11 @@ pub fn run(
     Ok(())
 }
 
-/// `camsam bench sam --backend webgpu --against-cpu`: the encoder on WebGPU and on the CPU
-/// backend alternately, `pairs` times after one warm-up pass each (WebGPU's includes pipeline
-/// compilation), on the same input; prints both medians and the median of the per-pair
-/// WebGPU/CPU ratios. Alternating pass by pass keeps the two under the same machine load,
-/// which on a shared VM moves single timings by ±15–30 % between minutes. The WebGPU time
-/// includes reading the embedding back; the CPU backend's embedding is already in memory.
-pub fn against_cpu(gpu: &GpuSam, cpu: &CpuSam, input: &ModelInput, pairs: usize) -> Result<()> {
-    println!("backend: webgpu against cpu");
-    println!("adapter: {}", gpu.context().adapter_name());
+/// Prints the adapter, the matmul kernel family, llvmpipe's thread count when set and the
+/// host's cores.
+fn print_device(ctx: &GpuContext) {
+    println!("adapter: {}", ctx.adapter_name());
+    println!("matmul kernel: {:?}", ctx.matmul_kernel());
     if let Ok(threads) = std::env::var(camsam::gpu::context::SOFTWARE_VULKAN_THREADS) {
         println!(
             "{}={threads} (read by llvmpipe/lavapipe only)",
@@ -160,6 +146,17 @@ pub fn against_cpu(gpu: &GpuSam, cpu: &CpuSam, input: &ModelInput, pairs: usize)
         "host: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+}
+
+/// `camsam bench sam --backend webgpu --against-cpu`: the encoder on WebGPU and on the CPU
+/// backend alternately, `pairs` times after one warm-up pass each (WebGPU's includes pipeline
+/// compilation), on the same input; prints both medians and the median of the per-pair
+/// WebGPU/CPU ratios. Alternating pass by pass keeps the two under the same machine load,
+/// which on a shared VM moves single timings by ±15–30 % between minutes. The WebGPU time
+/// includes reading the embedding back; the CPU backend's embedding is already in memory.
+pub fn against_cpu(gpu: &GpuSam, cpu: &CpuSam, input: &ModelInput, pairs: usize) -> Result<()> {
+    println!("backend: webgpu against cpu");
+    print_device(gpu.context());
     let gpu_pass = || -> Result<f64> {
         let t = Instant::now();
         pollster::block_on(async {
@@ -189,7 +186,7 @@ pub fn against_cpu(gpu: &GpuSam, cpu: &CpuSam, input: &ModelInput, pairs: usize)
     };
     let (mg, mc, mr) = (median(&mut g), median(&mut c), median(&mut r));
     println!(
-        "encoder, {} alternating pairs after a warm-up pass each:",
+        "encoder, WebGPU and CPU alternately ({} pass(es) each after a warm-up pass):",
         r.len()
     );
     println!(
