@@ -70,6 +70,14 @@ fn cpu_text(cpu: Option<f64>, per: f64) -> String {
     cpu.map_or_else(String::new, |c| format!(", CPU {:.0} ms", c * 1e3 / per))
 }
 
+/// `--image`, or else the synthetic one.
+fn bench_image(path: &Option<PathBuf>) -> Result<RgbImage> {
+    match path {
+        Some(p) => preprocess::read_rgb(p),
+        None => Ok(synthetic_image()),
+    }
+}
+
 fn synthetic_image() -> RgbImage {
     RgbImage::from_fn(1024, 768, |x, y| {
         image::Rgb([(x / 4) as u8, (y / 3) as u8, ((x + y) / 8) as u8])
@@ -89,14 +97,10 @@ pub fn run(args: SamBench) -> Result<()> {
             else {
                 return Err(camsam::Error::Model("the CPU backend did not open".into()));
             };
-            let image = match &args.image {
-                Some(p) => preprocess::read_rgb(p)?,
-                None => synthetic_image(),
-            };
             return super::bench_webgpu::against_cpu(
                 &sam,
                 &cpu,
-                &preprocess::prepare(&image),
+                &preprocess::prepare(&bench_image(&args.image)?),
                 args.repeat,
             );
         }
@@ -120,10 +124,7 @@ pub fn run(args: SamBench) -> Result<()> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let image = match &args.image {
-        Some(p) => preprocess::read_rgb(p)?,
-        None => synthetic_image(),
-    };
+    let image = bench_image(&args.image)?;
     println!(
         "backend: {}, {cores} cores; weights loaded in {:.0} ms",
         model.name(),
@@ -142,13 +143,13 @@ pub fn run(args: SamBench) -> Result<()> {
             best = (wall, cpu);
         }
     }
-    walls.sort_by(f64::total_cmp);
+    let median = super::bench_webgpu::sorted_median(&mut walls);
     println!(
         "encoder: {:.0} ms/image wall{} (best of {}, median {:.0} ms; official PyTorch {:.1} s on the 2-core VM)",
         best.0 * 1e3,
         cpu_text(best.1, 1.0),
         walls.len(),
-        walls[walls.len() / 2] * 1e3,
+        median * 1e3,
         OFFICIAL_ENCODER_S
     );
     let Some(embedding) = embedding else {

@@ -57,14 +57,7 @@ pub fn run(
             .collect()
     };
     // Encoder time includes reading the embedding back (so the work is finished).
-    let encode = |sam: &GpuSam| -> Result<(f64, camsam::gpu::GpuTensor)> {
-        let t = Instant::now();
-        let e = pollster::block_on(async {
-            let e = sam.embed(&input).await?;
-            sam.download_embedding(&e).await.map(|_| e)
-        })?;
-        Ok((t.elapsed().as_secs_f64(), e))
-    };
+    let encode = |sam: &GpuSam| encode(sam, &input);
     let (warm, emb) = encode(sam)?;
     println!(
         "encoder warm-up (pipeline compilation): {:.0} ms",
@@ -94,8 +87,7 @@ pub fn run(
     for _ in 0..runs.max(1) {
         times.push(encode(sam)?.0);
     }
-    times.sort_by(f64::total_cmp);
-    let enc = times[times.len() / 2];
+    let enc = sorted_median(&mut times);
     println!(
         "encoder: {:.0} ms (median of {}, best {:.0} ms), {:.1} GFLOP/s",
         enc * 1e3,
@@ -131,6 +123,23 @@ pub fn run(
     Ok(())
 }
 
+/// One encoder pass on `input`, timed up to the embedding read back (so the work is finished).
+fn encode(sam: &GpuSam, input: &ModelInput) -> Result<(f64, camsam::gpu::GpuTensor)> {
+    let t = Instant::now();
+    let e = pollster::block_on(async {
+        let e = sam.embed(input).await?;
+        sam.download_embedding(&e).await.map(|_| e)
+    })?;
+    Ok((t.elapsed().as_secs_f64(), e))
+}
+
+/// Sorts `times` (ascending, so `times[0]` is the best) and returns the median. `times` must
+/// not be empty.
+pub(super) fn sorted_median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 /// Prints the adapter, the matmul kernel family, llvmpipe's thread count when set and the
 /// host's cores.
 fn print_device(ctx: &GpuContext) {
@@ -157,14 +166,7 @@ fn print_device(ctx: &GpuContext) {
 pub fn against_cpu(gpu: &GpuSam, cpu: &CpuSam, input: &ModelInput, pairs: usize) -> Result<()> {
     println!("backend: webgpu against cpu");
     print_device(gpu.context());
-    let gpu_pass = || -> Result<f64> {
-        let t = Instant::now();
-        pollster::block_on(async {
-            let e = gpu.embed(input).await?;
-            gpu.download_embedding(&e).await.map(|_| ())
-        })?;
-        Ok(t.elapsed().as_secs_f64())
-    };
+    let gpu_pass = || encode(gpu, input).map(|(t, _)| t);
     let cpu_pass = || -> Result<f64> {
         let t = Instant::now();
         pollster::block_on(cpu.embed(input))?;
@@ -180,11 +182,11 @@ pub fn against_cpu(gpu: &GpuSam, cpu: &CpuSam, input: &ModelInput, pairs: usize)
         c.push(tc);
         r.push(tg / tc);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (mg, mc, mr) = (median(&mut g), median(&mut c), median(&mut r));
+    let (mg, mc, mr) = (
+        sorted_median(&mut g),
+        sorted_median(&mut c),
+        sorted_median(&mut r),
+    );
     println!(
         "encoder, WebGPU and CPU alternately ({} pass(es) each after a warm-up pass):",
         r.len()
