@@ -24,6 +24,7 @@ pub mod npy;
 pub mod overlay;
 pub mod pamr;
 pub mod peaks;
+pub mod pickle;
 pub mod postprocess;
 pub mod predictor;
 pub mod sam;

@@ -6,7 +6,8 @@
 //! dict literal `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }` padded with spaces
 //! and a newline, then the raw data. Read: booleans, signed and unsigned integers of 1–8 bytes,
 //! float16/32/64, little (`<`), big (`>`), native (`=`) or not applicable (`|`) byte order, C or
-//! Fortran order (Fortran data is reordered to C order on load). Object (pickled) arrays,
+//! Fortran order (Fortran data is reordered to C order on load). Object (pickled) arrays are
+//! not arrays of numbers: [`NpyArray::pickled`] hands their pickle to [`crate::pickle`]; other
 //! structured dtypes, complex, strings and dates are rejected with an error. `.npz` files are zip
 //! archives of `.npy` members (`np.savez` stores them, `np.savez_compressed` deflates them); both
 //! are read. Every malformed header, truncated body or shape whose size overflows is an
@@ -251,6 +252,13 @@ impl NpyArray {
     /// Parse a `.npy` file's bytes. `name` (the file) is used in errors.
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self> {
         let header = parse_preamble(bytes, name)?;
+        let Some(dtype) = header.dtype else {
+            return Err(Error::input(
+                name,
+                "a pickled object array (np.save of a dict, as IRN writes), not a numeric array; \
+                 read it as a CAM (camsam reads the dicts of IRN, AMN, LPCAM, PSA and CLIP-ES)",
+            ));
+        };
         let body = &bytes[header.data_offset..];
         let count = element_count(&header.shape).ok_or_else(|| {
             Error::input(
@@ -261,7 +269,7 @@ impl NpyArray {
                 ),
             )
         })?;
-        let item = header.dtype.size();
+        let item = dtype.size();
         let need = count.checked_mul(item).ok_or_else(|| {
             Error::input(
                 name,
@@ -274,7 +282,7 @@ impl NpyArray {
                 format!(
                     "truncated: shape {:?} of {} needs {need} data bytes, the file holds {}",
                     header.shape,
-                    header.dtype.descr(),
+                    dtype.descr(),
                     body.len()
                 ),
             ));
@@ -286,11 +294,11 @@ impl NpyArray {
                     "{} unexpected bytes after the data of shape {:?} ({}); expected exactly {need}",
                     body.len() - need,
                     header.shape,
-                    header.dtype.descr()
+                    dtype.descr()
                 ),
             ));
         }
-        let data = decode_data(body, header.dtype, header.big_endian);
+        let data = decode_data(body, dtype, header.big_endian);
         let data = if header.fortran_order && header.shape.len() > 1 {
             fortran_to_c(data, &header.shape)
         } else {
@@ -300,6 +308,26 @@ impl NpyArray {
             shape: header.shape,
             data,
         })
+    }
+
+    /// The pickle stream of an object `.npy` (`np.save` of a dict or list: a 0-d object array
+    /// whose data is a pickle), or `None` for a numeric array. The caller unpickles it with
+    /// [`crate::pickle`], which runs nothing.
+    pub fn pickled<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
+        let header = parse_preamble(bytes, name)?;
+        if header.dtype.is_some() {
+            return Ok(None);
+        }
+        if !header.shape.is_empty() {
+            return Err(Error::input(
+                name,
+                format!(
+                    "an object array of shape {:?}; expected a 0-d one (np.save of a dict)",
+                    header.shape
+                ),
+            ));
+        }
+        Ok(Some(&bytes[header.data_offset..]))
     }
 
     /// Read a `.npy` file.
@@ -387,7 +415,8 @@ pub fn element_count(shape: &[usize]) -> Option<usize> {
 }
 
 struct Header {
-    dtype: DType,
+    /// `None` for an object array (`'|O'`: a pickle follows the header).
+    dtype: Option<DType>,
     big_endian: bool,
     fortran_order: bool,
     shape: Vec<usize>,
@@ -448,7 +477,12 @@ fn parse_preamble(bytes: &[u8], name: &str) -> Result<Header> {
         )
     };
     let dict = DictParser::new(text).parse().map_err(bad)?;
-    let (dtype, big_endian) = parse_descr(&dict.descr).map_err(bad)?;
+    let (dtype, big_endian) = if matches!(dict.descr.as_str(), "|O" | "O" | "<O" | ">O" | "=O") {
+        (None, false)
+    } else {
+        let (dtype, big_endian) = parse_descr(&dict.descr).map_err(bad)?;
+        (Some(dtype), big_endian)
+    };
     Ok(Header {
         dtype,
         big_endian,
@@ -458,7 +492,7 @@ fn parse_preamble(bytes: &[u8], name: &str) -> Result<Header> {
     })
 }
 
-fn parse_descr(descr: &str) -> std::result::Result<(DType, bool), String> {
+pub(crate) fn parse_descr(descr: &str) -> std::result::Result<(DType, bool), String> {
     let mut chars = descr.chars();
     let (order, rest) = match chars.next() {
         Some(c @ ('<' | '>' | '|' | '=')) => (c, chars.as_str()),
@@ -479,8 +513,8 @@ fn parse_descr(descr: &str) -> std::result::Result<(DType, bool), String> {
         "f8" => DType::F64,
         "O" | "O8" | "O4" => {
             return Err(format!(
-                "dtype '{descr}' is a pickled object array (np.save of a dict, as IRN writes); \
-                 re-save it with np.savez(f, keys=…, high_res=…)"
+                "dtype '{descr}' is a pickled object array; only a 0-d one holding a dict \
+                 (np.save of a dict, as IRN writes) is read, as a CAM"
             ))
         }
         _ => {
@@ -678,7 +712,7 @@ fn chunks<const N: usize, T>(
         .collect()
 }
 
-fn decode_data(body: &[u8], dtype: DType, big: bool) -> NpyData {
+pub(crate) fn decode_data(body: &[u8], dtype: DType, big: bool) -> NpyData {
     match dtype {
         DType::Bool => NpyData::Bool(body.iter().map(|&b| b != 0).collect()),
         DType::I8 => NpyData::I8(body.iter().map(|&b| b as i8).collect()),
@@ -728,7 +762,7 @@ fn encode_data(data: &NpyData, out: &mut Vec<u8>) {
 }
 
 /// Reorder Fortran-order (column-major) elements into C order.
-fn fortran_to_c(data: NpyData, shape: &[usize]) -> NpyData {
+pub(crate) fn fortran_to_c(data: NpyData, shape: &[usize]) -> NpyData {
     fn reorder<T: Copy>(v: Vec<T>, shape: &[usize]) -> Vec<T> {
         let n = shape.len();
         // Column-major strides: the first index varies fastest.

@@ -13,6 +13,10 @@ const CAMS_HELP: &str = "\
 Folder of CAMs, one per image:
   <name>.npy  float (C,H,W); with K = --num-classes, C = K-1 is foreground classes 1..K-1
               (channel c = class c+1), C = K has a background channel 0 (dropped);
+  <name>.npy  an np.save'd dict, as the WSSS code bases write them (read without running
+              anything): IRN / ReCAM / LPCAM {keys, cam, high_res}, AMN (high_res with the
+              background first: the file's background decides, not --bg-threshold),
+              CLIP-ES {keys, attn_highres}, PSA / SEAM / EPS / S2C {class index: map};
   <name>.npz  keys + high_res (or cam) (len(keys),H,W) as IRN / AMN / ReCAM write them
               (see --keys);
   <name>_<class id>.png  one 8- or 16-bit grayscale heatmap per class (0-255 read as 0-1).
@@ -57,8 +61,8 @@ pub struct Args {
     #[arg(long, default_value_t = 21)]
     pub num_classes: usize,
 
-    /// How .npz keys number classes: foreground (0-based foreground, IRN/AMN/ReCAM: key k is
-    /// class k+1) or class-ids (0 = background).
+    /// How CAM keys (.npz and np.save'd dicts) number classes: foreground (0-based
+    /// foreground, IRN/AMN/ReCAM/PSA: key k is class k+1) or class-ids (0 = background).
     #[arg(long, default_value = "foreground")]
     pub keys: Keys,
 

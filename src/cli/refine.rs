@@ -85,8 +85,8 @@ pub struct Args {
     /// Folder of images <name>.jpg / .jpeg / .png.
     #[arg(long, value_name = "DIR")]
     pub images: PathBuf,
-    /// Folder of CAMs: <name>.npy (C,H,W), <name>.npz (IRN keys + high_res/cam) or
-    /// <name>_<class id>.png heatmaps.
+    /// Folder of CAMs: <name>.npy (C,H,W) or an np.save'd CAM dict (IRN, AMN, LPCAM, PSA,
+    /// CLIP-ES), <name>.npz (IRN keys + high_res/cam) or <name>_<class id>.png heatmaps.
     #[arg(long, value_name = "DIR")]
     pub cams: PathBuf,
     /// Output folder for the refined labels <name>.png (created if needed).
@@ -113,7 +113,8 @@ pub struct Args {
     /// Pixels whose two best CAM scores differ by less than this become 255 (0: off).
     #[arg(long, default_value_t = 0.0)]
     pub ignore_margin: f32,
-    /// How .npz keys number the classes: foreground (IRN/AMN/ReCAM) or class-ids.
+    /// How CAM keys (.npz and np.save'd dicts) number the classes: foreground
+    /// (IRN/AMN/ReCAM/PSA) or class-ids.
     #[arg(long, default_value = "foreground")]
     pub keys: Keys,
     /// Image-level labels file (`<name> <class id>…` per line); only those CAM channels compete.

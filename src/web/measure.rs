@@ -54,7 +54,8 @@ pub struct Cams {
 
 #[wasm_bindgen]
 impl Cams {
-    /// From a `.npy` `(C, H, W)` or a `.npz` with `keys` + `high_res`/`cam`.
+    /// From a `.npy` `(C, H, W)`, a `.npy` holding a pickled CAM dict (IRN, AMN, LPCAM, PSA,
+    /// CLIP-ES) or a `.npz` with `keys` + `high_res`/`cam`.
     #[wasm_bindgen(js_name = fromArray)]
     pub fn from_array(bytes: Vec<u8>, name: &str, num_classes: usize) -> Result<Cams, JsError> {
         let opts = CamOptions {
@@ -64,8 +65,7 @@ impl Cams {
         let inner = if name.to_ascii_lowercase().ends_with(".npz") {
             Cam::from_npz(&bytes, name, &opts)
         } else {
-            crate::npy::NpyArray::from_bytes(&bytes, name)
-                .and_then(|a| Cam::from_npy(&a, name, &opts))
+            Cam::from_npy_bytes(&bytes, name, &opts)
         };
         inner
             .map(|inner| Cams {

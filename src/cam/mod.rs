@@ -45,6 +45,8 @@
 //! assert_eq!(out.label.data, vec![0, 15, 15]);
 //! ```
 
+mod dict;
+
 use crate::label::{LabelMap, IGNORE, VOC_CLASSES};
 use crate::npy::{NpyArray, Npz};
 use crate::{Error, Result};
@@ -102,6 +104,10 @@ pub struct Cam {
     pub width: usize,
     /// `classes.len() × height × width` scores, channel-major.
     pub data: Vec<f32>,
+    /// The file's own background scores (`height × width`), where its format carries them
+    /// (AMN's background channel, a class-id dict's key 0): [`Cam::to_label`] then compares
+    /// the classes against these instead of the threshold. `None`: the threshold decides.
+    pub background: Option<Vec<f32>>,
 }
 
 /// Parameters of the CAM → pseudo-label step.
@@ -190,7 +196,25 @@ impl Cam {
             height,
             width,
             data,
+            background: None,
         })
+    }
+
+    /// This CAM with the file's own background scores (see [`Cam::background`]).
+    pub fn with_background(mut self, background: Vec<f32>, name: &str) -> Result<Self> {
+        if background.len() != self.height * self.width {
+            return Err(Error::input(
+                name,
+                format!(
+                    "a background map of {} values for a {}×{} CAM",
+                    background.len(),
+                    self.height,
+                    self.width
+                ),
+            ));
+        }
+        self.background = Some(background);
+        Ok(self)
     }
 
     /// The scores of channel `i`.
@@ -223,6 +247,15 @@ impl Cam {
         let mut data = array.to_f32();
         data.drain(..skip * h * w);
         Self::checked(classes, h, w, data, name)
+    }
+
+    /// A CAM from a `.npy` file's bytes: a numeric `(C,H,W)` array ([`Cam::from_npy`]) or a
+    /// pickled dict as the WSSS code bases `np.save` them ([`dict`]).
+    pub fn from_npy_bytes(bytes: &[u8], name: &str, opts: &CamOptions) -> Result<Self> {
+        match crate::pickle::load_npy_object(bytes, name)? {
+            Some(value) => dict::cam_from_dict(value, name, opts),
+            None => Self::from_npy(&NpyArray::from_bytes(bytes, name)?, name, opts),
+        }
     }
 
     /// A CAM from an `.npz` archive's bytes holding `keys` and `high_res` or `cam`.
@@ -275,29 +308,15 @@ impl Cam {
             ));
         }
         check_size(h, w, name)?;
-        let k = opts.num_classes as i64;
         let mut classes = Vec::with_capacity(keys.len());
         let mut data = Vec::with_capacity(c * h * w);
         let all = scores.to_f32();
         for (i, &key) in keys.iter().enumerate() {
-            let class = match opts.keys {
-                Keys::Foreground => key + 1,
-                Keys::ClassIds => key,
-            };
-            if class < 0 || class >= k {
-                let range = match opts.keys {
-                    Keys::Foreground => format!("0..{} (0-based foreground, IRN style)", k - 2),
-                    Keys::ClassIds => format!("0..{} (class ids)", k - 1),
-                };
-                return Err(Error::input(
-                    &keys_name,
-                    format!("key {key}; expected keys in {range} for {k} classes — check --keys and --num-classes"),
-                ));
-            }
+            let class = class_of_key(key, opts, &keys_name)?;
             if class == 0 {
                 continue; // a background channel: background is the threshold
             }
-            classes.push(class as u8);
+            classes.push(class);
             data.extend_from_slice(&all[i * h * w..(i + 1) * h * w]);
         }
         Self::checked(classes, h, w, data, name)
@@ -346,7 +365,7 @@ impl Cam {
     pub fn read(files: &CamFiles, opts: &CamOptions) -> Result<Self> {
         let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(p, e));
         match files {
-            CamFiles::Npy(p) => Self::from_npy(&NpyArray::read(p)?, &p.display().to_string(), opts),
+            CamFiles::Npy(p) => Self::from_npy_bytes(&read(p)?, &p.display().to_string(), opts),
             CamFiles::Npz(p) => Self::from_npz(&read(p)?, &p.display().to_string(), opts),
             CamFiles::Heatmaps(list) => {
                 let maps = list
@@ -409,7 +428,13 @@ impl Cam {
             }
             scale.push(if max > 0.0 { 1.0 / max } else { 0.0 });
         }
-        let mut best = vec![params.bg_threshold; n];
+        let mut best = match &self.background {
+            Some(bg) => bg
+                .iter()
+                .map(|&v| if v.is_finite() { v.max(0.0) } else { 0.0 })
+                .collect(),
+            None => vec![params.bg_threshold; n],
+        };
         let mut second = vec![f32::NEG_INFINITY; n];
         let mut label = vec![0u8; n];
         for (&ch, &s) in channels.iter().zip(&scale) {
@@ -439,6 +464,27 @@ impl Cam {
             non_finite,
         })
     }
+}
+
+/// The class id of a CAM file's key under `opts.keys` (0: a background channel); an error,
+/// naming `name`, when it is outside the dataset's classes.
+fn class_of_key(key: i64, opts: &CamOptions, name: &str) -> Result<u8> {
+    let k = opts.num_classes as i64;
+    let class = match opts.keys {
+        Keys::Foreground => key.saturating_add(1),
+        Keys::ClassIds => key,
+    };
+    if class < 0 || class >= k {
+        let range = match opts.keys {
+            Keys::Foreground => format!("0..{} (0-based foreground, IRN style)", k - 2),
+            Keys::ClassIds => format!("0..{} (class ids)", k - 1),
+        };
+        return Err(Error::input(
+            name,
+            format!("key {key}; expected keys in {range} for {k} classes — check --keys and --num-classes"),
+        ));
+    }
+    Ok(class as u8)
 }
 
 fn class_name(c: u8) -> String {
@@ -772,7 +818,11 @@ impl Cam {
             })?;
             data.extend_from_slice(self.channel(i));
         }
-        Cam::new(wanted, self.height, self.width, data)
+        let cam = Cam::new(wanted, self.height, self.width, data)?;
+        match &self.background {
+            Some(bg) => cam.with_background(bg.clone(), name),
+            None => Ok(cam),
+        }
     }
 
     /// Per-class max normalisation (step 1 of the module docs): each channel clamped below at
@@ -792,6 +842,7 @@ impl Cam {
             height: self.height,
             width: self.width,
             data,
+            background: self.background.clone(),
         }
     }
 
@@ -814,7 +865,14 @@ impl Cam {
             plan.apply(&self.data[ch * n..(ch + 1) * n], &mut out, &mut tmp);
             data.extend_from_slice(&out);
         }
-        Cam::new(self.classes.clone(), height, width, data)
+        let cam = Cam::new(self.classes.clone(), height, width, data)?;
+        match &self.background {
+            Some(bg) => {
+                plan.apply(bg, &mut out, &mut tmp);
+                cam.with_background(out, "resized CAM")
+            }
+            None => Ok(cam),
+        }
     }
 }
 
