@@ -166,7 +166,7 @@ pub fn load_npy_object(npy_bytes: &[u8], name: &str) -> Result<Option<Value>> {
         Error::Input {
             source_name,
             message,
-        } => Error::Input {
+        } if !message.contains("truncated") => Error::Input {
             source_name,
             message: format!(
                 "{message}; a CAM this reader cannot take can be re-saved without a pickle: \

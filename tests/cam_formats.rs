@@ -268,3 +268,106 @@ fn numpy_object(items: &[u8]) -> Vec<u8> {
     p.extend_from_slice(b"uat\x94b.");
     p
 }
+
+/// A numpy 1.x `np.save` of `{'keys': int64 (2,), 'high_res': float32 (2, h, w)}`: GLOBAL
+/// opcodes naming `numpy.core.multiarray`, bytes through `_codecs.encode` (protocol 2) or
+/// BINBYTES (protocol 3), Fortran-order maps.
+fn numpy1_dict(protocol: u8, keys: [i64; 2], maps_fortran: &[f32], h: u8, w: u8) -> Vec<u8> {
+    fn s(x: &str) -> Vec<u8> {
+        let mut o = vec![b'X'];
+        o.extend_from_slice(&(x.len() as u32).to_le_bytes());
+        o.extend_from_slice(x.as_bytes());
+        o
+    }
+    let bytes = |raw: &[u8]| -> Vec<u8> {
+        if protocol == 2 {
+            let text: String = raw.iter().map(|&b| b as char).collect();
+            [
+                b"c_codecs\nencode\n".to_vec(),
+                s(&text),
+                s("latin1"),
+                b"\x86R".to_vec(),
+            ]
+            .concat()
+        } else {
+            [
+                vec![b'B'],
+                (raw.len() as u32).to_le_bytes().to_vec(),
+                raw.to_vec(),
+            ]
+            .concat()
+        }
+    };
+    let dtype = |descr: &str| {
+        [
+            b"cnumpy\ndtype\n".to_vec(),
+            s(descr),
+            b"\x89\x88\x87R(K\x03".to_vec(),
+            s("<"),
+            b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb".to_vec(),
+        ]
+        .concat()
+    };
+    let array = |descr: &str, shape: &[u8], fortran: bool, raw: &[u8]| {
+        let mut o = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85".to_vec();
+        o.extend(bytes(b"b"));
+        o.extend_from_slice(b"\x87R(K\x01(");
+        for &d in shape {
+            o.extend_from_slice(&[b'K', d]);
+        }
+        o.push(b't');
+        o.extend(dtype(descr));
+        o.push(if fortran { 0x88 } else { 0x89 });
+        o.extend(bytes(raw));
+        o.extend_from_slice(b"tb");
+        o
+    };
+    let keys_raw: Vec<u8> = keys.iter().flat_map(|k| k.to_le_bytes()).collect();
+    let maps_raw: Vec<u8> = maps_fortran.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut p = vec![0x80, protocol];
+    p.extend_from_slice(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85");
+    p.extend(bytes(b"b"));
+    p.extend_from_slice(b"\x87R(K\x01)");
+    p.extend(dtype("O8"));
+    p.extend_from_slice(b"\x89]}(");
+    p.extend(s("keys"));
+    p.extend(array("i8", &[2], false, &keys_raw));
+    p.extend(s("high_res"));
+    p.extend(array("f4", &[2, h, w], true, &maps_raw));
+    p.extend_from_slice(b"uatb.");
+    object_npy(&p)
+}
+
+#[test]
+fn numpy_1x_protocols_2_and_3() {
+    // Two classes on a 2×3 image, C order: class 1 (key 0) left, class 15 (key 14) right.
+    let (h, w) = (2usize, 3usize);
+    let c_order: Vec<f32> = vec![
+        1.0, 0.5, 0.0, 1.0, 0.5, 0.0, // key 0
+        0.0, 0.1, 1.0, 0.0, 0.2, 1.0, // key 14
+    ];
+    // Fortran order: the first index varies fastest.
+    let mut fortran = vec![0.0; c_order.len()];
+    for c in 0..2 {
+        for y in 0..h {
+            for x in 0..w {
+                fortran[c + 2 * (y + h * x)] = c_order[c * h * w + y * w + x];
+            }
+        }
+    }
+    for protocol in [2, 3] {
+        let npy = numpy1_dict(protocol, [0, 14], &fortran, h as u8, w as u8);
+        let cam = Cam::from_npy_bytes(&npy, "np1.npy", &CamOptions::default())
+            .unwrap_or_else(|e| panic!("protocol {protocol}: {e}"));
+        assert_eq!(cam.classes, vec![1, 15], "protocol {protocol}");
+        assert_eq!(cam.data, c_order, "protocol {protocol}");
+        let label = cam
+            .to_label(None, &CamToLabel::default(), "np1.npy")
+            .unwrap();
+        assert_eq!(
+            label.label.data,
+            vec![1, 1, 15, 1, 1, 15],
+            "protocol {protocol}"
+        );
+    }
+}

@@ -427,6 +427,48 @@ test('method pamr (no model), CAMs as a heatmap PNG and an .npz from a folder: l
   }
 });
 
+test('a folder of IRN-format CAMs (np.save of a dict with torch keys) with their images: read in the page and refined; labels equal `camsam refine`', async () => {
+  const crops = path.join(sharedDir(), 'data/voc_val_crops');
+  const irn = path.join(sharedDir(), 'fixtures/cam_formats/irn');
+  const work = tmpDir('irn');
+  const names = fs.readdirSync(irn).filter((f) => f.endsWith('.npy')).map((f) => f.slice(0, -4)).sort();
+  assert.ok(names.length >= 3, `IRN fixtures in ${irn}`);
+  for (const d of ['images', 'cams', 'cli']) fs.mkdirSync(path.join(work, d));
+  for (const n of names) {
+    fs.copyFileSync(path.join(crops, 'images', `${n}.png`), path.join(work, 'images', `${n}.png`));
+    fs.copyFileSync(path.join(irn, `${n}.npy`), path.join(work, 'cams', `${n}.npy`));
+  }
+  execFileSync(camsamBin(), ['refine', '--mode', 'pamr', '--images', path.join(work, 'images'), '--cams', path.join(work, 'cams'), '--out', path.join(work, 'cli')], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('images-folder').setInputFiles(path.join(work, 'images'));
+    await b.page.getByTestId('cams-folder').setInputFiles(path.join(work, 'cams'));
+    await b.page.getByTestId('preset-select').selectOption('pamr');
+    await b.page.getByTestId('run').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+    assert.match(status, new RegExp(`${names.length} image\\(s\\) refined`));
+    assert.doesNotMatch(status, /error/);
+    // The review lists the classes the torch `keys` name (0-based foreground: key k is class k+1).
+    await b.page.getByTestId('image-select').selectOption(names[0]);
+    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), names[0]);
+    assert.ok((await b.page.locator('#cam-class option').allTextContents()).length > 0);
+    const zip = readZip((await download(b.page, 'export')).bytes);
+    for (const n of names) {
+      const got = decodePng(zip.get(`${n}.png`));
+      const want = decodePng(fs.readFileSync(path.join(work, 'cli', `${n}.png`)));
+      let diff = 0, first = -1;
+      for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
+      assert.equal(diff, 0, `${n}: ${diff} pixels differ from camsam refine --mode pamr; first at ${first}: ${got.data[first]} vs ${want.data[first]}`);
+    }
+    assertSameOrigin(b.requests, server.origin);
+  } finally {
+    await b.close();
+  }
+});
+
 // Memory over a long batch: the worker stores each finished image in IndexedDB and frees it,
 // so its wasm memory and JS heap (and the page's heap) stay flat. Readings every 100 images,
 // after a GC; the last may exceed the one at image 100 by at most MEMORY_GROWTH.

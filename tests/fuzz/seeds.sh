@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 shared="${CAMSAM_SHARED:-../../../shared}"
 [ -d "$shared/fixtures" ] || { echo "seeds.sh: no fixtures at $shared (set CAMSAM_SHARED)" >&2; exit 1; }
-for t in npy npz_cam heatmap_png image_labels cam_to_label label_png masks weights sepl_merge; do
+for t in npy cam_dict npz_cam heatmap_png image_labels cam_to_label label_png masks weights sepl_merge; do
   mkdir -p "corpus/$t"
 done
 sepl="$shared/fixtures/sepl"
@@ -57,6 +57,41 @@ cam = npy((2, 5, 7), "f", "<f4", floats)
 for method, tag in [(zipfile.ZIP_STORED, "stored"), (zipfile.ZIP_DEFLATED, "deflated")]:
     put("npz_cam", f"high_res_{tag}.npz", npz([("keys", keys), ("high_res", cam)], method))
     put("npz_cam", f"cam_{tag}.npz", npz([("keys", keys), ("cam", cam)], method))
+
+# np.save'd CAM dicts: the head of each code base's fixture (a whole one is megabytes), and a
+# small complete one written as numpy 1.x does (protocol 2 GLOBALs, bytes via _codecs.encode).
+formats = os.path.join(shared, "fixtures/cam_formats")
+for fmt in ["irn", "amn", "lpcam", "psa", "clipes"]:
+    first = sorted(os.listdir(os.path.join(formats, fmt)))[0]
+    put("cam_dict", f"{fmt}_head.npy", open(os.path.join(formats, fmt, first), "rb").read()[:4096])
+
+def p_str(s):
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+def p_bytes(b):  # protocol 2: _codecs.encode(str, 'latin1')
+    return b"c_codecs\nencode\n" + p_str(b.decode("latin1")) + p_str("latin1") + b"\x86R"
+
+def p_dtype(descr):
+    return (b"cnumpy\ndtype\n" + p_str(descr) + b"\x89\x88\x87R"
+            + b"(K\x03" + p_str("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+
+def p_shape(shape):
+    return b"(" + b"".join(b"K" + bytes([d]) for d in shape) + b"t"
+
+def p_array(descr, shape, raw):
+    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + p_bytes(b"b")
+            + b"\x87R(K\x01" + p_shape(shape) + p_dtype(descr) + b"\x89" + p_bytes(raw) + b"tb")
+
+h, w = 5, 7
+high_res = struct.pack(f"<{2 * h * w}f", *floats[:2 * h * w])
+body = (b"}(" + p_str("keys") + p_array("i8", (2,), struct.pack("<2q", 0, 14))
+        + p_str("high_res") + p_array("f4", (2, h, w), high_res) + b"u")
+pickle2 = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + p_bytes(b"b")
+           + b"\x87R(K\x01)" + p_dtype("O8") + b"\x89]" + body + b"atb.")
+header = "{'descr': '|O', 'fortran_order': False, 'shape': (), }"
+header += " " * (63 - (len(header) + 10) % 64) + "\n"
+put("cam_dict", "numpy1_protocol2.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + pickle2)
 
 put("cam_to_label", "random", bytes(rng.randrange(256) for _ in range(256)))
 put("sepl_merge", "random", bytes(rng.randrange(256) for _ in range(600)))
