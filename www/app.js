@@ -36,6 +36,8 @@ const ui = {
   bitmap: null,
   camCls: null, cam: null,
   running: false,
+  intake: 0,         // file intakes (choices, drops) not yet answered by the worker
+  plan: null,        // the worker's latest plan
 };
 
 function setStatus(text) { $('status').textContent = text; }
@@ -81,10 +83,38 @@ function escapeHtml(s) {
 
 // ---------------------------------------------------------------- loading
 
+// The summary and issues describe what Run will do: the worker answers in the order it was
+// asked (its queue), so the latest plan shown is the latest state; while files are still being
+// read it says so, and Run waits.
 function showPlan(plan) {
-  $('summary').textContent = `${plan.images} image name(s), ${plan.runnable} ready to refine${plan.demo ? ' (demo)' : ''}${plan.weights ? ' · weights loaded' : ''}`;
+  if (plan) ui.plan = plan;
+  plan = ui.plan;
+  if (!plan) return;
+  const text = `${plan.images} image name(s), ${plan.runnable} ready to refine${plan.demo ? ' (demo)' : ''}${plan.weights ? ' · weights loaded' : ''}`;
+  $('summary').textContent = ui.intake > 0 ? `reading files… (so far: ${text})` : text;
   $('demo-hint').hidden = !plan.demo;
   showIssues(plan.issues);
+}
+
+// File intake: chosen or dropped files go to the worker in the order given, at any moment of
+// start-up (its queue holds them until the wasm module is ready). Run is disabled until the
+// last of them has been read (a zip indexed), so it never runs a stale plan.
+function updateRunButton() {
+  $('run').disabled = ui.running || ui.intake > 0;
+  $('run').title = ui.intake > 0 ? 'reading files…' : '';
+}
+
+async function intake(job) {
+  ui.intake++;
+  updateRunButton();
+  showPlan();
+  try {
+    return await job();
+  } finally {
+    ui.intake--;
+    updateRunButton();
+    showPlan();
+  }
 }
 
 function showIssues(issues) {
@@ -94,10 +124,12 @@ function showIssues(issues) {
 async function addFiles(kind, fileList) {
   const files = [...fileList].map((file) => ({ file, path: file.webkitRelativePath || file.name }));
   if (!files.length) return;
-  try {
-    showPlan(await call('addFiles', { kind, files }));
-    setStatus(`loaded ${files.length} file(s)`);
-  } catch (e) { setStatus(`error: ${e.message}`); }
+  await intake(async () => {
+    try {
+      showPlan(await call('addFiles', { kind, files }));
+      setStatus(`loaded ${files.length} file(s)`);
+    } catch (e) { setStatus(`error: ${e.message}`); }
+  });
 }
 
 for (const [input, kind] of [['images-input', 'images'], ['cams-input', 'cams'], ['masks-input', 'masks'], ['gt-input', 'gt'], ['images-folder', 'images'], ['cams-folder', 'cams'], ['masks-folder', 'masks'], ['gt-folder', 'gt']]) {
@@ -147,14 +179,21 @@ function kindOf(path) {
 const dz = $('dropzone');
 dz.addEventListener('dragover', (ev) => { ev.preventDefault(); dz.classList.add('over'); });
 dz.addEventListener('dragleave', () => dz.classList.remove('over'));
-dz.addEventListener('drop', async (ev) => {
+dz.addEventListener('drop', (ev) => {
   ev.preventDefault();
   dz.classList.remove('over');
+  // The items must be read before the event returns; the walk itself may take a while.
+  const items = [...ev.dataTransfer.items].map((item) => ({
+    entry: item.webkitGetAsEntry && item.webkitGetAsEntry(), file: item.kind === 'file' ? item.getAsFile() : null,
+  }));
+  intake(() => dropped(items));
+});
+
+async function dropped(items) {
   const out = [];
-  for (const item of ev.dataTransfer.items) {
-    const entry = item.webkitGetAsEntry && item.webkitGetAsEntry();
+  for (const { entry, file } of items) {
     if (entry) await walkEntry(entry, '', out);
-    else if (item.kind === 'file') out.push({ file: item.getAsFile(), path: item.getAsFile().name });
+    else if (file) out.push({ file, path: file.name });
   }
   const byKind = {};
   for (const f of out) (byKind[kindOf(f.path)] ||= []).push(f);
@@ -165,7 +204,7 @@ dz.addEventListener('drop', async (ev) => {
     const files = byKind[kind].map(({ file, path }) => ({ file, path: kind === 'masks' ? path : file.name }));
     try { showPlan(await call('addFiles', { kind, files })); } catch (e) { setStatus(`error: ${e.message}`); }
   }
-});
+}
 
 $('demo').addEventListener('click', async () => { showPlan(await call('loadDemo')); setStatus('demo loaded: press Run'); });
 $('clear').addEventListener('click', async () => { showPlan(await call('clear')); clearReview(); showKept(0); setStatus('cleared'); });
@@ -205,7 +244,7 @@ $('run').addEventListener('click', async () => {
   if (ui.unexported && !confirm(`${ui.names.length} result(s) from your last visit have not been exported in this session. Run replaces them — continue?`)) return;
   ui.unexported = false;
   ui.running = true;
-  $('run').disabled = true; $('cancel').disabled = false;
+  updateRunButton(); $('cancel').disabled = false;
   setStatus('running…');
   try {
     ui.runPreset = settings().preset;
@@ -225,7 +264,7 @@ $('run').addEventListener('click', async () => {
     setStatus(`error: ${e.message}`);
   } finally {
     ui.running = false;
-    $('run').disabled = false; $('cancel').disabled = true;
+    updateRunButton(); $('cancel').disabled = true;
   }
 });
 $('cancel').addEventListener('click', () => {
@@ -655,14 +694,18 @@ async function start() {
       showBackend(w);
     }
     if (params.get('points')) { $('points-per-side').value = params.get('points'); await call('amg', { options: { points_per_side: +params.get('points') } }); }
-    if (params.has('nodemo')) showPlan(await call('plan'));
-    else showPlan(await call('loadDemo'));
+    // The demo only when the user has given nothing yet (files chosen during start-up are
+    // already queued in the worker; any given later replace the demo).
+    const plan = params.has('nodemo') ? await call('plan') : await call('loadDemo', { unlessFiles: true });
+    showPlan(plan);
     if (info.restored) await showRestored(info.restored);
     const kept = info.restored ? ` · ${info.restored.names.length} result(s) from your last visit restored` : '';
-    setStatus(`${params.has('nodemo') ? 'ready' : 'ready: demo loaded — press Run'}${kept}${info.storage ? ` · ${info.storage}` : ''}`);
+    setStatus(`${plan.demo ? 'ready: demo loaded — press Run' : 'ready'}${kept}${info.storage ? ` · ${info.storage}` : ''}`);
     if (params.has('bench')) await bench();
   } catch (e) {
     setStatus(`error: ${e.message}`);
+  } finally {
+    document.documentElement.dataset.started = 'true';   // start-up is over (tests wait for it)
   }
 }
 start();

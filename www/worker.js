@@ -623,7 +623,10 @@ async function exportZip({ gray, overlays }) {
 
 // ---------------------------------------------------------------- demo, weights, backend
 
-async function loadDemo() {
+// The bundled demo replaces the loaded files; with `unlessFiles` (start-up) it is loaded only
+// when the user has given no file yet.
+async function loadDemo({ unlessFiles = false } = {}) {
+  if (unlessFiles && state.files.length && !state.demo) return plan();
   clearInputs();
   const files = wasm.demoFiles();
   const kinds = { images: 'images', cams: 'cams', masks: 'masks', gt: 'gt' };

@@ -164,6 +164,38 @@ test('SEPL on the shared fixtures: labels equal max_iou_imp2, mIoU equals camsam
   }
 });
 
+test('files chosen while the page starts are all kept and matched: the demo never replaces them, Run refines exactly them (3 fresh loads, one with the wasm delayed)', async () => {
+  const inputs = seplInputs(12);
+  for (const [load, delayMs] of [[1, 0], [2, 4000], [3, 0]]) {
+    const b = await launch();
+    try {
+      // A slowed start-up: the wasm module (fetched by the worker) answers late.
+      if (delayMs) await b.context.route('**/*.wasm', async (route) => { await new Promise((r) => setTimeout(r, delayMs)); await route.continue(); });
+      await b.page.goto(`${server.origin}/`, { waitUntil: 'domcontentloaded' });
+      // Chosen at once, before the status says ready (a quick drop on a first visit).
+      const early = await b.page.getByTestId('status').textContent();
+      await b.page.getByTestId('masks-input').setInputFiles(path.join(inputs.work, 'masks.zip'));
+      await b.page.getByTestId('cams-input').setInputFiles(inputs.pseudo);
+      // Start-up over and every file read; the status says ready or what was loaded last.
+      await b.page.waitForFunction(() => document.documentElement.dataset.started === 'true'
+        && !document.querySelector('[data-testid=run]').disabled, null, { timeout: 90_000 });
+      const ready = await b.page.getByTestId('status').textContent();
+      assert.match(ready, /^(ready|loaded)/, `load ${load}: status`);
+      assert.doesNotMatch(ready, /demo/, `load ${load}: the demo was loaded over the user's files (${ready})`);
+      const summary = await b.page.getByTestId('summary').textContent();
+      assert.equal(summary, '12 image name(s), 12 ready to refine', `load ${load} (status when chosen: "${early}")`);
+      assert.equal(await b.page.getByTestId('issues').textContent(), '', `load ${load}: issues`);
+      await b.page.getByTestId('preset-select').selectOption('official-imp2');
+      await b.page.getByTestId('run').click();
+      const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+      assert.match(status, /12 image\(s\) refined/, `load ${load}`);
+      assertExpectedImp2(readZip((await download(b.page, 'export')).bytes), inputs.names);
+    } finally {
+      await b.close();
+    }
+  }
+});
+
 test('finished results survive a reload: listed again, the same export byte for byte, an edit kept; clear → gone', async () => {
   const inputs = seplInputs(6);
   const b = await launch();
