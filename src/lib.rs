@@ -27,6 +27,7 @@ pub mod peaks;
 pub mod pickle;
 pub mod postprocess;
 pub mod predictor;
+pub mod saliency;
 pub mod sam;
 pub mod se_map;
 pub mod sepl;

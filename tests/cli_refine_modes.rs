@@ -215,3 +215,109 @@ fn refine_modes_cpm_pamr_cpm_sepl() {
     assert_eq!(r["settings"]["generator"]["points_per_side"], 4);
     assert_eq!(r["settings"]["cpm"]["mask_choice"], "best-iou");
 }
+
+/// `refine --mode saliency` and `cam2label --saliency` give the library's EPS++ label; the
+/// saliency map (the ground truth's objects, shifted by 8 px so part of it disagrees with the
+/// CAM) leaves an ignored band where the two disagree; the report names the saliency folder.
+#[test]
+fn saliency_mode_and_cam2label_saliency() {
+    let dir = common::scratch_dir("refine_saliency");
+    let (images, cams, sal, out, out2) = (
+        dir.join("images"),
+        dir.join("cams"),
+        dir.join("saliency"),
+        dir.join("out"),
+        dir.join("out2"),
+    );
+    for d in [&images, &cams, &sal] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::copy(
+        voc().join("images").join(format!("{NAME}.png")),
+        images.join(format!("{NAME}.png")),
+    )
+    .unwrap();
+    write_heatmaps(&cams);
+    let gt = LabelMap::read_png(&voc().join("gt").join(format!("{NAME}.png"))).unwrap();
+    let (w, h) = (gt.width, gt.height);
+    let shifted: Vec<u16> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let src = y * w + x.saturating_sub(8);
+            if gt.data[src] != 0 && gt.data[src] != 255 {
+                60000
+            } else {
+                1000
+            }
+        })
+        .collect();
+    image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w as u32, h as u32, shifted)
+        .unwrap()
+        .save(sal.join(format!("{NAME}.png")))
+        .unwrap();
+
+    run_ok(
+        &["refine", "--mode", "saliency"],
+        &[
+            ("--images", &images),
+            ("--cams", &cams),
+            ("--saliency", &sal),
+            ("--out", &out),
+        ],
+    );
+    run_ok(
+        &["cam2label", "--format", "palette"],
+        &[
+            ("--images", &images),
+            ("--cams", &cams),
+            ("--saliency", &sal),
+            ("--out", &out2),
+        ],
+    );
+    let files = &scan_dir(&cams, None).unwrap().cams[NAME];
+    let cam = Cam::read(files, &CamOptions::default()).unwrap();
+    let image = image::open(images.join(format!("{NAME}.png")))
+        .unwrap()
+        .to_rgb8();
+    let map = camsam::saliency::Saliency::read(&sal.join(format!("{NAME}.png"))).unwrap();
+    let want =
+        camsam::saliency::saliency_label(&image, &cam, None, &map, &PamrSettings::default(), NAME)
+            .unwrap();
+    for o in [&out, &out2] {
+        let got = LabelMap::read_png(&o.join(format!("{NAME}.png"))).unwrap();
+        assert!(
+            got.data == want.data,
+            "{}: differs from the library's EPS++ label",
+            o.display()
+        );
+    }
+    let ignored = want.data.iter().filter(|&&v| v == 255).count();
+    let objects = want.data.iter().filter(|&&v| v != 0 && v != 255).count();
+    assert!(
+        ignored > 0 && objects > 0,
+        "ignored {ignored}, objects {objects}"
+    );
+    let r = report(&out);
+    assert_eq!(r["mode"], "saliency");
+    assert!(r["settings"]["saliency"]
+        .as_str()
+        .unwrap()
+        .ends_with("saliency"));
+
+    // --mode saliency without maps, and --saliency with a mode that takes no pseudo-label.
+    let e = camsam(
+        &["refine", "--mode", "saliency"],
+        &[("--images", &images), ("--cams", &cams), ("--out", &out)],
+    );
+    assert!(String::from_utf8_lossy(&e.stderr).contains("needs --saliency"));
+    let e = camsam(
+        &["refine", "--mode", "pamr"],
+        &[
+            ("--images", &images),
+            ("--cams", &cams),
+            ("--saliency", &sal),
+            ("--out", &out),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&e.stderr).contains("takes no pseudo-label"));
+}

@@ -341,7 +341,7 @@ impl Cam {
                     ),
                 ));
             }
-            let (w, h, values) = decode_heatmap(bytes, file)?;
+            let (w, h, values) = decode_gray_png(bytes, file, "heatmap")?;
             match size {
                 Some((sw, sh, first)) if (sw, sh) != (w, h) => {
                     return Err(Error::input(
@@ -521,8 +521,9 @@ fn chw(array: &NpyArray, name: &str, expected: &str) -> Result<[usize; 3]> {
     }
 }
 
-/// Decode a grayscale heatmap PNG to scores in 0..=1: `(width, height, values)`.
-fn decode_heatmap(bytes: &[u8], name: &str) -> Result<(usize, usize, Vec<f32>)> {
+/// Decode an 8- or 16-bit grayscale PNG (a CAM heatmap, a saliency map: `what`) to values in
+/// 0..=1: `(width, height, values)`.
+pub fn decode_gray_png(bytes: &[u8], name: &str, what: &str) -> Result<(usize, usize, Vec<f32>)> {
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::IDENTITY);
     let mut reader = decoder
@@ -544,7 +545,7 @@ fn decode_heatmap(bytes: &[u8], name: &str) -> Result<(usize, usize, Vec<f32>)> 
             return Err(Error::input(
                 name,
                 format!(
-                    "{color:?} {}-bit PNG; expected an 8- or 16-bit grayscale heatmap",
+                    "{color:?} {}-bit PNG; expected an 8- or 16-bit grayscale {what}",
                     depth as u8
                 ),
             ))

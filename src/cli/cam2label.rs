@@ -5,6 +5,9 @@
 use super::batch::{self, BatchArgs, Output, RunOptions};
 use camsam::cam::{self, Cam, CamFiles, CamOptions, CamToLabel, Keys};
 use camsam::label::LabelFormat;
+use camsam::pamr::PamrSettings;
+use camsam::saliency::{saliency_label, Saliency};
+use camsam::sam::preprocess::read_rgb;
 use camsam::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -65,6 +68,17 @@ pub struct Args {
     /// foreground, IRN/AMN/ReCAM/PSA: key k is class k+1) or class-ids (0 = background).
     #[arg(long, default_value = "foreground")]
     pub keys: Keys,
+
+    /// Folder of saliency maps <name>.png (8- or 16-bit gray; EPS / EPS++): the pseudo-label is
+    /// EPS++'s instead — the CAM foreground refined with PAMR (default settings), pixels where
+    /// it and the saliency map disagree 255, the rest the best present class or background.
+    /// Needs --images.
+    #[arg(long, value_name = "DIR", requires = "images")]
+    pub saliency: Option<PathBuf>,
+
+    /// Folder of images <name>.jpg / .jpeg / .png (for --saliency's PAMR step).
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
 
     #[command(flatten)]
     pub batch: BatchArgs,
@@ -128,7 +142,26 @@ pub fn run(args: Args) -> Result<()> {
             _ => None,
         };
         let cam = Cam::read(files, &opts)?;
-        let out = cam.to_label(present.map(Vec::as_slice), &params, &cam_name(files, name))?;
+        let present = present.map(Vec::as_slice);
+        let out = match (&args.saliency, &args.images) {
+            (Some(dir), Some(images)) => {
+                let image = read_rgb(&super::refine::find_image(images, name)?)?;
+                let map = Saliency::read(&dir.join(format!("{name}.png")))?;
+                let label = saliency_label(
+                    &image,
+                    &cam,
+                    present,
+                    &map,
+                    &PamrSettings::default(),
+                    &cam_name(files, name),
+                )?;
+                cam::CamLabel {
+                    label,
+                    non_finite: 0,
+                }
+            }
+            _ => cam.to_label(present, &params, &cam_name(files, name))?,
+        };
         Ok((
             vec![Output::new(
                 output(name),

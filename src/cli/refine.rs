@@ -20,6 +20,7 @@ use camsam::cam::{self, Cam, CamOptions, CamToLabel, Keys};
 use camsam::label::{LabelFormat, LabelMap};
 use camsam::masks::BitMask;
 use camsam::pamr::pamr_label;
+use camsam::saliency::{saliency_label, Saliency};
 use camsam::sam::preprocess::read_rgb;
 use camsam::sam::Predictor;
 use camsam::se_map::{se_map_from_records, SeOrder};
@@ -47,6 +48,9 @@ pub enum Mode {
     /// CPM's labels as the pseudo-label that SEPL merges the everything-mode masks into.
     #[value(name = "cpm+sepl")]
     CpmSepl,
+    /// EPS++'s saliency pseudo-label (`--saliency DIR`): CAM foreground refined with PAMR,
+    /// pixels where it and the saliency map disagree ignored (255); no SAM, no weights needed.
+    Saliency,
 }
 
 impl Mode {
@@ -56,10 +60,11 @@ impl Mode {
             Mode::Cpm => "cpm",
             Mode::Pamr => "pamr",
             Mode::CpmSepl => "cpm+sepl",
+            Mode::Saliency => "saliency",
         }
     }
     fn uses_sam(self) -> bool {
-        self != Mode::Pamr
+        !matches!(self, Mode::Pamr | Mode::Saliency)
     }
     fn uses_everything(self) -> bool {
         matches!(self, Mode::Sepl | Mode::CpmSepl)
@@ -117,6 +122,10 @@ pub struct Args {
     /// (IRN/AMN/ReCAM/PSA) or class-ids.
     #[arg(long, default_value = "foreground")]
     pub keys: Keys,
+    /// Folder of saliency maps <name>.png (8- or 16-bit gray, 0–1 after scaling; EPS / EPS++):
+    /// the CAM → pseudo-label step becomes EPS++'s (see --mode saliency), so SEPL merges into it.
+    #[arg(long, value_name = "DIR")]
+    pub saliency: Option<PathBuf>,
     /// Image-level labels file (`<name> <class id>…` per line); only those CAM channels compete.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
@@ -193,6 +202,25 @@ pub fn run(args: Args) -> Result<()> {
             ),
         ));
     }
+    let saliency_modes = matches!(args.mode, Mode::Sepl | Mode::Saliency);
+    match (&args.saliency, args.mode) {
+        (None, Mode::Saliency) => {
+            return Err(Error::input(
+                "--mode saliency",
+                "needs --saliency DIR (the saliency maps <name>.png)",
+            ))
+        }
+        (Some(_), mode) if !saliency_modes => {
+            return Err(Error::input(
+                "--saliency",
+                format!(
+                    "--mode {} takes no pseudo-label; expected --mode saliency or sepl",
+                    mode.name()
+                ),
+            ))
+        }
+        _ => {}
+    }
     let cpm_settings = args.refiners.cpm_settings()?;
     let pamr_settings = args.refiners.pamr_settings()?;
     let sam = if args.mode.uses_sam() {
@@ -254,6 +282,16 @@ pub fn run(args: Args) -> Result<()> {
                 })?),
                 _ => None,
             };
+            // CAM → pseudo-label: the threshold rule, or EPS++'s with a saliency map
+            let pseudo_label = || -> Result<LabelMap> {
+                match &args.saliency {
+                    Some(dir) => {
+                        let map = Saliency::read(&dir.join(format!("{name}.png")))?;
+                        saliency_label(&image, &cam, present, &map, &pamr_settings, &cam_name)
+                    }
+                    None => Ok(cam.to_label(present, &cam_params, &cam_name)?.label),
+                }
+            };
             let records = match &sam {
                 Some(sam) if args.mode.uses_everything() => {
                     let mut predictor = Predictor::new(sam);
@@ -265,7 +303,7 @@ pub fn run(args: Args) -> Result<()> {
             let label = match (args.mode, &sam, records) {
                 (Mode::Sepl, _, Some((_, records))) => {
                     // CAM → pseudo-label, then merge the everything-mode masks into it
-                    let pseudo = cam.to_label(present, &cam_params, &cam_name)?.label;
+                    let pseudo = pseudo_label()?;
                     (sepl_merge(&pseudo, &records, &params)?, records)
                 }
                 (Mode::CpmSepl, _, Some((mut predictor, records))) => {
@@ -306,6 +344,7 @@ pub fn run(args: Args) -> Result<()> {
                     )?;
                     (label.label, Vec::new())
                 }
+                (Mode::Saliency, _, _) => (pseudo_label()?, Vec::new()),
                 (mode, _, _) => {
                     return Err(Error::Model(format!(
                         "refine --mode {}: the model was not loaded",
@@ -391,7 +430,8 @@ fn write_report(
                 LabelFormat::Palette => "palette",
                 LabelFormat::Gray => "gray",
             },
-            "cam2label": if matches!(mode, Mode::Sepl | Mode::Pamr) {
+            "saliency": args.saliency.as_ref().map(|p| p.display().to_string()),
+            "cam2label": if matches!(mode, Mode::Sepl | Mode::Pamr) && args.saliency.is_none() {
                 json!({ "bg_threshold": args.bg_threshold, "ignore_margin": args.ignore_margin })
             } else {
                 Value::Null
@@ -425,7 +465,7 @@ fn write_report(
             },
             "se_map": if args.se_map { Some(args.se_order.name()) } else { None },
             "cpm": if mode.uses_cpm() { json!(cpm) } else { Value::Null },
-            "pamr": if mode == Mode::Pamr { json!(pamr) } else { Value::Null },
+            "pamr": if mode == Mode::Pamr || args.saliency.is_some() { json!(pamr) } else { Value::Null },
             "list": args.batch.list.as_ref().map(|p| p.display().to_string()),
             "shard": args.batch.shard.map(|s| s.to_string()),
             "overwrite": args.batch.overwrite,
