@@ -31,6 +31,7 @@ pub mod saliency;
 pub mod sam;
 pub mod se_map;
 pub mod sepl;
+pub mod sweep;
 
 #[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 pub mod web;

@@ -16,6 +16,7 @@ mod model;
 mod predict;
 mod refine;
 mod refiners;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -48,6 +49,9 @@ enum Command {
     /// MobileSAM masks for one prompt (points, box, mask input) → DIR/mask<i>.png,
     /// DIR/low_res_logits.npy, DIR/result.json.
     Predict(predict::Args),
+    /// Score a grid of SEPL thresholds (t1 × t2, and the CAM background with --cams) against
+    /// ground truth → OUT/sweep.json, sweep.csv, sweep.png (a heatmap).
+    Sweep(sweep::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Refine(args) => refine::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Sweep(args) => sweep::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
