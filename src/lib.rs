@@ -11,6 +11,7 @@ pub mod amg;
 pub mod backend;
 pub mod cam;
 pub mod cpm;
+pub mod crf;
 pub mod demo;
 pub mod error;
 pub mod export;

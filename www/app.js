@@ -672,6 +672,42 @@ async function bench() {
 }
 $('bench-run').addEventListener('click', bench);
 
+// ---------------------------------------------------------------- sweep
+
+async function runSweep() {
+  setStatus('sweeping…');
+  $('sweep-run').disabled = true;
+  try {
+    const { result, heatmap, png } = await call('sweep', { settings: settings(), t1: $('sweep-t1').value, t2: $('sweep-t2').value });
+    const img = $('sweep-img');
+    if (img.src) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(new Blob([png], { type: 'image/png' }));
+    img.dataset.cells = JSON.stringify(heatmap.cells);
+    img.hidden = false;
+    const b = result.best;
+    $('sweep-best').textContent = b ? `best: t1 ${b.t1}, t2 ${b.t2} → mIoU ${pct(b.miou)} % over ${result.images} image(s)` : 'no cell could be scored';
+    setStatus(`sweep done: ${result.t1.length} × ${result.t2.length} cells over ${result.images} image(s)`);
+  } catch (e) {
+    setStatus(`error: ${e.message}`);
+  } finally {
+    $('sweep-run').disabled = false;
+  }
+}
+$('sweep-run').addEventListener('click', runSweep);
+
+// A click on a cell applies its thresholds (and re-merges, as moving the sliders does).
+$('sweep-img').addEventListener('click', (ev) => {
+  const img = ev.currentTarget;
+  const scale = img.naturalWidth / img.clientWidth;
+  const x = ev.offsetX * scale, y = ev.offsetY * scale;
+  const cell = JSON.parse(img.dataset.cells || '[]').find((c) => x >= c.x && x < c.x + c.w && y >= c.y && y < c.y + c.h);
+  if (!cell) return;
+  $('t1').value = cell.t1;
+  $('t2').value = cell.t2;
+  onSettings();
+  setStatus(`applied t1 ${cell.t1}, t2 ${cell.t2} from the sweep`);
+});
+
 // ---------------------------------------------------------------- start
 
 async function start() {

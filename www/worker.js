@@ -582,6 +582,28 @@ async function remergeOne(name, settings) {
   return ids;
 }
 
+// ---------------------------------------------------------------- sweep
+
+// SEPL's t1 × t2 over the stored results that have ground truth and SAM masks (merge-based
+// results, not the cpm / pamr labels), with the page's other merge settings.
+async function sweep({ settings, t1, t2 }) {
+  const sweeper = new wasm.Sweeper({ ...settingsJs(), ...settings }, t1, t2);
+  try {
+    let n = 0;
+    await forEachResult(async (r) => {
+      if (!r.gt || !r.masks || r.modeLabel) return;
+      const rejected = r.edits.filter((x) => x.op === 'reject').map((x) => x.mask);
+      sweeper.add(r.mergeInput || r.pseudo, r.masks, r.gt, r.name, Uint32Array.from(rejected));
+      n++;
+    });
+    if (!n) throw new Error('sweep: no refined image has ground truth and SAM masks; load ground truth and run a SEPL method first');
+    const { sweep: result, heatmap } = sweeper.result();
+    return { result, heatmap, png: sweeper.heatmapPng() };
+  } finally {
+    sweeper.free();
+  }
+}
+
 // ---------------------------------------------------------------- export
 
 // The report of the stored results: the run's backend and issues, the current settings.
@@ -826,6 +848,7 @@ const commands = {
   remergeAll: ({ settings }, id) => remergeAll(settings, id),
   exportZip,
   report,
+  sweep,
   loadWeights,
   restoreWeights,
   prompt: promptMask,

@@ -15,8 +15,37 @@ const CELL_H: usize = 34;
 const MARGIN: usize = 16;
 const MIN_WIDTH: usize = 400;
 
+/// A drawn heatmap: the PNG and where each cell is in it (for a page to map clicks to cells).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Heatmap {
+    #[serde(skip)]
+    pub png: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    pub cells: Vec<CellBox>,
+}
+
+/// One cell's settings and its rectangle in the PNG (pixels).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CellBox {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bg: Option<f64>,
+    pub t1: f64,
+    pub t2: f64,
+    pub miou: Option<f64>,
+    pub x: usize,
+    pub y: usize,
+    pub w: usize,
+    pub h: usize,
+}
+
 /// The heatmap of `result` as an RGB PNG.
 pub fn heatmap_png(result: &SweepResult) -> Result<Vec<u8>> {
+    Ok(heatmap(result)?.png)
+}
+
+/// The heatmap of `result`: the PNG and its cells' rectangles.
+pub fn heatmap(result: &SweepResult) -> Result<Heatmap> {
     let planes = result.miou.planes();
     let (n1, n2) = (result.t1.len(), result.t2.len());
     let labels1: Vec<String> = result.t1.iter().map(|v| tick(*v)).collect();
@@ -56,6 +85,7 @@ pub fn heatmap_png(result: &SweepResult) -> Result<Vec<u8>> {
     canvas.text(MARGIN, MARGIN + GLYPH_H + 6, &best_text, [0, 0, 0]);
 
     let (lo, hi) = range(&planes);
+    let mut cells = Vec::new();
     let mut y0 = title_h;
     for (b, plane) in planes.iter().enumerate() {
         let head = match &result.bg {
@@ -92,6 +122,16 @@ pub fn heatmap_png(result: &SweepResult) -> Result<Vec<u8>> {
                     None => [200, 200, 200],
                 };
                 canvas.fill(x, y, cell_w, CELL_H, colour);
+                cells.push(CellBox {
+                    bg: result.bg.as_ref().map(|bg| bg[b]),
+                    t1: result.t1[i],
+                    t2: result.t2[j],
+                    miou: *v,
+                    x,
+                    y,
+                    w: cell_w,
+                    h: CELL_H,
+                });
                 canvas.outline(x, y, cell_w, CELL_H, 1, [255, 255, 255]);
                 let text = v
                     .map(|v| format!("{:.1}", 100.0 * v))
@@ -115,7 +155,12 @@ pub fn heatmap_png(result: &SweepResult) -> Result<Vec<u8>> {
         }
         y0 += panel_h + MARGIN;
     }
-    canvas.png()
+    Ok(Heatmap {
+        png: canvas.png()?,
+        width,
+        height,
+        cells,
+    })
 }
 
 /// A threshold as a short tick label (`0.5`, `0.85`).

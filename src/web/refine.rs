@@ -44,7 +44,7 @@ pub fn settings(value: JsValue) -> Result<Settings, JsError> {
     })
 }
 
-fn merge_params(s: &Settings) -> Result<MergeParams, JsError> {
+pub(crate) fn merge_params(s: &Settings) -> Result<MergeParams, JsError> {
     Ok(MergeParams {
         preset: s.preset.parse::<Preset>().map_err(|e| JsError::new(&e))?,
         t1: s.t1,
@@ -57,7 +57,7 @@ fn merge_params(s: &Settings) -> Result<MergeParams, JsError> {
 /// The SAM masks of one image.
 #[wasm_bindgen]
 pub struct Masks {
-    inner: MaskSet,
+    pub(crate) inner: MaskSet,
 }
 
 #[wasm_bindgen]

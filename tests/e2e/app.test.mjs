@@ -196,6 +196,45 @@ test('files chosen while the page starts are all kept and matched: the demo neve
   }
 });
 
+test('sweep in the page: t1 × t2 over the refined images with ground truth equals `camsam sweep`; clicking the best cell applies it', async () => {
+  const inputs = seplInputs(12);
+  const cli = path.join(inputs.work, 'cli-sweep');
+  execFileSync(camsamBin(), ['sweep', '--pseudo', path.join(SEPL(), 'pseudo'), '--masks', path.join(inputs.work, 'masks.zip'), '--gt', path.join(SEPL(), 'gt'),
+    '--list', path.join(inputs.work, 'list.txt'), '--t1', '0.3,0.5', '--t2', '0.75,0.95', '--out', cli], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const want = JSON.parse(fs.readFileSync(path.join(cli, 'sweep.json'), 'utf8'));
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    const status = await runSepl(b, inputs);
+    assert.match(status, /12 image\(s\) refined/);
+    await b.page.getByTestId('sweep-t1').fill('0.3,0.5');
+    await b.page.getByTestId('sweep-t2').fill('0.75,0.95');
+    await b.page.getByTestId('sweep-run').click();
+    await waitForStatus(b.page, b.consoleLines, /sweep done/, RUN_TIMEOUT_MS);
+    const img = b.page.getByTestId('sweep-img');
+    await b.page.waitForFunction(() => document.querySelector('[data-testid=sweep-img]').naturalWidth > 0);
+    const cells = JSON.parse(await img.getAttribute('data-cells'));
+    assert.equal(cells.length, 4);
+    for (const c of cells) {
+      const i = want.t1.indexOf(c.t1), j = want.t2.indexOf(c.t2);
+      assert.equal(c.miou, want.miou[i][j], `cell t1 ${c.t1} t2 ${c.t2}: page ${c.miou}, camsam sweep ${want.miou[i][j]}`);
+    }
+    assert.match(await b.page.getByTestId('sweep-best').textContent(), new RegExp(`t1 ${want.best.t1}, t2 ${want.best.t2} → mIoU ${(100 * want.best.miou).toFixed(2)}`));
+    await b.page.screenshot({ path: path.join(screenshots, 'sweep.png'), fullPage: true });
+    // Click the best cell: the sliders move there and the measured mIoU is the cell's.
+    const best = cells.find((c) => c.t1 === want.best.t1 && c.t2 === want.best.t2);
+    const scale = await img.evaluate((el) => el.naturalWidth / el.clientWidth);
+    await img.click({ position: { x: (best.x + best.w / 2) / scale, y: (best.y + best.h / 2) / scale } });
+    await waitForStatus(b.page, b.consoleLines, /applied t1/, 10_000);
+    assert.equal(Number(await b.page.getByTestId('t1').inputValue()), want.best.t1);
+    assert.equal(Number(await b.page.getByTestId('t2').inputValue()), want.best.t2);
+    await b.page.waitForFunction((v) => document.querySelector('[data-testid=miou-after]').textContent === v, (100 * want.best.miou).toFixed(2), { timeout: 60_000 });
+  } finally {
+    await b.close();
+  }
+});
+
 test('finished results survive a reload: listed again, the same export byte for byte, an edit kept; clear → gone', async () => {
   const inputs = seplInputs(6);
   const b = await launch();
