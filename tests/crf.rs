@@ -241,3 +241,63 @@ fn crf_with_all_twenty_foreground_classes() {
         assert!((total - 1.0).abs() < 1e-4, "pixel {i}: Σ Q = {total}");
     }
 }
+
+/// `camsam refine --mode crf` over the fixture folder (images + IRN `.npz` CAMs, no weights)
+/// writes pydensecrf's labels at α = 4 and, with `--crf-bg-power 32`, at α = 32; the report
+/// records the CRF settings.
+#[test]
+fn refine_mode_crf_writes_the_reference_labels() {
+    let dir = common::scratch_dir("refine_crf");
+    let (images, cams) = (dir.join("images"), dir.join("cams"));
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&cams).unwrap();
+    let root = common::shared_dir().join("fixtures/crf");
+    for name in CASES {
+        std::fs::copy(
+            root.join(name).join("image.png"),
+            images.join(format!("{name}.png")),
+        )
+        .unwrap();
+        std::fs::copy(
+            root.join(name).join("cam.npz"),
+            cams.join(format!("{name}.npz")),
+        )
+        .unwrap();
+    }
+    for (alpha, extra) in [(4, vec![]), (32, vec!["--crf-bg-power", "32"])] {
+        let out = dir.join(format!("out{alpha}"));
+        let mut args = vec!["refine", "--mode", "crf", "--format", "gray"];
+        args.extend(extra);
+        let run = common::camsam(
+            &args,
+            &[("--images", &images), ("--cams", &cams), ("--out", &out)],
+        );
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        for name in CASES {
+            let got = LabelMap::read_png(&out.join(format!("{name}.png"))).unwrap();
+            let want =
+                LabelMap::read_png(&root.join(name).join(format!("alpha{alpha}.png"))).unwrap();
+            let same = got
+                .data
+                .iter()
+                .zip(&want.data)
+                .filter(|(a, b)| a == b)
+                .count();
+            let agree = same as f64 / want.data.len() as f64;
+            assert!(
+                agree >= MIN_LABEL_AGREEMENT,
+                "{name} α {alpha}: {:.3} % agree",
+                100.0 * agree
+            );
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["mode"], "crf");
+        assert_eq!(report["settings"]["crf"]["bg_power"], alpha as f64);
+    }
+}

@@ -280,7 +280,7 @@ function onSettings() {
   if (!ui.names.length || ui.running) return;
   const s = settings();
   // The SEPL presets re-merge in place; another refiner needs a run.
-  const refiners = ['cpm', 'pamr', 'cpm+sepl'];
+  const refiners = ['cpm', 'pamr', 'crf', 'cpm+sepl'];
   if (s.preset !== ui.runPreset && (refiners.includes(s.preset) || refiners.includes(ui.runPreset))) {
     setStatus(`method ${s.preset}: press Run to refine with it`);
     return;

@@ -117,7 +117,8 @@ function group() {
 }
 
 // The refiner of the method selector: the SEPL presets, or one of the other refiners.
-const REFINERS = ['cpm', 'pamr', 'cpm+sepl'];
+const REFINERS = ['cpm', 'pamr', 'crf', 'cpm+sepl'];
+const MODEL_FREE = ['pamr', 'crf'];
 const method = () => (REFINERS.includes(state.settings.preset) ? state.settings.preset : 'sepl');
 
 // Why image entry `e` cannot be refined with the current method (null when it can).
@@ -130,7 +131,7 @@ function notRunnable(e) {
   }
   if (!hasCam) return `${m} needs a CAM (.npy, .npz or heatmap PNGs), not a pseudo-label PNG`;
   if (!e.image) return `${m} needs the image`;
-  if (m !== 'pamr' && !state.model) return `${m} needs the SAM weights (mobile_sam.pt): load them above`;
+  if (!MODEL_FREE.includes(m) && !state.model) return `${m} needs the SAM weights (mobile_sam.pt): load them above`;
   return null;
 }
 
@@ -238,6 +239,7 @@ async function runOne(e) {
       return label;
     };
     if (r.mode === 'pamr') r.modeLabel = sized(wasm.pamrLabel(bytes, e.image.path, r.cams, settingsJs()), 'the PAMR label');
+    if (r.mode === 'crf') r.modeLabel = sized(wasm.crfLabel(bytes, e.image.path, r.cams), 'the CRF label');
     if (r.mode === 'cpm' || r.mode === 'cpm+sepl') {
       const label = sized(await withEmbedding(bytes, (emb) => state.model.cpm(bytes, e.image.path, r.cams, emb)), 'the CPM label');
       if (r.mode === 'cpm') r.modeLabel = label; else r.mergeInput = label;
@@ -253,7 +255,7 @@ async function runOne(e) {
     if (e.gt) r.gt = wasm.Label.fromPng(await bytesOf(e.gt.file), e.gt.path);
     if (e.image) { r.image = e.image.file; r.imagePath = e.image.path; }
     remerge(r);
-    r.backend = r.mode === 'pamr' || (r.masks && !e.image) ? 'none' : state.backend;
+    r.backend = MODEL_FREE.includes(r.mode) || (r.masks && !e.image) ? 'none' : state.backend;
     return r;
   } catch (err) {
     freeResult(r);

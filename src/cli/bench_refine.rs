@@ -4,6 +4,7 @@
 //! - `cpm` = encoder + CPM (prompts, masks, scores)
 //! - `cpm+sepl` = segment everything + CPM (sharing the encoder) + SEPL merge
 //! - `pamr` = CAM → PAMR → label (no model)
+//! - `crf` = the dense CRF of PSA / IRN / EPS (no model)
 //!
 //! Printed, never asserted; with the core count.
 
@@ -13,6 +14,7 @@ use super::refiners::RefinerArgs;
 use camsam::amg::AutomaticMaskGenerator;
 use camsam::cam::{self, Cam, CamOptions, CamToLabel};
 use camsam::cpm::cpm_cam;
+use camsam::crf::crf_label;
 use camsam::pamr::pamr_label;
 use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::read_rgb;
@@ -53,16 +55,18 @@ struct Stages {
     cpm: f64,
     merge_cpm: f64,
     pamr: f64,
+    crf: f64,
 }
 
 impl Stages {
-    /// `(sepl, cpm, cpm+sepl, pamr)` seconds.
-    fn modes(&self) -> [f64; 4] {
+    /// `(sepl, cpm, cpm+sepl, pamr, crf)` seconds.
+    fn modes(&self) -> [f64; 5] {
         [
             self.cam2label + self.everything + self.merge,
             self.encoder + self.cpm,
             self.everything + self.cpm + self.merge_cpm,
             self.pamr,
+            self.crf,
         ]
     }
 }
@@ -78,6 +82,7 @@ pub fn run(args: RefineBench) -> Result<()> {
     let generator = AutomaticMaskGenerator::new(args.generator.config())?;
     let cpm_settings = args.refiners.cpm_settings()?;
     let pamr_settings = args.refiners.pamr_settings()?;
+    let crf_settings = args.refiners.crf_settings()?;
     let found = cam::scan_dir(&args.cams, None)?;
     let names: Vec<String> = found.cams.keys().take(args.limit).cloned().collect();
     if names.is_empty() {
@@ -99,8 +104,17 @@ pub fn run(args: RefineBench) -> Result<()> {
         args.generator.points_per_side
     );
     println!(
-        "{:<16} {:>9} {:>9} {:>10} {:>9} | {:>8} {:>10} {:>8} {:>8}",
-        "image", "sepl s", "cpm s", "cpm+sepl s", "pamr s", "encoder", "everything", "cpm", "merge"
+        "{:<16} {:>9} {:>9} {:>10} {:>9} {:>9} | {:>8} {:>10} {:>8} {:>8}",
+        "image",
+        "sepl s",
+        "cpm s",
+        "cpm+sepl s",
+        "pamr s",
+        "crf s",
+        "encoder",
+        "everything",
+        "cpm",
+        "merge"
     );
     let mut total = Stages::default();
     for name in &names {
@@ -136,11 +150,13 @@ pub fn run(args: RefineBench) -> Result<()> {
         let (_, t) =
             timed(|| pamr_label(&image, &cam, None, &pamr_settings, &to_label, &cam_name))?;
         s.pamr = t;
+        let (_, t) = timed(|| crf_label(&image, &cam, None, &crf_settings, &cam_name))?;
+        s.crf = t;
 
         let m = s.modes();
         println!(
-            "{:<16} {:>9.3} {:>9.3} {:>10.3} {:>9.3} | {:>8.3} {:>10.3} {:>8.3} {:>8.4}",
-            name, m[0], m[1], m[2], m[3], s.encoder, s.everything, s.cpm, s.merge
+            "{:<16} {:>9.3} {:>9.3} {:>10.3} {:>9.3} {:>9.3} | {:>8.3} {:>10.3} {:>8.3} {:>8.4}",
+            name, m[0], m[1], m[2], m[3], m[4], s.encoder, s.everything, s.cpm, s.merge
         );
         total.cam2label += s.cam2label;
         total.everything += s.everything;
@@ -149,16 +165,18 @@ pub fn run(args: RefineBench) -> Result<()> {
         total.cpm += s.cpm;
         total.merge_cpm += s.merge_cpm;
         total.pamr += s.pamr;
+        total.crf += s.crf;
     }
     let n = names.len() as f64;
     let m = total.modes().map(|v| v / n);
     println!(
-        "{:<16} {:>9.3} {:>9.3} {:>10.3} {:>9.3} | {:>8.3} {:>10.3} {:>8.3} {:>8.4}",
+        "{:<16} {:>9.3} {:>9.3} {:>10.3} {:>9.3} {:>9.3} | {:>8.3} {:>10.3} {:>8.3} {:>8.4}",
         "mean",
         m[0],
         m[1],
         m[2],
         m[3],
+        m[4],
         total.encoder / n,
         total.everything / n,
         total.cpm / n,

@@ -17,6 +17,7 @@ use super::everything::{amg_files, GeneratorArgs};
 use super::refiners::{cpm_label, RefinerArgs};
 use camsam::amg::{AutomaticMaskGenerator, MaskRecord};
 use camsam::cam::{self, Cam, CamOptions, CamToLabel, Keys};
+use camsam::crf::crf_label;
 use camsam::label::{LabelFormat, LabelMap};
 use camsam::masks::BitMask;
 use camsam::pamr::pamr_label;
@@ -45,6 +46,9 @@ pub enum Mode {
     /// PAMR (Araslanov & Roth 2020): the CAM refined with image-colour affinities, then the
     /// CAM → label step; no SAM, no weights needed (`--pamr-iterations`, `--pamr-dilations`).
     Pamr,
+    /// The dense CRF of PSA / IRN / EPS (Krähenbühl's densecrf): background (1 − max CAM)^α,
+    /// Gaussian + bilateral kernels, mean field; no SAM, no weights needed (`--crf-*`).
+    Crf,
     /// CPM's labels as the pseudo-label that SEPL merges the everything-mode masks into.
     #[value(name = "cpm+sepl")]
     CpmSepl,
@@ -59,12 +63,13 @@ impl Mode {
             Mode::Sepl => "sepl",
             Mode::Cpm => "cpm",
             Mode::Pamr => "pamr",
+            Mode::Crf => "crf",
             Mode::CpmSepl => "cpm+sepl",
             Mode::Saliency => "saliency",
         }
     }
     fn uses_sam(self) -> bool {
-        !matches!(self, Mode::Pamr | Mode::Saliency)
+        !matches!(self, Mode::Pamr | Mode::Crf | Mode::Saliency)
     }
     fn uses_everything(self) -> bool {
         matches!(self, Mode::Sepl | Mode::CpmSepl)
@@ -223,6 +228,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let cpm_settings = args.refiners.cpm_settings()?;
     let pamr_settings = args.refiners.pamr_settings()?;
+    let crf_settings = args.refiners.crf_settings()?;
     let sam = if args.mode.uses_sam() {
         let path = args.weights.as_ref().ok_or_else(|| {
             Error::input(
@@ -345,6 +351,10 @@ pub fn run(args: Args) -> Result<()> {
                     (label.label, Vec::new())
                 }
                 (Mode::Saliency, _, _) => (pseudo_label()?, Vec::new()),
+                (Mode::Crf, _, _) => (
+                    crf_label(&image, &cam, present, &crf_settings, &cam_name)?,
+                    Vec::new(),
+                ),
                 (mode, _, _) => {
                     return Err(Error::Model(format!(
                         "refine --mode {}: the model was not loaded",
@@ -390,6 +400,7 @@ pub fn run(args: Args) -> Result<()> {
         &outcome,
         &cpm_settings,
         &pamr_settings,
+        &crf_settings,
         backend,
     )?;
     if !outcome.done.is_empty() {
@@ -410,6 +421,7 @@ fn write_report(
     outcome: &batch::Outcome<ImageReport>,
     cpm: &camsam::cpm::CpmSettings,
     pamr: &camsam::pamr::PamrSettings,
+    crf: &camsam::crf::CrfSettings,
     backend: Option<String>,
 ) -> Result<()> {
     use serde_json::{json, Value};
@@ -466,6 +478,7 @@ fn write_report(
             "se_map": if args.se_map { Some(args.se_order.name()) } else { None },
             "cpm": if mode.uses_cpm() { json!(cpm) } else { Value::Null },
             "pamr": if mode == Mode::Pamr || args.saliency.is_some() { json!(pamr) } else { Value::Null },
+            "crf": if mode == Mode::Crf { json!(crf) } else { Value::Null },
             "list": args.batch.list.as_ref().map(|p| p.display().to_string()),
             "shard": args.batch.shard.map(|s| s.to_string()),
             "overwrite": args.batch.overwrite,

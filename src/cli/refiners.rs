@@ -4,6 +4,7 @@
 
 use camsam::cam::Cam;
 use camsam::cpm::{cpm_cam, CpmSettings, MaskChoice, PromptMode};
+use camsam::crf::CrfSettings;
 use camsam::label::LabelMap;
 use camsam::pamr::{PamrSettings, DEFAULT_DILATIONS};
 use camsam::peaks::PeakSettings;
@@ -37,7 +38,7 @@ impl std::str::FromStr for MaskArg {
     }
 }
 
-/// Flags of the `cpm`, `cpm+sepl` and `pamr` modes.
+/// Flags of the `cpm`, `cpm+sepl`, `pamr` and `crf` modes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RefinerArgs {
     /// cpm: a local maximum of the normalised CAM is a peak when its value is above this (τ).
@@ -62,6 +63,27 @@ pub struct RefinerArgs {
     /// pamr: neighbourhood dilations, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_DILATIONS.to_vec())]
     pub pamr_dilations: Vec<usize>,
+    /// crf: background = (1 − max CAM)^α [default: 4; PSA also used 32].
+    #[arg(long, value_name = "ALPHA")]
+    pub crf_bg_power: Option<f32>,
+    /// crf: mean-field iterations [default: 10].
+    #[arg(long)]
+    pub crf_iterations: Option<usize>,
+    /// crf: Gaussian (smoothness) kernel width in pixels [default: 3].
+    #[arg(long)]
+    pub crf_gaussian_sxy: Option<f32>,
+    /// crf: Gaussian kernel weight [default: 3].
+    #[arg(long)]
+    pub crf_gaussian_compat: Option<f32>,
+    /// crf: bilateral (appearance) kernel width in pixels [default: 80].
+    #[arg(long)]
+    pub crf_bilateral_sxy: Option<f32>,
+    /// crf: bilateral kernel colour width [default: 13].
+    #[arg(long)]
+    pub crf_bilateral_srgb: Option<f32>,
+    /// crf: bilateral kernel weight [default: 10].
+    #[arg(long)]
+    pub crf_bilateral_compat: Option<f32>,
 }
 
 impl RefinerArgs {
@@ -97,6 +119,22 @@ impl RefinerArgs {
             mask_choice: self.mask.0,
             ignore_margin: (self.cpm_margin > 0.0).then_some(self.cpm_margin),
         })
+    }
+
+    /// The dense CRF's settings: `CrfSettings::default()` with the flags given, checked.
+    pub fn crf_settings(&self) -> Result<CrfSettings> {
+        let d = CrfSettings::default();
+        let s = CrfSettings {
+            bg_power: self.crf_bg_power.unwrap_or(d.bg_power),
+            iterations: self.crf_iterations.unwrap_or(d.iterations),
+            gaussian_sxy: self.crf_gaussian_sxy.unwrap_or(d.gaussian_sxy),
+            gaussian_compat: self.crf_gaussian_compat.unwrap_or(d.gaussian_compat),
+            bilateral_sxy: self.crf_bilateral_sxy.unwrap_or(d.bilateral_sxy),
+            bilateral_srgb: self.crf_bilateral_srgb.unwrap_or(d.bilateral_srgb),
+            bilateral_compat: self.crf_bilateral_compat.unwrap_or(d.bilateral_compat),
+        };
+        s.validate()?;
+        Ok(s)
     }
 
     /// PAMR's settings, checked.

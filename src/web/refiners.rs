@@ -1,8 +1,9 @@
-//! Bindings of the refiners beside SEPL for the page's method selector: PAMR (no model) and
-//! S2C's CAM-prompted SAM (`cpm`, on the loaded model). Conversions only; the logic is in
-//! `pamr::pamr_label` and `cpm::cpm_cam`, the same calls `camsam refine --mode` makes, with
-//! their default settings (PAMR: 10 iterations, dilations 1, 2, 4, 8, 12, 24; CPM: peaks above
-//! 0.5 at least 20 px apart, one multi-point prompt per class, SAM's mask 2).
+//! Bindings of the refiners beside SEPL for the page's method selector: PAMR and the dense CRF
+//! (no model) and S2C's CAM-prompted SAM (`cpm`, on the loaded model). Conversions only; the
+//! logic is in `pamr::pamr_label`, `crf::crf_label` and `cpm::cpm_cam`, the same calls
+//! `camsam refine --mode` makes, with their default settings (PAMR: 10 iterations, dilations
+//! 1, 2, 4, 8, 12, 24; CRF: `CrfSettings::default()`; CPM: peaks above 0.5 at least 20 px
+//! apart, one multi-point prompt per class, SAM's mask 2).
 //! The model's `RefCell` borrow is its busy lock, held across awaits as in `model`.
 #![allow(clippy::await_holding_refcell_ref)]
 
@@ -39,6 +40,22 @@ pub fn pamr_label_js(
         &cams.name,
     )
     .map(|l| Label { inner: l.label })
+    .map_err(js_err)
+}
+
+/// The dense CRF (PSA / IRN / EPS recipe, default settings) on one image (PNG/JPEG bytes,
+/// `image_name` in errors) and its CAM.
+#[wasm_bindgen(js_name = crfLabel)]
+pub fn crf_label_js(image: Vec<u8>, image_name: &str, cams: &Cams) -> Result<Label, JsError> {
+    let rgb = preprocess::decode_rgb(&image, image_name).map_err(js_err)?;
+    crate::crf::crf_label(
+        &rgb,
+        &cams.inner,
+        None,
+        &crate::crf::CrfSettings::default(),
+        &cams.name,
+    )
+    .map(|inner| Label { inner })
     .map_err(js_err)
 }
 

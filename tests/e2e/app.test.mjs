@@ -498,7 +498,7 @@ test('method pamr (no model), CAMs as a heatmap PNG and an .npz from a folder: l
   }
 });
 
-test('a folder of IRN-format CAMs (np.save of a dict with torch keys) with their images: read in the page and refined; labels equal `camsam refine`', async () => {
+test('a folder of IRN-format CAMs (np.save of a dict with torch keys) with their images: read in the page and refined with pamr and crf; labels equal `camsam refine`', async () => {
   const crops = path.join(sharedDir(), 'data/voc_val_crops');
   const irn = path.join(sharedDir(), 'fixtures/cam_formats/irn');
   const work = tmpDir('irn');
@@ -509,7 +509,9 @@ test('a folder of IRN-format CAMs (np.save of a dict with torch keys) with their
     fs.copyFileSync(path.join(crops, 'images', `${n}.png`), path.join(work, 'images', `${n}.png`));
     fs.copyFileSync(path.join(irn, `${n}.npy`), path.join(work, 'cams', `${n}.npy`));
   }
-  execFileSync(camsamBin(), ['refine', '--mode', 'pamr', '--images', path.join(work, 'images'), '--cams', path.join(work, 'cams'), '--out', path.join(work, 'cli')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (const mode of ['pamr', 'crf']) {
+    execFileSync(camsamBin(), ['refine', '--mode', mode, '--images', path.join(work, 'images'), '--cams', path.join(work, 'cams'), '--out', path.join(work, `cli-${mode}`)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
 
   const b = await launch();
   try {
@@ -517,22 +519,25 @@ test('a folder of IRN-format CAMs (np.save of a dict with torch keys) with their
     await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
     await b.page.getByTestId('images-folder').setInputFiles(path.join(work, 'images'));
     await b.page.getByTestId('cams-folder').setInputFiles(path.join(work, 'cams'));
-    await b.page.getByTestId('preset-select').selectOption('pamr');
-    await b.page.getByTestId('run').click();
-    const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
-    assert.match(status, new RegExp(`${names.length} image\\(s\\) refined`));
-    assert.doesNotMatch(status, /error/);
-    // The review lists the classes the torch `keys` name (0-based foreground: key k is class k+1).
-    await b.page.getByTestId('image-select').selectOption(names[0]);
-    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), names[0]);
-    assert.ok((await b.page.locator('#cam-class option').allTextContents()).length > 0);
-    const zip = readZip((await download(b.page, 'export')).bytes);
-    for (const n of names) {
-      const got = decodePng(zip.get(`${n}.png`));
-      const want = decodePng(fs.readFileSync(path.join(work, 'cli', `${n}.png`)));
-      let diff = 0, first = -1;
-      for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
-      assert.equal(diff, 0, `${n}: ${diff} pixels differ from camsam refine --mode pamr; first at ${first}: ${got.data[first]} vs ${want.data[first]}`);
+    for (const mode of ['pamr', 'crf']) {
+      await b.page.getByTestId('preset-select').selectOption(mode);
+      await b.page.getByTestId('run').click();
+      const status = await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS);
+      assert.match(status, new RegExp(`${names.length} image\\(s\\) refined`));
+      assert.doesNotMatch(status, /error/);
+      // The review lists the classes the torch `keys` name (0-based foreground: key k is class k+1).
+      await b.page.getByTestId('image-select').selectOption(names[0]);
+      await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), names[0]);
+      assert.ok((await b.page.locator('#cam-class option').allTextContents()).length > 0);
+      const zip = readZip((await download(b.page, 'export')).bytes);
+      assert.equal(JSON.parse(zip.get('report.json')).method, mode);
+      for (const n of names) {
+        const got = decodePng(zip.get(`${n}.png`));
+        const want = decodePng(fs.readFileSync(path.join(work, `cli-${mode}`, `${n}.png`)));
+        let diff = 0, first = -1;
+        for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
+        assert.equal(diff, 0, `${n}: ${diff} pixels differ from camsam refine --mode ${mode}; first at ${first}: ${got.data[first]} vs ${want.data[first]}`);
+      }
     }
     assertSameOrigin(b.requests, server.origin);
   } finally {
