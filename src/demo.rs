@@ -373,7 +373,7 @@ fn encode_png(width: usize, height: usize, channels: usize, data: &[u8]) -> Resu
     } else {
         png::ColorType::Grayscale
     });
-    let fail = |e: png::EncodingError| Error::Model(format!("demo PNG encoding failed: {e}"));
+    let fail = |e: png::EncodingError| Error::encode("demo PNG", e);
     let mut writer = encoder.write_header().map_err(fail)?;
     writer.write_image_data(data).map_err(fail)?;
     writer.finish().map_err(fail)?;

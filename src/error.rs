@@ -24,6 +24,13 @@ pub enum Error {
     /// The model failed (shape mismatch inside the network, backend error).
     #[error("model: {0}")]
     Model(String),
+    /// Encoding an output (PNG, JSON, `.npz`, zip) failed.
+    #[error("encoding {what} failed: {message}")]
+    Encode {
+        /// What was being encoded ("PNG", "JSON", …).
+        what: String,
+        message: String,
+    },
     /// The GPU backend failed (no adapter, device lost, out of memory).
     #[error("webgpu: {0}")]
     Gpu(String),
@@ -41,6 +48,14 @@ impl Error {
         Error::Input {
             source_name: source_name.as_ref().to_string(),
             message: message.into(),
+        }
+    }
+
+    /// An encoding failure of `what` (an output format).
+    pub fn encode(what: &str, message: impl std::fmt::Display) -> Self {
+        Error::Encode {
+            what: what.to_string(),
+            message: message.to_string(),
         }
     }
 

@@ -170,7 +170,7 @@ impl LabelMap {
                 encoder.set_palette(voc_palette().concat());
             }
         }
-        let write = |e: png::EncodingError| Error::Model(format!("PNG encoding failed: {e}"));
+        let write = |e: png::EncodingError| Error::encode("PNG", e);
         let mut writer = encoder.write_header().map_err(write)?;
         writer.write_image_data(&self.data).map_err(write)?;
         writer.finish().map_err(write)?;

@@ -913,7 +913,7 @@ pub fn encode_npz(arrays: &[(&str, &NpyArray)], compressed: bool) -> Result<Vec<
         .compression_method(method)
         .large_file(true);
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let fail = |e: String| Error::Model(format!("writing .npz failed: {e}"));
+    let fail = |e: String| Error::encode(".npz", e);
     for (key, array) in arrays {
         zip.start_file(format!("{key}.npy"), options)
             .map_err(|e| fail(e.to_string()))?;

@@ -27,7 +27,7 @@ pub struct RgbImage {
 impl RgbImage {
     /// Decode a PNG or JPEG (any colour type; converted to RGB, at most 64 megapixels).
     /// `name` is used in errors.
-    pub fn decode_png(bytes: &[u8], name: &str) -> Result<Self> {
+    pub fn decode(bytes: &[u8], name: &str) -> Result<Self> {
         let img = crate::sam::preprocess::decode_rgb(bytes, name)?;
         Ok(RgbImage {
             width: img.width() as usize,
@@ -42,7 +42,7 @@ impl RgbImage {
         let mut encoder = png::Encoder::new(&mut out, self.width as u32, self.height as u32);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        let fail = |e: png::EncodingError| Error::Model(format!("PNG encoding failed: {e}"));
+        let fail = |e: png::EncodingError| Error::encode("PNG", e);
         let mut writer = encoder.write_header().map_err(fail)?;
         writer.write_image_data(&self.data).map_err(fail)?;
         writer.finish().map_err(fail)?;
@@ -106,7 +106,7 @@ mod tests {
         .encode_png()
         .unwrap();
         assert_eq!(
-            RgbImage::decode_png(&png, "o.png").unwrap().data[..3],
+            RgbImage::decode(&png, "o.png").unwrap().data[..3],
             [10, 20, 30]
         );
         let small = RgbImage {

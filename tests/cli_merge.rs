@@ -287,3 +287,68 @@ fn help_documents_every_preset() {
     }
     assert_ok(&camsam(&["bench", "merge", "--help"]));
 }
+
+/// `merge --overlay --images` takes JPEG images (VOC's own format): the overlay's background
+/// pixels are the decoded JPEG's.
+#[test]
+fn overlays_over_jpeg_images() {
+    let dir = common::scratch_dir("cli_merge_jpeg");
+    let (pseudo, masks, images) = (dir.join("pseudo"), dir.join("masks"), dir.join("images"));
+    let name = "2007_000033";
+    for d in [&pseudo, &masks.join(name), &images] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let voc = common::voc();
+    let gt = LabelMap::read_png(&voc.join("gt").join(format!("{name}.png"))).expect("gt");
+    gt.encode_png(camsam::label::LabelFormat::Gray)
+        .map(|png| std::fs::write(pseudo.join(format!("{name}.png")), png))
+        .expect("encode")
+        .expect("write");
+    let fg: Vec<u8> = gt
+        .data
+        .iter()
+        .map(|&v| if v != 0 && v != 255 { 255 } else { 0 })
+        .collect();
+    image::GrayImage::from_raw(gt.width as u32, gt.height as u32, fg)
+        .expect("mask")
+        .save(masks.join(name).join("0.png"))
+        .expect("write mask");
+    let photo = image::open(voc.join("images").join(format!("{name}.png")))
+        .expect("photo")
+        .to_rgb8();
+    let jpg = images.join(format!("{name}.jpg"));
+    photo.save(&jpg).expect("write jpeg");
+    let decoded = image::open(&jpg).expect("jpeg").to_rgb8();
+    let out = dir.join("out");
+    let o = camsam(&[
+        "merge",
+        "--pseudo",
+        &pseudo.display().to_string(),
+        "--masks",
+        &masks.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--overlay",
+        "--images",
+        &images.display().to_string(),
+        "--format",
+        "gray",
+    ]);
+    assert_ok(&o);
+    let label = LabelMap::read_png(&out.join(format!("{name}.png"))).expect("label");
+    let overlay = image::open(out.join(format!("overlay/{name}.png")))
+        .expect("overlay")
+        .to_rgb8();
+    let background: Vec<usize> = (0..label.data.len())
+        .filter(|&i| label.data[i] == 0)
+        .collect();
+    assert!(background.len() > 1000);
+    for &i in &background {
+        let (x, y) = ((i % label.width) as u32, (i / label.width) as u32);
+        assert_eq!(
+            overlay.get_pixel(x, y),
+            decoded.get_pixel(x, y),
+            "background pixel {i}"
+        );
+    }
+}

@@ -562,7 +562,7 @@ async function applyEdit(op) {
     if (op.op === 'prompt' || r.masks) ui.current.masks = r.masks || ui.current.masks;
     $('review-info').textContent = `${ui.current.name}: ${r.edits} edit(s), ${r.redo} to redo`;
     render();
-    call('remergeAll', { settings: settings() }).then(showMetrics).catch(() => {});
+    call('metrics').then(showMetrics).catch((e) => setStatus(`error: metrics: ${e.message}`));
   } catch (e) { setStatus(`error: ${e.message}`); }
 }
 $('undo').addEventListener('click', () => ui.current && applyEdit({ op: 'undo' }));
@@ -582,7 +582,7 @@ async function prompt(p) {
     $('review-info').textContent = `${ui.current.name}: ${r.masks.length} SAM masks, ${r.edits} edit(s), ${r.redo} to redo`;
     render();
     setStatus('SAM: mask added');
-    call('remergeAll', { settings: settings() }).then(showMetrics).catch(() => {});
+    call('metrics').then(showMetrics).catch((e) => setStatus(`error: metrics: ${e.message}`));
   } catch (e) { setStatus(`error: ${e.message}`); draw(); }
 }
 

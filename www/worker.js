@@ -485,8 +485,8 @@ async function run() {
             i--; // the same image again, on the CPU
             continue;
           }
+          if (msg === 'cancelled' || state.cancel) break; // a cancel is not a failed file
           failed++;
-          if (msg === 'cancelled') break;
           state.issues.push({ file: e.name, reason: msg, run: true });
         }
         const dt = (performance.now() - t0) / (i + 1);
@@ -635,7 +635,7 @@ async function exportZip({ gray, overlays }) {
       try {
         zip.add(`${meta.name}.png`, label.toPng(!!gray));
         if (overlays) {
-          const img = data.image && /\.png$/i.test(data.imagePath || '') ? await bytesOf(data.image) : undefined;
+          const img = data.image ? await bytesOf(data.image) : undefined;
           zip.add(`overlays/${meta.name}.png`, wasm.overlayPng(label, img, data.imagePath || ''));
         }
       } finally { label.free(); }
@@ -718,6 +718,7 @@ async function loadWeights({ file, name, cache = true }) {
   state.modelImage = null;
   state.weightsFile = file;
   state.weightsName = name;
+  state.weightsHash = await sha256(bytes);
   state.backend = model.kind;
   if (!state.adapter && model.adapter) state.adapter = model.adapter;
   state.notice = model.fallback ? `WebGPU unavailable (${model.fallback}): running on the CPU` : '';
@@ -739,10 +740,12 @@ async function restoreWeights() {
   return loadWeights({ file: await r.blob(), name, cache: false });
 }
 
-// The cache key of an image's embedding: the weights' file name and the image's SHA-256.
+const sha256 = async (bytes) => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+
+// The cache key of an image's embedding: the SHA-256 of the weights' content and of the image
+// (two checkpoints with the same file name never share embeddings).
 async function embeddingKey(bytes) {
-  const hash = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${state.model.source}:${hash}`;
+  return `${state.weightsHash}:${await sha256(bytes)}`;
 }
 
 async function setImageCached(r) {
@@ -851,6 +854,8 @@ const commands = {
   exportZip,
   report,
   sweep,
+  // The metrics of the stored results as they are (after an edit: only that image changed).
+  metrics: () => computeMetrics(),
   loadWeights,
   restoreWeights,
   prompt: promptMask,

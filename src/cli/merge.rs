@@ -228,21 +228,11 @@ impl Job {
     }
 }
 
+/// `DIR/<name>.jpg|.jpeg|.png` (as `camsam refine` finds images), decoded to RGB.
 fn read_image(dir: &Path, name: &str) -> Result<RgbImage> {
-    let path = dir.join(format!("{name}.png"));
-    if !path.is_file() {
-        for ext in ["jpg", "jpeg", "JPG", "JPEG"] {
-            let jpg = dir.join(format!("{name}.{ext}"));
-            if jpg.is_file() {
-                return Err(Error::input(
-                    jpg.display().to_string(),
-                    "JPEG overlays are not supported; expected <name>.png images",
-                ));
-            }
-        }
-    }
+    let path = super::refine::find_image(dir, name)?;
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    RgbImage::decode_png(&bytes, &path.display().to_string())
+    RgbImage::decode(&bytes, &path.display().to_string())
 }
 
 #[derive(Serialize)]

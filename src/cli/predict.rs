@@ -140,6 +140,6 @@ pub fn run(args: Args) -> camsam::Result<()> {
         "backend": camsam::sam::SamBackend::name(predictor.backend()),
     });
     let path = args.out.join("result.json");
-    let text = serde_json::to_string_pretty(&result).map_err(|e| Error::Model(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&result).map_err(|e| Error::encode("JSON", e))?;
     std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))
 }

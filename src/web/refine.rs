@@ -278,7 +278,7 @@ pub fn overlay_png(
 ) -> Result<Vec<u8>, JsError> {
     use crate::overlay::{overlay_rgb, RgbImage};
     let img = image
-        .map(|bytes| RgbImage::decode_png(&bytes, image_name))
+        .map(|bytes| RgbImage::decode(&bytes, image_name))
         .transpose()
         .map_err(js_err)?;
     let rgb = overlay_rgb(&label.inner, img.as_ref()).map_err(js_err)?;

@@ -235,6 +235,93 @@ test('sweep in the page: t1 × t2 over the refined images with ground truth equa
   }
 });
 
+test('a JPEG image (VOC\'s own format) gets its overlay in the export, over the image', async () => {
+  const crops = path.join(sharedDir(), 'data/voc_val_crops');
+  const name = '2007_000033';
+  const work = tmpDir('jpeg');
+  const gtBytes = fs.readFileSync(path.join(crops, 'gt', `${name}.png`));
+  const gt = decodePng(gtBytes);
+  fs.writeFileSync(path.join(work, `${name}.png`), gtBytes); // the ground truth as the pseudo-label
+  const mask = Buffer.from(gt.data.map((v) => (v !== 0 && v !== 255 ? 255 : 0)));
+  fs.writeFileSync(path.join(work, 'masks.zip'), writeZip([[`${name}/0.png`, encodePng(gt.width, gt.height, 1, mask)]]));
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    // The browser encodes the crop as a JPEG.
+    const jpeg = await b.page.evaluate(async (b64) => {
+      const png = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const bmp = await createImageBitmap(new Blob([png], { type: 'image/png' }));
+      const canvas = new OffscreenCanvas(bmp.width, bmp.height);
+      canvas.getContext('2d').drawImage(bmp, 0, 0);
+      const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.95 })).arrayBuffer());
+      let s = '';
+      for (const x of bytes) s += String.fromCharCode(x);
+      return btoa(s);
+    }, fs.readFileSync(path.join(crops, 'images', `${name}.png`)).toString('base64'));
+    fs.writeFileSync(path.join(work, `${name}.jpg`), Buffer.from(jpeg, 'base64'));
+    await b.page.getByTestId('images-input').setInputFiles(path.join(work, `${name}.jpg`));
+    await b.page.getByTestId('cams-input').setInputFiles(path.join(work, `${name}.png`));
+    await b.page.getByTestId('masks-input').setInputFiles(path.join(work, 'masks.zip'));
+    await b.page.getByTestId('preset-select').selectOption('official-imp2');
+    await b.page.getByTestId('run').click();
+    assert.match(await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS), /1 image\(s\) refined/);
+    await b.page.getByTestId('export-overlays').check();
+    const zip = readZip((await download(b.page, 'export')).bytes);
+    const overlay = decodePng(zip.get(`overlays/${name}.png`));
+    const label = decodePng(zip.get(`${name}.png`));
+    const photo = decodePng(fs.readFileSync(path.join(crops, 'images', `${name}.png`)));
+    // Background pixels show the photo (within JPEG loss), not black.
+    let n = 0, err = 0;
+    for (let i = 0; i < label.data.length; i++) {
+      if (label.data[i] !== 0) continue;
+      n++;
+      for (let k = 0; k < 3; k++) err += Math.abs(overlay.data[3 * i + k] - photo.data[3 * i + k]);
+    }
+    assert.ok(n > 1000, `background pixels: ${n}`);
+    assert.ok(err / (3 * n) < 6, `overlay background differs from the photo by ${(err / (3 * n)).toFixed(1)} on average (not drawn over the JPEG?)`);
+  } finally {
+    await b.close();
+  }
+});
+
+test('a brush stroke stores only its own image and updates the metrics', async () => {
+  const inputs = seplInputs(6);
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    assert.match(await runSepl(b, inputs), /6 image\(s\) refined/);
+    await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), inputs.names[0]);
+    const miouBefore = await b.page.getByTestId('miou-after').textContent();
+    // Count the worker's writes to the results store from here on.
+    const worker = b.page.workers().find((w) => /worker\.js/.test(w.url()));
+    assert.ok(worker, 'the page\'s worker');
+    await worker.evaluate(() => {
+      self.__resultWrites = [];
+      const put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = function (value, key) {
+        if (this.name === 'results') self.__resultWrites.push(key ?? value?.name);
+        return put.call(this, value, key);
+      };
+    });
+    await b.page.locator('input[name=tool][value=brush]').check();
+    await b.page.getByTestId('paint-class').selectOption('15');
+    const box = await b.page.getByTestId('canvas').boundingBox();
+    await b.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await b.page.mouse.down();
+    await b.page.mouse.move(box.x + box.width / 2 + 30, box.y + box.height / 2, { steps: 4 });
+    await b.page.mouse.up();
+    await b.page.waitForFunction(() => /1 edit\(s\)/.test(document.querySelector('[data-testid=review-info]').textContent));
+    await b.page.waitForFunction((m) => document.querySelector('[data-testid=miou-after]').textContent !== m, miouBefore, { timeout: 30_000 });
+    const writes = await worker.evaluate(() => self.__resultWrites);
+    assert.deepEqual([...new Set(writes)], [inputs.names[0]], `results written after one stroke: ${writes.join(', ')}`);
+    assert.doesNotMatch(await b.page.getByTestId('status').textContent(), /^error/);
+  } finally {
+    await b.close();
+  }
+});
+
 test('finished results survive a reload: listed again, the same export byte for byte, an edit kept; clear → gone', async () => {
   const inputs = seplInputs(6);
   const b = await launch();
@@ -376,6 +463,84 @@ test('CPU fallback: WebGPU disabled, fixture weights + a VOC crop + a CAM → ev
   assert.equal(backend, 'cpu');
 });
 
+test('cancel mid-image is reported as cancelled, never as a failed file', async () => {
+  const shared = sharedDir();
+  const crops = path.join(shared, 'data/voc_val_crops');
+  const weights = path.join(shared, 'fixtures/sam/weights', 'mobile_sam_random.safetensors');
+  const names = ['2007_000033', '2007_000332'];
+  const work = tmpDir('cancel');
+  const b = await launch({ webgpu: false });
+  try {
+    // 32×32 points: segment-everything takes minutes on the page's CPU model, so the cancel
+    // lands in the middle of the first image.
+    await b.page.goto(`${server.origin}/?nodemo&points=32`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('weights-input').setInputFiles(weights);
+    await waitForStatus(b.page, b.consoleLines, /weights loaded/, 120_000);
+    const cams = [];
+    for (const n of names) {
+      const image = path.join(crops, 'images', `${n}.png`);
+      await seedEmbedding(b.page, weights, fs.readFileSync(image), nativeEmbedding(weights, image).data);
+      const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${n}.png`)));
+      const cls = gt.data.find((v) => v !== 0 && v !== 255);
+      fs.writeFileSync(path.join(work, `${n}_${cls}.png`), camFromGt(gt, cls));
+      cams.push(path.join(work, `${n}_${cls}.png`));
+    }
+    await b.page.getByTestId('images-input').setInputFiles(names.map((n) => path.join(crops, 'images', `${n}.png`)));
+    await b.page.getByTestId('cams-input').setInputFiles(cams);
+    await b.page.getByTestId('run').click();
+    // Wait until segment-everything reports progress inside the first image, then cancel.
+    await waitForStatus(b.page, b.consoleLines, /segment everything in .*: [1-9]\d* %/, 180_000);
+    await b.page.getByTestId('cancel').click();
+    const status = await waitForStatus(b.page, b.consoleLines, /^cancelled/, 120_000);
+    assert.doesNotMatch(status, /error/, `status: ${status}`);
+    assert.equal(await b.page.getByTestId('issues').textContent(), '', 'the cancel is listed as an issue');
+  } finally {
+    await b.close();
+  }
+});
+
+test('embeddings are cached per weights content: two checkpoints with the same file name do not share them', async () => {
+  const shared = sharedDir();
+  const crops = path.join(shared, 'data/voc_val_crops');
+  const fixture = fs.readFileSync(path.join(shared, 'fixtures/sam/weights', 'mobile_sam_random.safetensors'));
+  const work = tmpDir('weights-key');
+  // Checkpoint B: the fixture with one weight's lowest mantissa byte changed (same name, same shapes).
+  const b2 = Buffer.from(fixture);
+  b2[8 + Number(fixture.readBigUInt64LE(0))] ^= 1;
+  for (const [dir, bytes] of [['a', fixture], ['b', b2]]) {
+    fs.mkdirSync(path.join(work, dir));
+    fs.writeFileSync(path.join(work, dir, 'mobile_sam.safetensors'), bytes);
+  }
+  const name = '2007_000033';
+  const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${name}.png`)));
+  fs.writeFileSync(path.join(work, `${name}_1.png`), camFromGt(gt, 1));
+  const b = await launch({ webgpu: false });
+  const embeddingKeys = () => b.page.evaluate(async () => {
+    const db = await new Promise((res, rej) => { const q = indexedDB.open('camsam'); q.onsuccess = () => res(q.result); q.onerror = () => rej(q.error); });
+    const keys = await new Promise((res, rej) => { const q = db.transaction('embeddings').objectStore('embeddings').getAllKeys(); q.onsuccess = () => res(q.result); q.onerror = () => rej(q.error); });
+    db.close();
+    return keys;
+  });
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('images-input').setInputFiles(path.join(crops, 'images', `${name}.png`));
+    await b.page.getByTestId('cams-input').setInputFiles(path.join(work, `${name}_1.png`));
+    await b.page.getByTestId('preset-select').selectOption('cpm');
+    for (const dir of ['a', 'b']) {
+      await b.page.getByTestId('weights-input').setInputFiles(path.join(work, dir, 'mobile_sam.safetensors'));
+      await waitForStatus(b.page, b.consoleLines, /weights loaded/, 120_000);
+      await b.page.getByTestId('run').click();
+      assert.match(await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS), /1 image\(s\) refined/);
+    }
+    const keys = await embeddingKeys();
+    assert.equal(keys.length, 2, `one embedding per checkpoint; keys: ${keys.join(', ')}`);
+  } finally {
+    await b.close();
+  }
+});
+
 // WebGPU in the page (SwiftShader in headless Chromium). One MobileSAM encoder pass takes
 // minutes on SwiftShader here, so these runs start from the image's embedding in the page's
 // cache (computed by the native CPU model, `camsam embed`): segment-everything's decoder, the
@@ -398,7 +563,7 @@ async function webgpuRun({ names, points, query, expectBackend }) {
     const cams = [];
     for (const [name, cls] of names) {
       const image = path.join(crops, 'images', `${name}.png`);
-      await seedEmbedding(b.page, WEIGHTS, fs.readFileSync(image), nativeEmbedding(weights, image).data);
+      await seedEmbedding(b.page, weights, fs.readFileSync(image), nativeEmbedding(weights, image).data);
       const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${name}.png`)));
       fs.writeFileSync(path.join(work, `${name}_${cls}.png`), camFromGt(gt, cls));
       cams.push(path.join(work, `${name}_${cls}.png`));

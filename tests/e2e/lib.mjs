@@ -282,10 +282,11 @@ export function nativeEmbedding(weights, image) {
 }
 
 /** Put `embedding` (Float32Array) into the page's IndexedDB embedding cache under the key the
- *  worker uses: `<weights file name>:<SHA-256 of the image file>`. The worker creates the
- *  database when it starts, so call this once the status says ready. */
-export async function seedEmbedding(page, weightsName, imageBytes, embedding) {
-  const hash = crypto.createHash('sha256').update(imageBytes).digest('hex');
+ *  worker uses: `<SHA-256 of the weights file>:<SHA-256 of the image file>`. The worker creates
+ *  the database when it starts, so call this once the status says ready. */
+export async function seedEmbedding(page, weightsPath, imageBytes, embedding) {
+  const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
+  const key = `${sha(fs.readFileSync(weightsPath))}:${sha(imageBytes)}`;
   const b64 = Buffer.from(embedding.buffer, embedding.byteOffset, embedding.byteLength).toString('base64');
   await page.evaluate(async ({ key, b64 }) => {
     const bin = atob(b64);
@@ -303,5 +304,5 @@ export async function seedEmbedding(page, weightsName, imageBytes, embedding) {
       tx.onerror = () => rej(tx.error);
     });
     db.close();
-  }, { key: `${weightsName}:${hash}`, b64 });
+  }, { key, b64 });
 }
