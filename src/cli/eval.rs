@@ -81,8 +81,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let report = Report::new(k, &images, names)?;
     if args.json {
-        let text = serde_json::to_string(&report)
-            .map_err(|e| Error::encode("JSON", e))?;
+        let text = serde_json::to_string(&report).map_err(|e| Error::encode("JSON", e))?;
         println!("{text}");
     } else {
         print!("{}", report.to_table(args.worst));
