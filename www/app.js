@@ -133,7 +133,8 @@ async function addFiles(kind, fileList) {
 }
 
 for (const [input, kind] of [['images-input', 'images'], ['cams-input', 'cams'], ['masks-input', 'masks'], ['gt-input', 'gt'], ['images-folder', 'images'], ['cams-folder', 'cams'], ['masks-folder', 'masks'], ['gt-folder', 'gt']]) {
-  $(input).addEventListener('change', (ev) => addFiles(kind, ev.target.files));
+  // Emptied once read, so choosing the same file again (e.g. after Clear) is a change too.
+  $(input).addEventListener('change', (ev) => { const files = [...ev.target.files]; ev.target.value = ''; addFiles(kind, files); });
 }
 $('weights-input').addEventListener('change', (ev) => loadWeights(ev.target.files[0]));
 
@@ -256,6 +257,7 @@ $('run').addEventListener('click', async () => {
     $('eta').textContent = '';
     showPlan(r.plan);
     showMetrics(r.metrics);
+    setBgSlider(r.fromCams);
     ui.names = r.names;
     fillImageSelect();
     showKept(r.names.length);
@@ -275,6 +277,13 @@ $('points-per-side').addEventListener('change', () => call('amg', { options: { p
 
 // Sliders and the preset re-merge instantly: the image under review first, then the data set.
 let remergeTimer = null;
+// The CAM background re-thresholds the CAMs; with pseudo-label PNGs as the input there is none.
+function setBgSlider(fromCams) {
+  $('bg').disabled = !fromCams;
+  $('bg').title = fromCams ? '' : 'the inputs are pseudo-label PNGs: there is no CAM to threshold';
+  $('bg-note').textContent = fromCams ? '' : '(inputs are pseudo-labels: no CAM to threshold)';
+}
+
 function onSettings() {
   for (const id of ['t1', 't2', 'bg']) $(`${id}-out`).textContent = (+$(id).value).toFixed(2);
   if (!ui.names.length || ui.running) return;
@@ -639,6 +648,7 @@ async function showRestored(r) {
   ui.unexported = r.names.length > 0;
   fillImageSelect();
   showMetrics(r.metrics);
+  setBgSlider(r.fromCams);
   showKept(r.names.length);
   if (r.names.length) await openImage(r.names[0]);
 }

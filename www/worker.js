@@ -254,7 +254,7 @@ async function runOne(e) {
     }
     if (e.gt) r.gt = wasm.Label.fromPng(await bytesOf(e.gt.file), e.gt.path);
     if (e.image) { r.image = e.image.file; r.imagePath = e.image.path; }
-    remerge(r);
+    await remerge(r);
     r.backend = MODEL_FREE.includes(r.mode) || (r.masks && !e.image) ? 'none' : state.backend;
     return r;
   } catch (err) {
@@ -278,7 +278,7 @@ async function persist(r) {
     masks, edits: r.edits, redo: r.redo,
     image: r.image || null, imagePath: r.imagePath || '', cams: r.camSource || null, numClasses: r.numClasses,
   };
-  const meta = { name: r.name, seq: r.seq, width: r.width, height: r.height, mode: r.mode, backend: r.backend, edits: r.edits.length, gt: !!r.gt };
+  const meta = { name: r.name, seq: r.seq, width: r.width, height: r.height, mode: r.mode, backend: r.backend, edits: r.edits.length, gt: !!r.gt, fromCams: !!r.camSource };
   try {
     await store.putResult(meta, data);
   } catch (err) {
@@ -364,7 +364,7 @@ async function restoreResults() {
     Object.assign(state.settings, session.settings);
     if (session.classes && session.classes.length) state.classes = session.classes;
   }
-  return { names: metas.map((m) => m.name), metrics: await computeMetrics(), settings: state.settings, classes: state.classes };
+  return { names: metas.map((m) => m.name), fromCams: metas.some((m) => m.fromCams), metrics: await computeMetrics(), settings: state.settings, classes: state.classes };
 }
 
 const saveSession = () => (state.session ? store.putSession(state.session) : Promise.resolve());
@@ -372,7 +372,14 @@ const saveSession = () => (state.session ? store.putSession(state.session) : Pro
 // ---------------------------------------------------------------- merge, edits, metrics
 
 // Merge (no SAM re-run), then replay the user's edits.
-function remerge(r) {
+// The merge of `r` with the current settings. With CAM inputs (SEPL), the pseudo-label is
+// derived again from the CAMs first, so the CAM background slider acts after a run too.
+async function remerge(r) {
+  if (r.mode === 'sepl' && r.camSource) {
+    const pseudo = (await camsOf(r)).toLabel(settingsJs());
+    r.pseudo?.free?.();
+    r.pseudo = pseudo;
+  }
   r.merged?.free?.();
   r.merged = null;
   const rejected = r.edits.filter((x) => x.op === 'reject').map((x) => x.mask);
@@ -498,7 +505,7 @@ async function run() {
       Object.assign(state.session, { backend: state.backend, issues: state.issues.map(({ file, reason }) => ({ file, reason })) });
       await saveSession();
     }
-    return { done: state.results.size, failed, total: names.length, cancelled: state.cancel, metrics, plan: plan(), names: [...state.results.keys()], backend: state.backend, notice: state.notice || '' };
+    return { fromCams: [...state.results.values()].some((m) => m.fromCams), done: state.results.size, failed, total: names.length, cancelled: state.cancel, metrics, plan: plan(), names: [...state.results.keys()], backend: state.backend, notice: state.notice || '' };
   } finally {
     state.running = false;
   }
@@ -536,7 +543,7 @@ async function edit(name, op) {
   if (op.op === 'undo') { if (r.edits.length) r.redo.push(r.edits.pop()); }
   else if (op.op === 'redo') { if (r.redo.length) r.edits.push(r.redo.pop()); }
   else { r.edits.push(op); r.redo = []; }
-  remerge(r);
+  await remerge(r);
   const out = { refined: r.refined.ids(), edits: r.edits.length, redo: r.redo.length };
   await persist(r);
   return out;
@@ -565,7 +572,7 @@ async function remergeAll(settings, id) {
   const acc = metricsAccumulator();
   try {
     await forEachResult(async (r) => {
-      remerge(r);
+      await remerge(r);
       acc.add(r);
       await persist(r);
     }, () => !superseded());
@@ -578,7 +585,7 @@ async function remergeOne(name, settings) {
   Object.assign(state.settings, settings);
   if (!state.results.has(name)) return null;
   const r = await openResult(name);
-  remerge(r);
+  await remerge(r);
   const ids = r.refined.ids();
   await persist(r);
   return ids;
@@ -614,7 +621,8 @@ function report() {
   return {
     tool: 'camsam', version: wasm.version(), backend: s.backend || state.backend,
     method: method(),
-    settings: settingsJs(),
+    // The CAM background produced the labels only where CAMs were the input.
+    settings: { ...settingsJs(), bg_threshold: [...state.results.values()].some((r) => r.fromCams) ? settingsJs().bg_threshold : null },
     classes: state.classes,
     images: [...state.results.values()].map((r) => ({
       name: r.name, width: r.width, height: r.height, edits: r.edits, method: r.mode, model_backend: r.backend,

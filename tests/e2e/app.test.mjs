@@ -322,6 +322,69 @@ test('a brush stroke stores only its own image and updates the metrics', async (
   }
 });
 
+test('the CAM background slider re-thresholds the CAMs after a run (labels equal cam2label + merge at the new value); with pseudo-label inputs it is disabled and says why', async () => {
+  const crops = path.join(sharedDir(), 'data/voc_val_crops');
+  const names = ['2007_000033', '2007_000332'];
+  const work = tmpDir('bg-slider');
+  for (const d of ['cams', 'pseudo']) fs.mkdirSync(path.join(work, d));
+  const entries = [];
+  for (const n of names) {
+    const gt = decodePng(fs.readFileSync(path.join(crops, 'gt', `${n}.png`)));
+    const classes = [...new Set(gt.data)].filter((v) => v !== 0 && v !== 255);
+    for (const c of classes) {
+      fs.writeFileSync(path.join(work, 'cams', `${n}_${c}.png`), camFromGt(gt, c));
+      // A SAM-like mask per object, grown by nothing: the object itself.
+      entries.push([`${n}/${entries.length}.png`, encodePng(gt.width, gt.height, 1, Buffer.from(gt.data.map((v) => (v === c ? 255 : 0))))]);
+    }
+  }
+  fs.writeFileSync(path.join(work, 'masks.zip'), writeZip(entries));
+  const cli = (bg) => {
+    const pseudo = path.join(work, `pseudo-${bg}`), merged = path.join(work, `merged-${bg}`);
+    execFileSync(camsamBin(), ['cam2label', '--cams', path.join(work, 'cams'), '--bg-threshold', `${bg}`, '--format', 'gray', '--out', pseudo], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(camsamBin(), ['merge', '--pseudo', pseudo, '--masks', path.join(work, 'masks.zip'), '--format', 'gray', '--out', merged], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return merged;
+  };
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    await b.page.getByTestId('cams-folder').setInputFiles(path.join(work, 'cams'));
+    await b.page.getByTestId('masks-input').setInputFiles(path.join(work, 'masks.zip'));
+    await b.page.getByTestId('gt-input').setInputFiles(names.map((n) => path.join(crops, 'gt', `${n}.png`)));
+    await b.page.getByTestId('preset-select').selectOption('official-imp2');
+    await b.page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+    await b.page.getByTestId('run').click();
+    assert.match(await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS), /2 image\(s\) refined/,
+      `summary: ${await b.page.getByTestId('summary').textContent()}; issues: ${await b.page.getByTestId('issues').textContent()}`);
+    assert.equal(await b.page.getByTestId('bg').isDisabled(), false);
+    const miou = await b.page.getByTestId('miou-before').textContent();
+    await b.page.getByTestId('bg').fill('0.6');
+    await b.page.waitForFunction((m) => document.querySelector('[data-testid=miou-before]').textContent !== m, miou, { timeout: 60_000 });
+    const zip = readZip((await download(b.page, 'export')).bytes);
+    assert.equal(JSON.parse(zip.get('report.json')).settings.bg_threshold, 0.6);
+    const merged = cli(0.6);
+    for (const n of names) {
+      const got = decodePng(zip.get(`${n}.png`)), want = decodePng(fs.readFileSync(path.join(merged, `${n}.png`)));
+      let diff = 0;
+      for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) diff++;
+      assert.equal(diff, 0, `${n}: ${diff} pixels differ from cam2label --bg-threshold 0.6 + merge`);
+    }
+    // Pseudo-label PNGs as the input: nothing to re-threshold.
+    await b.page.getByTestId('clear').click();
+    await b.page.getByTestId('cams-input').setInputFiles(names.map((n) => path.join(work, 'pseudo-0.6', `${n}.png`)));
+    await b.page.getByTestId('masks-input').setInputFiles(path.join(work, 'masks.zip'));
+    await b.page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+    await b.page.getByTestId('run').click();
+    assert.match(await waitForStatus(b.page, b.consoleLines, /done/, RUN_TIMEOUT_MS), /2 image\(s\) refined/,
+      `summary: ${await b.page.getByTestId('summary').textContent()}; issues: ${await b.page.getByTestId('issues').textContent()}`);
+    assert.equal(await b.page.getByTestId('bg').isDisabled(), true);
+    assert.match(await b.page.getByTestId('bg-note').textContent(), /no CAM/);
+    assert.equal(JSON.parse(readZip((await download(b.page, 'export')).bytes).get('report.json')).settings.bg_threshold, null);
+  } finally {
+    await b.close();
+  }
+});
+
 test('finished results survive a reload: listed again, the same export byte for byte, an edit kept; clear → gone', async () => {
   const inputs = seplInputs(6);
   const b = await launch();
