@@ -15,7 +15,8 @@ worker.onmessage = (ev) => {
   const p = pending.get(m.id);
   if (!p) return;
   pending.delete(m.id);
-  if (m.ok) p.resolve(m.result); else p.reject(new Error(m.error));
+  if (m.ok) p.resolve(m.result);
+  else p.reject(Object.assign(new Error(m.error), { kind: m.kind }));
 };
 worker.onerror = (ev) => setStatus(`error: the worker failed (${ev.message || 'unknown'})`);
 

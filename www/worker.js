@@ -486,13 +486,13 @@ async function run() {
           } finally { freeResult(r); }
         } catch (err) {
           const msg = String(err.message || err);
-          const gpu = gpuFailure(msg);
+          const gpu = gpuFailure(err);
           if (gpu) {
             await fallBackToCpu(gpu);
             i--; // the same image again, on the CPU
             continue;
           }
-          if (msg === 'cancelled' || state.cancel) break; // a cancel is not a failed file
+          if (err.kind === 'cancelled' || state.cancel) break; // a cancel is not a failed file
           failed++;
           state.issues.push({ file: e.name, reason: msg, run: true });
         }
@@ -703,8 +703,8 @@ async function fallBackToCpu(reason) {
 }
 
 // A job failed on the GPU when the model says its device is lost or the error is a WebGPU one.
-const gpuFailure = (msg) => state.backend === 'webgpu' && state.model && (state.model.lost || /^webgpu:/.test(msg))
-  ? (state.model.lost ? `device lost: ${state.model.lost}` : msg) : null;
+const gpuFailure = (err) => state.backend === 'webgpu' && state.model && (state.model.lost || err.kind === 'gpu')
+  ? (state.model.lost ? `device lost: ${state.model.lost}` : String(err.message || err)) : null;
 
 // Test hook (`?lose-gpu-after=K` on the page): destroy the WebGPU device after K batches of
 // segment-everything prompts, a real loss of the device in the middle of a job.
@@ -889,5 +889,5 @@ self.onmessage = (ev) => {
   };
   const done = cmd === 'init' ? job() : queue.then(job);
   if (cmd !== 'init') queue = done.catch(() => {});
-  done.then((result) => post({ id, ok: true, result }), (err) => post({ id, ok: false, error: String((err && err.message) || err) }));
+  done.then((result) => post({ id, ok: true, result }), (err) => post({ id, ok: false, error: String((err && err.message) || err), kind: (err && err.kind) || 'error' }));
 };

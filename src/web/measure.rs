@@ -2,7 +2,7 @@
 //! CAMs, dataset confusion matrices, per-image mIoU. Conversions only; the logic is in `cam`,
 //! `npy` and `metrics`.
 
-use super::{js_err, settings, Label};
+use super::{js_err, js_error, settings, Label};
 use crate::cam::{Cam, CamOptions, CamToLabel};
 use crate::metrics::Confusion as CoreConfusion;
 use serde::Serialize;
@@ -27,7 +27,7 @@ impl HeatmapFiles {
     }
 
     /// Decode into a CAM.
-    pub fn decode(self, num_classes: usize) -> Result<Cams, JsError> {
+    pub fn decode(self, num_classes: usize) -> Result<Cams, JsValue> {
         let name = self.maps.first().map_or_else(String::new, |m| m.2.clone());
         let opts = CamOptions {
             num_classes,
@@ -57,7 +57,7 @@ impl Cams {
     /// From a `.npy` `(C, H, W)`, a `.npy` holding a pickled CAM dict (IRN, AMN, LPCAM, PSA,
     /// CLIP-ES) or a `.npz` with `keys` + `high_res`/`cam`.
     #[wasm_bindgen(js_name = fromArray)]
-    pub fn from_array(bytes: Vec<u8>, name: &str, num_classes: usize) -> Result<Cams, JsError> {
+    pub fn from_array(bytes: Vec<u8>, name: &str, num_classes: usize) -> Result<Cams, JsValue> {
         let opts = CamOptions {
             num_classes,
             ..Default::default()
@@ -81,14 +81,14 @@ impl Cams {
     }
 
     /// Channel of class `class`, max-normalised to 0..=1 for display.
-    pub fn normalised(&self, class: u8) -> Result<Vec<f32>, JsError> {
+    pub fn normalised(&self, class: u8) -> Result<Vec<f32>, JsValue> {
         let i = self
             .inner
             .classes
             .iter()
             .position(|&c| c == class)
             .ok_or_else(|| {
-                JsError::new(&format!("{}: no CAM channel for class {class}", self.name))
+                js_error("bad-input", &format!("{}: no CAM channel for class {class}", self.name))
             })?;
         let ch = self.inner.channel(i);
         let max = ch
@@ -110,7 +110,7 @@ impl Cams {
 
     /// The pseudo-label (background threshold from the settings).
     #[wasm_bindgen(js_name = toLabel)]
-    pub fn to_label(&self, settings_js: JsValue) -> Result<Label, JsError> {
+    pub fn to_label(&self, settings_js: JsValue) -> Result<Label, JsValue> {
         let s = settings(settings_js)?;
         let params = CamToLabel {
             bg_threshold: s.bg_threshold,
@@ -132,14 +132,14 @@ pub struct Confusion {
 #[wasm_bindgen]
 impl Confusion {
     #[wasm_bindgen(constructor)]
-    pub fn new(num_classes: usize) -> Result<Confusion, JsError> {
+    pub fn new(num_classes: usize) -> Result<Confusion, JsValue> {
         CoreConfusion::new(num_classes)
             .map(|inner| Confusion { inner })
             .map_err(js_err)
     }
 
     /// Add one image's prediction against its ground truth (`name` in errors).
-    pub fn add(&mut self, pred: &Label, gt: &Label, name: &str) -> Result<(), JsError> {
+    pub fn add(&mut self, pred: &Label, gt: &Label, name: &str) -> Result<(), JsValue> {
         self.inner
             .add(
                 &gt.inner,
@@ -151,17 +151,17 @@ impl Confusion {
     }
 
     /// `{miou, per_class_iou, precision, recall, pixel_accuracy, …}` (fractions, null = absent).
-    pub fn summary(&self) -> Result<JsValue, JsError> {
+    pub fn summary(&self) -> Result<JsValue, JsValue> {
         self.inner
             .summary()
             .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| JsError::new(&e.to_string()))
+            .map_err(|e| js_error("bad-input", &e.to_string()))
     }
 }
 
 /// One image's mIoU (over the classes in its GT or prediction); `undefined` when none.
 #[wasm_bindgen(js_name = imageMiou)]
-pub fn image_miou(pred: &Label, gt: &Label, num_classes: usize) -> Result<Option<f64>, JsError> {
+pub fn image_miou(pred: &Label, gt: &Label, num_classes: usize) -> Result<Option<f64>, JsValue> {
     let mut c = CoreConfusion::new(num_classes).map_err(js_err)?;
     c.add(&gt.inner, &pred.inner, "ground truth", "prediction")
         .map_err(js_err)?;

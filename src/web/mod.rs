@@ -1,7 +1,7 @@
 //! The wasm-bindgen API used by the browser app (`index.html`, `www/worker.js`).
 //!
 //! Thin by design: every function converts JS values to library types, calls the library and
-//! maps `camsam::Error` once to `JsError`. No product logic lives here. Structured results
+//! maps `camsam::Error` once to a JS `Error` with a `kind` (`bad-input`, `io`, `model`, `encode`, `gpu`, `cancelled`, `busy`) the page decides on. No product logic lives here. Structured results
 //! cross as plain JS objects (serde-wasm-bindgen); pixel data crosses as `Uint8Array`.
 //! `console_error_panic_hook` is installed once, when the module starts.
 //!
@@ -22,9 +22,31 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// The one mapping from the library's error to JS.
-pub(crate) fn js_err(e: crate::Error) -> JsError {
-    JsError::new(&e.to_string())
+/// The kind of an error as the page sees it (`err.kind`): `bad-input`, `io`, `model`,
+/// `encode`, `gpu` or `cancelled` — the page decides on these, never on message text.
+pub(crate) fn kind(e: &crate::Error) -> &'static str {
+    use crate::Error;
+    match e {
+        Error::Input { .. } => "bad-input",
+        Error::Io { .. } => "io",
+        Error::Model(_) => "model",
+        Error::Encode { .. } => "encode",
+        Error::Gpu(_) => "gpu",
+        Error::Cancelled => "cancelled",
+    }
+}
+
+/// The one mapping from the library's error to JS: an `Error` with the message and `kind`.
+pub(crate) fn js_err(e: crate::Error) -> JsValue {
+    js_error(kind(&e), &e.to_string())
+}
+
+/// A JS `Error` with `message` and a `kind` property (see [`kind`]).
+pub(crate) fn js_error(kind: &str, message: &str) -> JsValue {
+    let err = js_sys::Error::new(message);
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&err, &JsValue::from_str("kind"), &JsValue::from_str(kind));
+    err.into()
 }
 
 /// The crate version, for the page footer and the JSON report.
@@ -58,7 +80,7 @@ pub struct Label {
 impl Label {
     /// Decode a class-id PNG (grayscale or palette); `name` appears in errors.
     #[wasm_bindgen(js_name = fromPng)]
-    pub fn from_png(bytes: &[u8], name: &str) -> Result<Label, JsError> {
+    pub fn from_png(bytes: &[u8], name: &str) -> Result<Label, JsValue> {
         LabelMap::decode_png(bytes, name)
             .map(|inner| Label { inner })
             .map_err(js_err)
@@ -66,7 +88,7 @@ impl Label {
 
     /// A label from raw ids (`width * height` bytes), e.g. after edits in the page.
     #[wasm_bindgen(js_name = fromIds)]
-    pub fn from_ids(width: usize, height: usize, ids: Vec<u8>) -> Result<Label, JsError> {
+    pub fn from_ids(width: usize, height: usize, ids: Vec<u8>) -> Result<Label, JsValue> {
         LabelMap::new(width, height, ids)
             .map(|inner| Label { inner })
             .map_err(js_err)
@@ -94,7 +116,7 @@ impl Label {
 
     /// Encode as a VOC-palette PNG, or grayscale when `gray`.
     #[wasm_bindgen(js_name = toPng)]
-    pub fn to_png(&self, gray: bool) -> Result<Vec<u8>, JsError> {
+    pub fn to_png(&self, gray: bool) -> Result<Vec<u8>, JsValue> {
         let format = if gray {
             LabelFormat::Gray
         } else {
@@ -126,28 +148,28 @@ impl Zip {
     }
 
     /// Add a file at `name` (a relative path inside the archive).
-    pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), JsError> {
+    pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), JsValue> {
         self.inner.add(name, bytes).map_err(js_err)
     }
 
     /// The archive's bytes; the builder is consumed.
-    pub fn finish(self) -> Result<Vec<u8>, JsError> {
+    pub fn finish(self) -> Result<Vec<u8>, JsValue> {
         self.inner.finish().map_err(js_err)
     }
 }
 
 /// The bundled demo as `[{path, bytes}]` (see [`crate::demo`]).
 #[wasm_bindgen(js_name = demoFiles)]
-pub fn demo_files() -> Result<js_sys::Array, JsError> {
+pub fn demo_files() -> Result<js_sys::Array, JsValue> {
     let files = crate::demo::files().map_err(js_err)?;
     let out = js_sys::Array::new();
     for f in files {
         let entry = js_sys::Object::new();
         js_sys::Reflect::set(&entry, &"path".into(), &f.path.into())
-            .map_err(|_| JsError::new("demo: could not build the file list"))?;
+            .map_err(|_| js_error("bad-input", "demo: could not build the file list"))?;
         let bytes = js_sys::Uint8Array::from(f.bytes.as_slice());
         js_sys::Reflect::set(&entry, &"bytes".into(), &bytes)
-            .map_err(|_| JsError::new("demo: could not build the file list"))?;
+            .map_err(|_| js_error("bad-input", "demo: could not build the file list"))?;
         out.push(&entry);
     }
     Ok(out)

@@ -16,7 +16,7 @@
 //! `try_borrow` never waits), hence the `await_holding_refcell_ref` allowance.
 #![allow(clippy::await_holding_refcell_ref)]
 
-use super::{js_err, Masks};
+use super::{js_err, js_error, Masks};
 use crate::amg::{AmgConfig, AutomaticMaskGenerator};
 use crate::gpu::{sam::GpuSam, GpuContext};
 use crate::masks::{MaskSet, SamMask};
@@ -201,11 +201,7 @@ impl Default for EverythingOptions {
 }
 
 pub(super) fn busy() -> JsValue {
-    JsError::new("SAM is busy with another request").into()
-}
-
-pub(super) fn to_js(e: Error) -> JsValue {
-    js_err(e).into()
+    js_error("busy", "SAM is busy with another request")
 }
 
 #[wasm_bindgen]
@@ -217,9 +213,9 @@ impl Sam {
         bytes: Vec<u8>,
         name: String,
         backend: String,
-    ) -> std::result::Result<Sam, JsError> {
+    ) -> std::result::Result<Sam, JsValue> {
         if !matches!(backend.as_str(), "auto" | "webgpu" | "cpu") {
-            return Err(JsError::new(&format!(
+            return Err(js_error("bad-input", &format!(
                 "backend '{backend}': expected auto, webgpu or cpu"
             )));
         }
@@ -243,7 +239,7 @@ impl Sam {
                     });
                 }
                 Err(e) if backend == "webgpu" => {
-                    return Err(JsError::new(&format!("{name}: backend webgpu: {e}")))
+                    return Err(js_error("gpu", &format!("{name}: backend webgpu: {e}")))
                 }
                 Err(e) => fallback = e.to_string(),
             }
@@ -322,9 +318,9 @@ impl Sam {
     pub fn set_image(&self, bytes: Vec<u8>, name: String) -> js_sys::Promise {
         let predictor = self.engine.clone();
         future_to_promise(async move {
-            let image = preprocess::decode_rgb(&bytes, &name).map_err(to_js)?;
+            let image = preprocess::decode_rgb(&bytes, &name).map_err(js_err)?;
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
-            p.set_image(&image).await.map_err(to_js)?;
+            p.set_image(&image).await.map_err(js_err)?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -334,7 +330,7 @@ impl Sam {
         let predictor = self.engine.clone();
         future_to_promise(async move {
             let p = predictor.try_borrow().map_err(|_| busy())?;
-            let e = p.embedding().await.map_err(to_js)?;
+            let e = p.embedding().await.map_err(js_err)?;
             Ok(js_sys::Float32Array::from(e.as_slice()).into())
         })
     }
@@ -352,7 +348,7 @@ impl Sam {
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
             p.set_embedding(&embedding, (height, width))
                 .await
-                .map_err(to_js)?;
+                .map_err(js_err)?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -377,7 +373,7 @@ impl Sam {
                 EverythingOptions::default()
             } else {
                 serde_wasm_bindgen::from_value(options)
-                    .map_err(|e| JsError::new(&format!("segment-everything options: {e}")))?
+                    .map_err(|e| js_error("bad-input", &format!("segment-everything options: {e}")))?
             };
             let config = AmgConfig {
                 points_per_side: Some(o.points_per_side),
@@ -389,20 +385,30 @@ impl Sam {
                 min_mask_region_area: o.min_mask_region_area,
                 ..AmgConfig::default()
             };
-            let generator = AutomaticMaskGenerator::new(config).map_err(to_js)?;
-            let image = preprocess::decode_rgb(&bytes, &name).map_err(to_js)?;
+            let generator = AutomaticMaskGenerator::new(config).map_err(js_err)?;
+            let image = preprocess::decode_rgb(&bytes, &name).map_err(js_err)?;
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
+            // An exception in either callback stops the job with an error saying so.
+            let thrown = |what: &str, e: JsValue| {
+                Error::input(
+                    format!("the page's {what} callback"),
+                    format!("threw {}", js_sys::Error::from(e).message()),
+                )
+            };
             let mut report = |done: usize, total: usize| -> Result<()> {
-                let _ = progress.call2(&JsValue::NULL, &done.into(), &total.into());
+                progress
+                    .call2(&JsValue::NULL, &done.into(), &total.into())
+                    .map_err(|e| thrown("progress", e))?;
                 match cancelled.call0(&JsValue::NULL) {
                     Ok(v) if v.is_truthy() => Err(Error::Cancelled),
-                    _ => Ok(()),
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(thrown("cancel", e)),
                 }
             };
             let whole = match embedding {
                 Some(e) => {
                     let (h, w) = (image.height() as usize, image.width() as usize);
-                    p.set_embedding(&e, (h, w)).await.map_err(to_js)?;
+                    p.set_embedding(&e, (h, w)).await.map_err(js_err)?;
                     Some((h, w))
                 }
                 None => None,
@@ -414,7 +420,7 @@ impl Sam {
             let records = generator
                 .generate_with_progress(&mut embedded, &image, &mut report)
                 .await
-                .map_err(to_js)?;
+                .map_err(js_err)?;
             let masks = records
                 .iter()
                 .enumerate()
@@ -428,7 +434,7 @@ impl Sam {
                     })
                 })
                 .collect::<Result<Vec<_>>>()
-                .map_err(to_js)?;
+                .map_err(js_err)?;
             Ok(Masks::from(MaskSet {
                 masks,
                 warnings: Vec::new(),
@@ -450,7 +456,7 @@ impl Sam {
         future_to_promise(async move {
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
             if points.len() != 2 * labels.len() {
-                return Err(JsError::new("prompt: expected one label per (x, y) point").into());
+                return Err(js_error("bad-input", "prompt: expected one label per (x, y) point").into());
             }
             let prompt = Prompt {
                 points: points
@@ -464,15 +470,15 @@ impl Sam {
                         let (x1, y1) = p.transform_point(b[2], b[3]);
                         Some([x0, y0, x1, y1])
                     }
-                    Some(_) => return Err(JsError::new("prompt: a box is [x0, y0, x1, y1]").into()),
+                    Some(_) => return Err(js_error("bad-input", "prompt: a box is [x0, y0, x1, y1]").into()),
                     None => None,
                 },
                 mask_input: None,
             };
-            let out = p.predict_low_res(&[prompt], true).await.map_err(to_js)?;
+            let out = p.predict_low_res(&[prompt], true).await.map_err(js_err)?;
             let m = out
                 .first()
-                .ok_or_else(|| JsError::new("prompt: SAM returned no mask"))?;
+                .ok_or_else(|| js_error("bad-input", "prompt: SAM returned no mask"))?;
             let best = (0..m.count)
                 .max_by(|&a, &b| m.iou[a].total_cmp(&m.iou[b]))
                 .unwrap_or(0);
@@ -483,7 +489,7 @@ impl Sam {
                 p.input_size(),
                 p.original_size(),
             )
-            .map_err(to_js)?;
+            .map_err(js_err)?;
             let bytes: Vec<u8> = crate::postprocess::threshold(&logits)
                 .into_iter()
                 .map(|b| if b { 255 } else { 0 })

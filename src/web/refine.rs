@@ -2,7 +2,7 @@
 //! page's settings, colour overlays. Conversions only; the logic is in `masks`, `sepl` and
 //! `overlay`.
 
-use super::{js_err, Label};
+use super::{js_err, js_error, Label};
 use crate::masks::{BitMask, MaskSet, MaskZip as CoreMaskZip, SamMask};
 use crate::sepl::{MergeParams, Preset};
 use serde::Deserialize;
@@ -33,23 +33,23 @@ impl Default for Settings {
     }
 }
 
-pub fn settings(value: JsValue) -> Result<Settings, JsError> {
+pub fn settings(value: JsValue) -> Result<Settings, JsValue> {
     if value.is_undefined() || value.is_null() {
         return Ok(Settings::default());
     }
     serde_wasm_bindgen::from_value(value).map_err(|e| {
-        JsError::new(&format!(
+        js_error("bad-input", &format!(
             "settings: {e}; expected {{preset, t1, t2, combine, bg_threshold}}"
         ))
     })
 }
 
-pub(crate) fn merge_params(s: &Settings) -> Result<MergeParams, JsError> {
+pub(crate) fn merge_params(s: &Settings) -> Result<MergeParams, JsValue> {
     Ok(MergeParams {
-        preset: s.preset.parse::<Preset>().map_err(|e| JsError::new(&e))?,
+        preset: s.preset.parse::<Preset>().map_err(|e| js_error("bad-input", &e))?,
         t1: s.t1,
         t2: s.t2,
-        combine: s.combine.parse().map_err(|e: String| JsError::new(&e))?,
+        combine: s.combine.parse().map_err(|e: String| js_error("bad-input", &e))?,
         num_classes: s.num_classes,
     })
 }
@@ -58,6 +58,17 @@ pub(crate) fn merge_params(s: &Settings) -> Result<MergeParams, JsError> {
 #[wasm_bindgen]
 pub struct Masks {
     pub(crate) inner: MaskSet,
+}
+
+impl Masks {
+    fn get(&self, i: usize) -> Result<&SamMask, JsValue> {
+        self.inner.masks.get(i).ok_or_else(|| {
+            js_error("bad-input", &format!(
+                "mask {i}: out of range; the image has {} masks",
+                self.inner.masks.len()
+            ))
+        })
+    }
 }
 
 #[wasm_bindgen]
@@ -73,25 +84,18 @@ impl Masks {
     }
 
     /// Mask `i` (in visiting order) as one byte per pixel, 255 inside.
-    pub fn mask(&self, i: usize) -> Result<Vec<u8>, JsError> {
-        self.inner
-            .masks
-            .get(i)
-            .map(|m| m.bits.to_values())
-            .ok_or_else(|| JsError::new(&format!("mask {i}: out of range")))
+    pub fn mask(&self, i: usize) -> Result<Vec<u8>, JsValue> {
+        self.get(i).map(|m| m.bits.to_values())
     }
 
-    /// Pixels inside mask `i`.
-    pub fn area(&self, i: usize) -> usize {
-        self.inner.masks.get(i).map_or(0, |m| m.bits.count())
+    /// Pixels inside mask `i` (an error for an index out of range, never a silent 0).
+    pub fn area(&self, i: usize) -> Result<usize, JsValue> {
+        self.get(i).map(|m| m.bits.count())
     }
 
-    /// The file mask `i` came from.
-    pub fn file(&self, i: usize) -> String {
-        self.inner
-            .masks
-            .get(i)
-            .map_or_else(String::new, |m| m.file.clone())
+    /// The file mask `i` came from (an error for an index out of range).
+    pub fn file(&self, i: usize) -> Result<String, JsValue> {
+        self.get(i).map(|m| m.file.clone())
     }
 
     /// Files skipped while reading (non-numeric names).
@@ -117,10 +121,10 @@ impl Masks {
         height: usize,
         bytes: &[u8],
         files: Vec<String>,
-    ) -> Result<Masks, JsError> {
+    ) -> Result<Masks, JsValue> {
         let per = width.saturating_mul(height).div_ceil(64).saturating_mul(8);
         if per.saturating_mul(files.len()) != bytes.len() {
-            return Err(JsError::new(&format!(
+            return Err(js_error("bad-input", &format!(
                 "stored masks: {} bytes; expected {} masks of {width}×{height} ({per} bytes each)",
                 bytes.len(),
                 files.len()
@@ -147,10 +151,10 @@ impl Masks {
 
     /// Append a mask (one byte per pixel, inside when ≥ 128), e.g. from the prompt tool; it
     /// is visited last by the merge. Returns its position.
-    pub fn push(&mut self, values: Vec<u8>, width: usize, height: usize) -> Result<usize, JsError> {
+    pub fn push(&mut self, values: Vec<u8>, width: usize, height: usize) -> Result<usize, JsValue> {
         if let Some(first) = self.inner.masks.first() {
             if (first.bits.width(), first.bits.height()) != (width, height) {
-                return Err(JsError::new(&format!(
+                return Err(js_error("bad-input", &format!(
                     "a {width}×{height} mask for a set of {}×{} masks",
                     first.bits.width(),
                     first.bits.height()
@@ -205,7 +209,7 @@ impl MaskFiles {
     }
 
     /// Decode; every mask must be `width × height` (the label's size).
-    pub fn decode(self, width: usize, height: usize) -> Result<Masks, JsError> {
+    pub fn decode(self, width: usize, height: usize) -> Result<Masks, JsValue> {
         MaskSet::from_files(&self.name, self.files, Some((width, height)))
             .map(|inner| Masks { inner })
             .map_err(js_err)
@@ -221,7 +225,7 @@ pub struct MaskZip {
 #[wasm_bindgen]
 impl MaskZip {
     /// Index the archive (entries are decoded per image, on demand).
-    pub fn open(bytes: Vec<u8>, zip_name: &str) -> Result<MaskZip, JsError> {
+    pub fn open(bytes: Vec<u8>, zip_name: &str) -> Result<MaskZip, JsValue> {
         CoreMaskZip::new(bytes, zip_name)
             .map(|inner| MaskZip { inner })
             .map_err(js_err)
@@ -233,7 +237,7 @@ impl MaskZip {
     }
 
     /// The masks of image `name`, each required to be `width × height`.
-    pub fn masks(&self, name: &str, width: usize, height: usize) -> Result<Masks, JsError> {
+    pub fn masks(&self, name: &str, width: usize, height: usize) -> Result<Masks, JsValue> {
         self.inner
             .mask_set(name, Some((width, height)))
             .map(|inner| Masks { inner })
@@ -254,7 +258,7 @@ pub fn merge(
     masks: &Masks,
     settings_js: JsValue,
     rejected: Vec<u32>,
-) -> Result<Label, JsError> {
+) -> Result<Label, JsValue> {
     let params = merge_params(&settings(settings_js)?)?;
     let bits: Vec<_> = masks
         .inner
@@ -275,7 +279,7 @@ pub fn overlay_png(
     label: &Label,
     image: Option<Vec<u8>>,
     image_name: &str,
-) -> Result<Vec<u8>, JsError> {
+) -> Result<Vec<u8>, JsValue> {
     use crate::overlay::{overlay_rgb, RgbImage};
     let img = image
         .map(|bytes| RgbImage::decode(&bytes, image_name))

@@ -7,7 +7,7 @@
 //! The model's `RefCell` borrow is its busy lock, held across awaits as in `model`.
 #![allow(clippy::await_holding_refcell_ref)]
 
-use super::model::{to_js, Sam};
+use super::model::Sam;
 use super::{js_err, settings, Cams, Label};
 use crate::cam::CamToLabel;
 use crate::cpm::{cpm_cam, CpmSettings};
@@ -24,7 +24,7 @@ pub fn pamr_label_js(
     image_name: &str,
     cams: &Cams,
     settings_js: JsValue,
-) -> Result<Label, JsError> {
+) -> Result<Label, JsValue> {
     let s = settings(settings_js)?;
     let rgb = preprocess::decode_rgb(&image, image_name).map_err(js_err)?;
     let to_label = CamToLabel {
@@ -46,7 +46,7 @@ pub fn pamr_label_js(
 /// The dense CRF (PSA / IRN / EPS recipe, default settings) on one image (PNG/JPEG bytes,
 /// `image_name` in errors) and its CAM.
 #[wasm_bindgen(js_name = crfLabel)]
-pub fn crf_label_js(image: Vec<u8>, image_name: &str, cams: &Cams) -> Result<Label, JsError> {
+pub fn crf_label_js(image: Vec<u8>, image_name: &str, cams: &Cams) -> Result<Label, JsValue> {
     let rgb = preprocess::decode_rgb(&image, image_name).map_err(js_err)?;
     crate::crf::crf_label(
         &rgb,
@@ -74,21 +74,21 @@ impl Sam {
         let cam = cams.inner.clone();
         let cam_name = cams.name.clone();
         future_to_promise(async move {
-            let rgb = preprocess::decode_rgb(&image, &image_name).map_err(to_js)?;
+            let rgb = preprocess::decode_rgb(&image, &image_name).map_err(js_err)?;
             let mut p = engine.try_borrow_mut().map_err(|_| super::model::busy())?;
             match embedding {
                 Some(e) => {
                     let size = (rgb.height() as usize, rgb.width() as usize);
-                    p.set_embedding(&e, size).await.map_err(to_js)?;
+                    p.set_embedding(&e, size).await.map_err(js_err)?;
                 }
                 None => {
                     use crate::predictor::ImagePredictor;
-                    p.set_image(&rgb).await.map_err(to_js)?;
+                    p.set_image(&rgb).await.map_err(js_err)?;
                 }
             }
             let out = cpm_cam(&mut *p, &cam, None, &CpmSettings::default(), &cam_name)
                 .await
-                .map_err(to_js)?;
+                .map_err(js_err)?;
             Ok(Label { inner: out.label }.into())
         })
     }

@@ -2,7 +2,7 @@
 //! has ground truth, then reads the scores and the heatmap with its cells' rectangles.
 
 use super::refine::{merge_params, settings, Masks};
-use super::{js_err, Label};
+use super::{js_err, js_error, Label};
 use crate::cam::CamToLabel;
 use crate::sweep::{heatmap::heatmap, parse_range, Grid, Pseudo, Sweep};
 use serde::Serialize;
@@ -19,7 +19,7 @@ impl Sweeper {
     /// A sweep with the page's merge settings (preset, combine, classes) over `t1` × `t2`,
     /// each `A:B:STEP` (B included), `a,b,c` or one value.
     #[wasm_bindgen(constructor)]
-    pub fn new(settings_js: JsValue, t1: &str, t2: &str) -> Result<Sweeper, JsError> {
+    pub fn new(settings_js: JsValue, t1: &str, t2: &str) -> Result<Sweeper, JsValue> {
         let merge = merge_params(&settings(settings_js)?)?;
         let grid = Grid {
             merge,
@@ -42,7 +42,7 @@ impl Sweeper {
         gt: &Label,
         name: &str,
         rejected: Vec<u32>,
-    ) -> Result<(), JsError> {
+    ) -> Result<(), JsValue> {
         let bits: Vec<_> = masks
             .inner
             .masks
@@ -58,17 +58,17 @@ impl Sweeper {
 
     /// The scores as `sweep.json` holds them, plus `heatmap`: the PNG's size and its cells
     /// (`{t1, t2, miou, x, y, w, h}`).
-    pub fn result(&self) -> Result<JsValue, JsError> {
+    pub fn result(&self) -> Result<JsValue, JsValue> {
         let result = self.inner.result();
         let map = heatmap(&result).map_err(js_err)?;
         let json = serde_json::json!({ "sweep": result, "heatmap": map });
         json.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| JsError::new(&format!("sweep result: {e}")))
+            .map_err(|e| js_error("bad-input", &format!("sweep result: {e}")))
     }
 
     /// The heatmap PNG (as `camsam sweep` writes `sweep.png`).
     #[wasm_bindgen(js_name = heatmapPng)]
-    pub fn heatmap_png(&self) -> Result<Vec<u8>, JsError> {
+    pub fn heatmap_png(&self) -> Result<Vec<u8>, JsValue> {
         Ok(heatmap(&self.inner.result()).map_err(js_err)?.png)
     }
 }

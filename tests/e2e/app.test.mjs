@@ -385,6 +385,30 @@ test('the CAM background slider re-thresholds the CAMs after a run (labels equal
   }
 });
 
+test('errors cross the wasm boundary as kinds (err.kind): bad input, an index out of range', async () => {
+  const b = await launch();
+  try {
+    await b.page.goto(`${server.origin}/?nodemo`);
+    await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
+    const kinds = await b.page.evaluate(async () => {
+      const wasm = await import('/pkg/camsam.js');
+      await wasm.default();
+      const kindOf = (f) => { try { f(); return 'no error'; } catch (e) { return `${e.kind}: ${e.message}`; } };
+      const masks = new wasm.MaskFiles('x').decode(2, 2);
+      return {
+        png: kindOf(() => wasm.Label.fromPng(new Uint8Array([1, 2, 3]), 'broken.png')),
+        area: kindOf(() => masks.area(3)),
+        file: kindOf(() => masks.file(0)),
+      };
+    });
+    assert.match(kinds.png, /^bad-input: broken\.png: /);
+    assert.match(kinds.area, /^bad-input: mask 3: out of range/);
+    assert.match(kinds.file, /^bad-input: mask 0: out of range/);
+  } finally {
+    await b.close();
+  }
+});
+
 test('finished results survive a reload: listed again, the same export byte for byte, an edit kept; clear → gone', async () => {
   const inputs = seplInputs(6);
   const b = await launch();
