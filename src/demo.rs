@@ -551,7 +551,10 @@ mod tests {
             let classes: Vec<u8> = s.cams.iter().map(|c| c.0).collect();
             let data: Vec<f32> = s.cams.iter().flat_map(|c| c.1.clone()).collect();
             let cam = Cam::new(classes, s.height, s.width, data).unwrap();
-            let pseudo = cam.to_label(None, &CamToLabel::default(), s.name).unwrap().label;
+            let pseudo = cam
+                .to_label(None, &CamToLabel::default(), s.name)
+                .unwrap()
+                .label;
             let bits: Vec<BitMask> = s
                 .masks
                 .iter()
@@ -564,7 +567,10 @@ mod tests {
         }
         let (b, a) = (before.miou().unwrap(), after.miou().unwrap());
         assert!((0.35..0.6).contains(&b), "mIoU before {b:.3}");
-        assert!((0.7..0.92).contains(&a), "mIoU after {a:.3}: not believable");
+        assert!(
+            (0.7..0.92).contains(&a),
+            "mIoU after {a:.3}: not believable"
+        );
     }
 
     #[test]

@@ -88,7 +88,10 @@ impl Cams {
             .iter()
             .position(|&c| c == class)
             .ok_or_else(|| {
-                js_error("bad-input", &format!("{}: no CAM channel for class {class}", self.name))
+                js_error(
+                    "bad-input",
+                    &format!("{}: no CAM channel for class {class}", self.name),
+                )
             })?;
         let ch = self.inner.channel(i);
         let max = ch

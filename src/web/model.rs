@@ -215,9 +215,10 @@ impl Sam {
         backend: String,
     ) -> std::result::Result<Sam, JsValue> {
         if !matches!(backend.as_str(), "auto" | "webgpu" | "cpu") {
-            return Err(js_error("bad-input", &format!(
-                "backend '{backend}': expected auto, webgpu or cpu"
-            )));
+            return Err(js_error(
+                "bad-input",
+                &format!("backend '{backend}': expected auto, webgpu or cpu"),
+            ));
         }
         let weights = Weights::from_bytes(&bytes, &name).map_err(js_err)?;
         drop(bytes);
@@ -372,8 +373,9 @@ impl Sam {
             let o: EverythingOptions = if options.is_undefined() || options.is_null() {
                 EverythingOptions::default()
             } else {
-                serde_wasm_bindgen::from_value(options)
-                    .map_err(|e| js_error("bad-input", &format!("segment-everything options: {e}")))?
+                serde_wasm_bindgen::from_value(options).map_err(|e| {
+                    js_error("bad-input", &format!("segment-everything options: {e}"))
+                })?
             };
             let config = AmgConfig {
                 points_per_side: Some(o.points_per_side),
@@ -456,7 +458,9 @@ impl Sam {
         future_to_promise(async move {
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
             if points.len() != 2 * labels.len() {
-                return Err(js_error("bad-input", "prompt: expected one label per (x, y) point").into());
+                return Err(
+                    js_error("bad-input", "prompt: expected one label per (x, y) point").into(),
+                );
             }
             let prompt = Prompt {
                 points: points
@@ -470,7 +474,11 @@ impl Sam {
                         let (x1, y1) = p.transform_point(b[2], b[3]);
                         Some([x0, y0, x1, y1])
                     }
-                    Some(_) => return Err(js_error("bad-input", "prompt: a box is [x0, y0, x1, y1]").into()),
+                    Some(_) => {
+                        return Err(
+                            js_error("bad-input", "prompt: a box is [x0, y0, x1, y1]").into()
+                        )
+                    }
                     None => None,
                 },
                 mask_input: None,

@@ -38,18 +38,25 @@ pub fn settings(value: JsValue) -> Result<Settings, JsValue> {
         return Ok(Settings::default());
     }
     serde_wasm_bindgen::from_value(value).map_err(|e| {
-        js_error("bad-input", &format!(
-            "settings: {e}; expected {{preset, t1, t2, combine, bg_threshold}}"
-        ))
+        js_error(
+            "bad-input",
+            &format!("settings: {e}; expected {{preset, t1, t2, combine, bg_threshold}}"),
+        )
     })
 }
 
 pub(crate) fn merge_params(s: &Settings) -> Result<MergeParams, JsValue> {
     Ok(MergeParams {
-        preset: s.preset.parse::<Preset>().map_err(|e| js_error("bad-input", &e))?,
+        preset: s
+            .preset
+            .parse::<Preset>()
+            .map_err(|e| js_error("bad-input", &e))?,
         t1: s.t1,
         t2: s.t2,
-        combine: s.combine.parse().map_err(|e: String| js_error("bad-input", &e))?,
+        combine: s
+            .combine
+            .parse()
+            .map_err(|e: String| js_error("bad-input", &e))?,
         num_classes: s.num_classes,
     })
 }
@@ -63,10 +70,13 @@ pub struct Masks {
 impl Masks {
     fn get(&self, i: usize) -> Result<&SamMask, JsValue> {
         self.inner.masks.get(i).ok_or_else(|| {
-            js_error("bad-input", &format!(
-                "mask {i}: out of range; the image has {} masks",
-                self.inner.masks.len()
-            ))
+            js_error(
+                "bad-input",
+                &format!(
+                    "mask {i}: out of range; the image has {} masks",
+                    self.inner.masks.len()
+                ),
+            )
         })
     }
 }
@@ -124,11 +134,14 @@ impl Masks {
     ) -> Result<Masks, JsValue> {
         let per = width.saturating_mul(height).div_ceil(64).saturating_mul(8);
         if per.saturating_mul(files.len()) != bytes.len() {
-            return Err(js_error("bad-input", &format!(
+            return Err(js_error(
+                "bad-input",
+                &format!(
                 "stored masks: {} bytes; expected {} masks of {width}×{height} ({per} bytes each)",
                 bytes.len(),
                 files.len()
-            )));
+            ),
+            ));
         }
         let mut masks = Vec::with_capacity(files.len());
         for (i, file) in files.into_iter().enumerate() {
@@ -154,11 +167,14 @@ impl Masks {
     pub fn push(&mut self, values: Vec<u8>, width: usize, height: usize) -> Result<usize, JsValue> {
         if let Some(first) = self.inner.masks.first() {
             if (first.bits.width(), first.bits.height()) != (width, height) {
-                return Err(js_error("bad-input", &format!(
-                    "a {width}×{height} mask for a set of {}×{} masks",
-                    first.bits.width(),
-                    first.bits.height()
-                )));
+                return Err(js_error(
+                    "bad-input",
+                    &format!(
+                        "a {width}×{height} mask for a set of {}×{} masks",
+                        first.bits.width(),
+                        first.bits.height()
+                    ),
+                ));
             }
         }
         let bits = BitMask::from_values(width, height, &values, |v| v >= 128).map_err(js_err)?;
