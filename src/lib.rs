@@ -20,6 +20,7 @@ pub mod gpu;
 pub mod label;
 pub mod limits;
 pub mod masks;
+pub mod medical;
 pub mod metrics;
 pub mod npy;
 pub mod overlay;

@@ -7,6 +7,7 @@ mod bench_refine;
 mod bench_sam;
 mod bench_webgpu;
 mod cam2label;
+mod convert;
 mod demo;
 mod embed;
 mod eval;
@@ -17,6 +18,7 @@ mod predict;
 mod refine;
 mod refiners;
 mod sweep;
+mod volume;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -52,6 +54,11 @@ enum Command {
     /// Score a grid of SEPL thresholds (t1 × t2, and the CAM background with --cams) against
     /// ground truth → OUT/sweep.json, sweep.csv, sweep.png (a heatmap).
     Sweep(sweep::Args),
+    /// Medical images (DICOM, NIfTI, 8/16-bit PNG/TIFF) → per slice OUT/<slice>.png (8-bit
+    /// RGB under a window) and OUT/<slice>.npy (float32 modality values).
+    Convert(convert::Args),
+    /// Per-slice label maps (LABELS/<slice>.png) → a uint8 .nii.gz on a NIfTI reference's grid.
+    Volume(volume::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -69,6 +76,8 @@ pub fn main() -> ExitCode {
         Command::Embed(args) => embed::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Convert(args) => convert::run(args),
+        Command::Volume(args) => volume::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 shared="${CAMSAM_SHARED:-../../../shared}"
 [ -d "$shared/fixtures" ] || { echo "seeds.sh: no fixtures at $shared (set CAMSAM_SHARED)" >&2; exit 1; }
-for t in npy cam_dict npz_cam heatmap_png image_labels cam_to_label label_png masks weights sepl_merge; do
+for t in npy cam_dict npz_cam heatmap_png image_labels cam_to_label label_png masks weights sepl_merge dicom nifti; do
   mkdir -p "corpus/$t"
 done
 sepl="$shared/fixtures/sepl"
@@ -141,5 +141,42 @@ with zipfile.ZipFile(os.path.join(weights, "mobile_sam_random.pt")) as z, \
             if not info.filename.endswith(("/data/0", "/data/1")):
                 continue
         out.writestr(info.filename, blob)
+PY
+# Medical files: the small DICOMs whole (one per transfer syntax and colour model), a large one
+# cut; NIfTI-1 cut down to a few voxels (plain and gzipped, 3-D and 4-D) and a NIfTI-2 built here.
+medical="$shared/fixtures/medical/files"
+for f in MR_small MR_small_RLE MR_small_bigendian MR_small_implicit SC_rgb_rle SC_rgb_jpeg_dcmtk \
+         JPEG2000 image_dfl rtdose rtplan; do
+  cp "$medical/$f.dcm" corpus/dicom/
+done
+head -c 4096 "$medical/CT_small.dcm" > corpus/dicom/CT_small_head.dcm
+cp "$medical/standard.nii.gz" corpus/nifti/
+python3 - "$medical" <<'PY'
+import gzip, struct, sys
+medical = sys.argv[1]
+
+def shrink(raw, dims):
+    """A NIfTI-1 file cut to `dims` voxels (its own header and byte order)."""
+    e = "<" if struct.unpack_from("<i", raw)[0] == 348 else ">"
+    hdr = bytearray(raw[:352])
+    struct.pack_into(e + "8h", hdr, 40, len(dims), *dims, *([1] * (7 - len(dims))))
+    bitpix = struct.unpack_from(e + "h", hdr, 72)[0]
+    offset = int(struct.unpack_from(e + "f", hdr, 108)[0])
+    n = 1
+    for d in dims:
+        n *= d
+    struct.pack_into(e + "f", hdr, 108, 352.0)
+    return bytes(hdr) + raw[offset:offset + n * bitpix // 8]
+
+anat = open(f"{medical}/anatomical.nii", "rb").read()
+open("corpus/nifti/anatomical_small.nii", "wb").write(shrink(anat, (4, 5, 3)))
+fmri = gzip.decompress(open(f"{medical}/example4d.nii.gz", "rb").read())
+open("corpus/nifti/example4d_small.nii.gz", "wb").write(gzip.compress(shrink(fmri, (3, 4, 2, 2))))
+# NIfTI-2: 3×2×2 float32, slope 2, intercept 1.
+h = bytearray(544)
+struct.pack_into("<i8sh", h, 0, 540, b"n+2\0\r\n\x1a\n", 16)
+struct.pack_into("<8q", h, 16, 3, 3, 2, 2, 1, 1, 1, 1)
+struct.pack_into("<qdd", h, 168, 544, 2.0, 1.0)
+open("corpus/nifti/small.nii", "wb").write(bytes(h) + struct.pack("<12f", *range(12)))
 PY
 echo "seeds.sh: corpora under $(pwd)/corpus" >&2
