@@ -68,6 +68,18 @@ pub struct Masks {
 }
 
 impl Masks {
+    /// The masks in visiting order without the user's `rejected` ones (as if SAM had not
+    /// proposed them): what every merge of the page uses.
+    pub(crate) fn kept(&self, rejected: &[u32]) -> Vec<&BitMask> {
+        self.inner
+            .masks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !rejected.contains(&(*i as u32)))
+            .map(|(_, m)| &m.bits)
+            .collect()
+    }
+
     fn get(&self, i: usize) -> Result<&SamMask, JsValue> {
         self.inner.masks.get(i).ok_or_else(|| {
             js_error(
@@ -276,15 +288,7 @@ pub fn merge(
     rejected: Vec<u32>,
 ) -> Result<Label, JsValue> {
     let params = merge_params(&settings(settings_js)?)?;
-    let bits: Vec<_> = masks
-        .inner
-        .masks
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !rejected.contains(&(*i as u32)))
-        .map(|(_, m)| &m.bits)
-        .collect();
-    crate::sepl::merge(&pseudo.inner, &bits, &params)
+    crate::sepl::merge(&pseudo.inner, &masks.kept(&rejected), &params)
         .map(|r| Label { inner: r.label })
         .map_err(js_err)
 }

@@ -43,16 +43,13 @@ impl Sweeper {
         name: &str,
         rejected: Vec<u32>,
     ) -> Result<(), JsValue> {
-        let bits: Vec<_> = masks
-            .inner
-            .masks
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !rejected.contains(&(*i as u32)))
-            .map(|(_, m)| &m.bits)
-            .collect();
         self.inner
-            .add(&Pseudo::Label(&pseudo.inner), &bits, &gt.inner, name)
+            .add(
+                &Pseudo::Label(&pseudo.inner),
+                &masks.kept(&rejected),
+                &gt.inner,
+                name,
+            )
             .map_err(js_err)
     }
 
