@@ -132,17 +132,8 @@ pub fn run(args: Args) -> Result<()> {
                 "no CAM for this listed name; expected <name>.npy, <name>.npz or <name>_<class>.png",
             )
         })?;
-        let present = match (&labels, &args.labels) {
-            (Some(map), Some(file)) => Some(map.get(name).ok_or_else(|| {
-                Error::input(
-                    file.display().to_string(),
-                    format!("no image-level labels for '{name}'; expected a line for every image"),
-                )
-            })?),
-            _ => None,
-        };
+        let present = present_classes(labels.as_ref(), args.labels.as_deref(), name)?;
         let cam = Cam::read(files, &opts)?;
-        let present = present.map(Vec::as_slice);
         let out = match (&args.saliency, &args.images) {
             (Some(dir), Some(images)) => {
                 let image = read_rgb(&super::refine::find_image(images, name)?)?;
@@ -200,6 +191,24 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     outcome.into_result()
+}
+
+/// The image-level labels of `name` from the `--labels` file `file` (`None` without one); an
+/// error naming the file when it has no line for the image.
+pub(super) fn present_classes<'a>(
+    labels: Option<&'a BTreeMap<String, Vec<u8>>>,
+    file: Option<&Path>,
+    name: &str,
+) -> Result<Option<&'a [u8]>> {
+    match (labels, file) {
+        (Some(map), Some(file)) => map.get(name).map(|v| Some(v.as_slice())).ok_or_else(|| {
+            Error::input(
+                file.display().to_string(),
+                format!("no image-level labels for '{name}'; expected a line for every image"),
+            )
+        }),
+        _ => Ok(None),
+    }
 }
 
 /// The file to name in an image's errors.

@@ -12,7 +12,7 @@
 //! ```
 
 use super::batch::{self, BatchArgs, Output, RunOptions};
-use super::cam2label::{cam_name, scan_cams};
+use super::cam2label::{cam_name, present_classes, scan_cams};
 use super::everything::{amg_files, GeneratorArgs};
 use super::refiners::{cpm_label, RefinerArgs};
 use camsam::amg::{AutomaticMaskGenerator, MaskRecord};
@@ -279,15 +279,7 @@ pub fn run(args: Args) -> Result<()> {
                     ),
                 ));
             }
-            let present = match (&labels, &args.labels) {
-                (Some(map), Some(file)) => Some(map.get(name).map(Vec::as_slice).ok_or_else(|| {
-                    Error::input(
-                        file.display().to_string(),
-                        format!("no image-level labels for '{name}'; expected a line for every image"),
-                    )
-                })?),
-                _ => None,
-            };
+            let present = present_classes(labels.as_ref(), args.labels.as_deref(), name)?;
             // CAM → pseudo-label: the threshold rule, or EPS++'s with a saliency map
             let pseudo_label = || -> Result<LabelMap> {
                 match &args.saliency {

@@ -3,7 +3,7 @@
 //! [`camsam::sweep`]). Each image is decoded once for the whole grid; images run in parallel.
 
 use super::batch;
-use super::cam2label::scan_cams;
+use super::cam2label::{present_classes, scan_cams};
 use super::merge::MaskSource;
 use camsam::cam::{self, Cam, CamOptions, CamToLabel, Keys};
 use camsam::label::LabelMap;
@@ -141,21 +141,8 @@ pub fn run(args: Args) -> Result<()> {
                     )
                 })?;
                 let cam = Cam::read(files, &cam_opts)?;
-                let present = match (&labels, &args.labels) {
-                    (Some(map), Some(file)) => Some(map.get(name).ok_or_else(|| {
-                        Error::input(
-                            file.display().to_string(),
-                            format!("no image-level labels for '{name}'"),
-                        )
-                    })?),
-                    _ => None,
-                };
-                sweep.add(
-                    &Pseudo::Cam(&cam, present.map(Vec::as_slice)),
-                    &bits,
-                    &gt,
-                    name,
-                )?;
+                let present = present_classes(labels.as_ref(), args.labels.as_deref(), name)?;
+                sweep.add(&Pseudo::Cam(&cam, present), &bits, &gt, name)?;
             }
             (None, None) => unreachable!("clap requires --pseudo or --cams"),
         }
