@@ -389,26 +389,11 @@ impl Cam {
         params.validate()?;
         let channels: Vec<usize> = match present {
             None => (0..self.classes.len()).collect(),
-            Some(ids) => {
-                let mut wanted: Vec<u8> = ids.iter().copied().filter(|&c| c != 0).collect();
-                wanted.sort_unstable();
-                wanted.dedup();
-                wanted
-                    .iter()
-                    .map(|&c| {
-                        self.classes.iter().position(|&k| k == c).ok_or_else(|| {
-                            Error::input(
-                                name,
-                                format!(
-                                    "the image-level labels list class {c}{} but the CAM has no channel for it (channels: {:?})",
-                                    class_name(c),
-                                    self.classes
-                                ),
-                            )
-                        })
-                    })
-                    .collect::<Result<_>>()?
-            }
+            Some(ids) => self
+                .present_channels(ids, name)?
+                .into_iter()
+                .map(|(_, i)| i)
+                .collect(),
         };
         // Visit channels by ascending class id so ties go to the lower id.
         let mut channels = channels;
@@ -794,6 +779,30 @@ fn parse_class(token: &str, num_classes: usize) -> std::result::Result<u8, Strin
 
 /// CAM operations the SAM-based refiners share (CPM, PAMR).
 impl Cam {
+    /// `(class id, channel)` of each class in `ids` (0 and repeats ignored), by ascending id;
+    /// an error naming `name` when a class has no channel.
+    fn present_channels(&self, ids: &[u8], name: &str) -> Result<Vec<(u8, usize)>> {
+        let mut wanted: Vec<u8> = ids.iter().copied().filter(|&c| c != 0).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
+            .into_iter()
+            .map(|c| {
+                let i = self.classes.iter().position(|&k| k == c).ok_or_else(|| {
+                    Error::input(
+                        name,
+                        format!(
+                            "the image-level labels list class {c}{} but the CAM has no channel for it (channels: {:?})",
+                            class_name(c),
+                            self.classes
+                        ),
+                    )
+                })?;
+                Ok((c, i))
+            })
+            .collect()
+    }
+
     /// Only the channels of `present` (class ids; 0 and repeats ignored), in ascending class
     /// order; `None` keeps every channel. Errors, naming `name`, when a present class has no
     /// channel.
@@ -801,24 +810,13 @@ impl Cam {
         let Some(ids) = present else {
             return Ok(self.clone());
         };
-        let mut wanted: Vec<u8> = ids.iter().copied().filter(|&c| c != 0).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
+        let present = self.present_channels(ids, name)?;
         let n = self.height * self.width;
-        let mut data = Vec::with_capacity(wanted.len() * n);
-        for &c in &wanted {
-            let i = self.classes.iter().position(|&k| k == c).ok_or_else(|| {
-                Error::input(
-                    name,
-                    format!(
-                        "the image-level labels list class {c}{} but the CAM has no channel for it (channels: {:?})",
-                        class_name(c),
-                        self.classes
-                    ),
-                )
-            })?;
+        let mut data = Vec::with_capacity(present.len() * n);
+        for &(_, i) in &present {
             data.extend_from_slice(self.channel(i));
         }
+        let wanted = present.into_iter().map(|(c, _)| c).collect();
         let cam = Cam::new(wanted, self.height, self.width, data)?;
         match &self.background {
             Some(bg) => cam.with_background(bg.clone(), name),
