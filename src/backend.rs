@@ -38,6 +38,18 @@ pub enum Backend {
     Auto,
 }
 
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cpu" => Ok(Backend::Cpu),
+            "webgpu" => Ok(Backend::Webgpu),
+            "auto" => Ok(Backend::Auto),
+            other => Err(format!("backend '{other}': expected auto, webgpu or cpu")),
+        }
+    }
+}
+
 /// MobileSAM on either backend.
 // One per process, never moved in a loop: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
@@ -65,6 +77,9 @@ pub async fn open(
     gpu: GpuOptions,
 ) -> Result<(AnySam, Option<String>)> {
     let webgpu = |cpu_adapter_ok: bool| async move {
+        // In the browser `auto` takes any adapter the browser offers: the page's CPU model
+        // is single-threaded wasm, and a browser names no adapter reliably as software.
+        let cpu_adapter_ok = cpu_adapter_ok || cfg!(target_arch = "wasm32");
         let ctx = GpuContext::with_options(gpu).await?;
         if !cpu_adapter_ok && ctx.is_software() {
             return Err(Error::Gpu(software_adapter(&ctx.adapter_name())));

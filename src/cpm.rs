@@ -64,6 +64,7 @@ pub enum MaskChoice {
 
 /// CPM's settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CpmSettings {
     /// How peaks are picked.
     pub peaks: PeakSettings,

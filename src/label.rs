@@ -39,6 +39,16 @@ pub enum LabelFormat {
     Gray,
 }
 
+impl LabelFormat {
+    /// The format's flag value.
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelFormat::Palette => "palette",
+            LabelFormat::Gray => "gray",
+        }
+    }
+}
+
 impl std::str::FromStr for LabelFormat {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -29,6 +29,7 @@ pub mod peaks;
 pub mod pickle;
 pub mod postprocess;
 pub mod predictor;
+pub mod refine;
 pub mod saliency;
 pub mod sam;
 pub mod se_map;

@@ -40,6 +40,7 @@ pub const DEFAULT_DILATIONS: [usize; 6] = [1, 2, 4, 8, 12, 24];
 
 /// PAMR's settings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PamrSettings {
     /// Propagation steps (default 10).
     pub iterations: usize,

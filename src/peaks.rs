@@ -34,6 +34,7 @@ use crate::{Error, Result};
 
 /// How peaks are chosen (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PeakSettings {
     /// τ: a local maximum is a peak only when its CAM value is greater than this.
     pub threshold: f32,

@@ -49,7 +49,8 @@ use crate::masks::BitMask;
 use crate::{Error, Result};
 
 /// A merge rule; see the module docs for each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// The published `max_iou_imp2`: take on `O_s > t1` or `O_p ≥ t2`, trust CAM outside SAM.
     #[default]
@@ -102,7 +103,8 @@ impl std::str::FromStr for Preset {
 }
 
 /// How [`Preset::Paper`] combines its two tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Combine {
     /// Keep a mask when `O_s > t1` and `O_p > t2`.
     #[default]

@@ -43,7 +43,8 @@ const VANILLA_NMS_NUMEL: usize = 4000;
 const CROP_EDGE_ATOL: f64 = 20.0;
 
 /// The generator's parameters, with the official names and defaults.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AmgConfig {
     /// Points sampled along one side of the image (`None`: `point_grids` gives them).
     pub points_per_side: Option<usize>,

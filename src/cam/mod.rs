@@ -55,13 +55,23 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 /// How `.npz` `keys` number the classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Keys {
     /// 0-based foreground indices (IRN, AMN, ReCAM): key k is class k + 1.
     #[default]
     Foreground,
     /// Dataset class ids (0 = background, whose channel is dropped).
     ClassIds,
+}
+
+impl std::fmt::Display for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Keys::Foreground => "foreground",
+            Keys::ClassIds => "class-ids",
+        })
+    }
 }
 
 impl std::str::FromStr for Keys {
@@ -111,7 +121,8 @@ pub struct Cam {
 }
 
 /// Parameters of the CAM → pseudo-label step.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CamToLabel {
     /// The background score, against per-class max-normalised CAMs (0..=1).
     pub bg_threshold: f32,

@@ -205,6 +205,35 @@ pub struct Outcome<T> {
     pub threads: usize,
 }
 
+/// Fills a report's batch fields: the list, shard and overwrite flags and the number of names
+/// (in `inputs`), what was skipped and failed, time and threads. The images are the command's.
+pub fn describe<T>(
+    report: &mut camsam::refine::Report,
+    args: &BatchArgs,
+    names: &[String],
+    outcome: &Outcome<T>,
+) {
+    use serde_json::Value;
+    let path = |p: &std::path::Path| Value::from(p.display().to_string());
+    report
+        .inputs
+        .insert("list".into(), args.list.as_deref().map(path).into());
+    report.inputs.insert(
+        "shard".into(),
+        args.shard.map(|s| s.to_string()).into(),
+    );
+    report
+        .inputs
+        .insert("overwrite".into(), args.overwrite.into());
+    report.inputs.insert("names".into(), names.len().into());
+    report.skipped = outcome.skipped.clone();
+    for (name, e) in &outcome.failed {
+        report.fail(name, e);
+    }
+    report.seconds = Some(outcome.elapsed.as_secs_f64());
+    report.threads = Some(outcome.threads);
+}
+
 enum Status<T> {
     Done(T, Duration),
     Skipped,

@@ -9,10 +9,13 @@
 //! Printed, never asserted; with the core count.
 
 use super::everything::GeneratorArgs;
-use super::refine::{find_image, sepl_merge};
+use super::refine::find_image;
+use camsam::refine::Settings;
 use super::refiners::RefinerArgs;
-use camsam::amg::AutomaticMaskGenerator;
-use camsam::cam::{self, Cam, CamOptions, CamToLabel};
+use camsam::amg::{AutomaticMaskGenerator, MaskRecord};
+use camsam::cam::{self, Cam, CamOptions};
+use camsam::label::LabelMap;
+use camsam::masks::BitMask;
 use camsam::cpm::cpm_cam;
 use camsam::crf::crf_label;
 use camsam::pamr::pamr_label;
@@ -80,9 +83,11 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
 pub fn run(args: RefineBench) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let generator = AutomaticMaskGenerator::new(args.generator.config())?;
-    let cpm_settings = args.refiners.cpm_settings()?;
-    let pamr_settings = args.refiners.pamr_settings()?;
-    let crf_settings = args.refiners.crf_settings()?;
+    let mut settings = Settings::default();
+    args.refiners.apply(&mut settings);
+    settings.validate()?;
+    let (cpm_settings, pamr_settings, crf_settings) =
+        (settings.cpm, settings.pamr.clone(), settings.crf.clone());
     let found = cam::scan_dir(&args.cams, None)?;
     let names: Vec<String> = found.cams.keys().take(args.limit).cloned().collect();
     if names.is_empty() {
@@ -94,8 +99,8 @@ pub fn run(args: RefineBench) -> Result<()> {
     let weights = Weights::load(&args.weights)?;
     let sam = CpuSam::new(&weights)?;
     drop(weights);
-    let params = MergeParams::default();
-    let to_label = CamToLabel::default();
+    let params = settings.merge_params();
+    let to_label = settings.cam;
 
     println!(
         "camsam bench refine: {} image(s), {cores} core(s), MobileSAM on the CPU, \
@@ -187,4 +192,10 @@ pub fn run(args: RefineBench) -> Result<()> {
          segment everything)"
     );
     Ok(())
+}
+
+/// SEPL merge of the generator's masks, visited in the generator's output order.
+fn sepl_merge(pseudo: &LabelMap, records: &[MaskRecord], params: &MergeParams) -> Result<LabelMap> {
+    let masks: Vec<&BitMask> = records.iter().map(|r| &r.segmentation).collect();
+    Ok(camsam::sepl::merge(pseudo, &masks, params)?.label)
 }

@@ -3,10 +3,10 @@
 //! skip-existing and atomic writes. The conversion is [`camsam::cam`]'s.
 
 use super::batch::{self, BatchArgs, Output, RunOptions};
-use camsam::cam::{self, Cam, CamFiles, CamOptions, CamToLabel, Keys};
+use camsam::cam::{self, Cam, CamFiles, CamOptions};
+use camsam::refine::{derive, Inputs, Settings};
 use camsam::label::LabelFormat;
-use camsam::pamr::PamrSettings;
-use camsam::saliency::{saliency_label, Saliency};
+use camsam::saliency::Saliency;
 use camsam::sam::preprocess::read_rgb;
 use camsam::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
@@ -43,31 +43,23 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Background score against max-normalised CAMs (0 to 1).
-    #[arg(long, default_value_t = 0.25)]
-    pub bg_threshold: f32,
+    #[command(flatten)]
+    pub cam: super::settings::CamArgs,
 
     /// Image-level labels: a TSV with a `classes` header column, or lines `<name> <class>…`
     /// (class ids or VOC names). Only these classes compete; each must have a CAM channel.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
 
-    /// Mark pixels whose two best scores differ by less than this as 255 (ignore); 0 = off.
-    #[arg(long, default_value_t = 0.0)]
-    pub ignore_margin: f32,
 
     /// Output PNG format: palette (VOC colours) or gray.
     #[arg(long, default_value = "palette")]
     pub format: LabelFormat,
 
     /// Number of classes including background (decides how .npy channels are numbered).
-    #[arg(long, default_value_t = 21)]
+    #[arg(long, default_value_t = super::settings::default_num_classes())]
     pub num_classes: usize,
 
-    /// How CAM keys (.npz and np.save'd dicts) number classes: foreground (0-based
-    /// foreground, IRN/AMN/ReCAM/PSA: key k is class k+1) or class-ids (0 = background).
-    #[arg(long, default_value = "foreground")]
-    pub keys: Keys,
 
     /// Folder of saliency maps <name>.png (8- or 16-bit gray; EPS / EPS++): the pseudo-label is
     /// EPS++'s instead — the CAM foreground refined with PAMR (default settings), pixels where
@@ -90,14 +82,15 @@ struct ImageReport {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let params = CamToLabel {
-        bg_threshold: args.bg_threshold,
-        ignore_margin: args.ignore_margin,
+    let mut settings = Settings {
+        num_classes: args.num_classes,
+        ..Settings::default()
     };
-    params.validate()?;
+    args.cam.apply(&mut settings);
+    settings.validate()?;
     let opts = CamOptions {
         num_classes: args.num_classes,
-        keys: args.keys,
+        keys: settings.keys,
     };
     // Checks --num-classes once rather than failing every image.
     cam::parse_image_labels("", "--num-classes", args.num_classes)?;
@@ -134,29 +127,28 @@ pub fn run(args: Args) -> Result<()> {
         })?;
         let present = present_classes(labels.as_ref(), args.labels.as_deref(), name)?;
         let cam = Cam::read(files, &opts)?;
-        let out = match (&args.saliency, &args.images) {
-            (Some(dir), Some(images)) => {
-                let image = read_rgb(&super::refine::find_image(images, name)?)?;
-                let map = Saliency::read(&dir.join(format!("{name}.png")))?;
-                let label = saliency_label(
-                    &image,
-                    &cam,
-                    present,
-                    &map,
-                    &PamrSettings::default(),
-                    &cam_name(files, name),
-                )?;
-                cam::CamLabel {
-                    label,
-                    non_finite: 0,
-                }
-            }
-            _ => cam.to_label(present, &params, &cam_name(files, name))?,
+        let image = match (&args.saliency, &args.images) {
+            (Some(_), Some(images)) => Some(read_rgb(&super::refine::find_image(images, name)?)?),
+            _ => None,
         };
+        let saliency = match &args.saliency {
+            Some(dir) => Some(Saliency::read(&dir.join(format!("{name}.png")))?),
+            None => None,
+        };
+        let cam_name = cam_name(files, name);
+        let inputs = Inputs {
+            image: image.as_ref(),
+            cam: Some(&cam),
+            saliency: saliency.as_ref(),
+            present,
+            ..Inputs::new(&cam_name)
+        };
+        // the pseudo-label of the refine pipeline (its CAM → label step)
+        let out = derive(&inputs, &settings, &[], None)?;
         Ok((
             vec![Output::new(
                 output(name),
-                out.label.encode_png(args.format)?,
+                out.pseudo.encode_png(args.format)?,
             )],
             ImageReport {
                 non_finite: out.non_finite,

@@ -21,38 +21,43 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug, Clone)]
 pub struct GeneratorArgs {
     /// Points sampled along one side of the image (the grid has N² points).
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    #[arg(long, default_value_t = amg().points_per_side.unwrap_or_default(), value_name = "N")]
     pub points_per_side: usize,
     /// Points run through the mask decoder at once.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = amg().points_per_batch, value_name = "N")]
     pub points_per_batch: usize,
     /// Keep masks whose predicted IoU is above this.
-    #[arg(long, default_value_t = 0.88, value_name = "T")]
+    #[arg(long, default_value_t = amg().pred_iou_thresh, value_name = "T")]
     pub pred_iou_thresh: f64,
     /// Keep masks whose stability score is at least this.
-    #[arg(long, default_value_t = 0.95, value_name = "T")]
+    #[arg(long, default_value_t = amg().stability_score_thresh, value_name = "T")]
     pub stability_score_thresh: f64,
     /// Logit offset of the stability score's two cutoffs.
-    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    #[arg(long, default_value_t = amg().stability_score_offset, value_name = "X")]
     pub stability_score_offset: f64,
     /// Box IoU above which NMS drops a duplicate mask within a crop.
-    #[arg(long, default_value_t = 0.7, value_name = "T")]
+    #[arg(long, default_value_t = amg().box_nms_thresh, value_name = "T")]
     pub box_nms_thresh: f64,
     /// Crop layers beyond the whole image (layer i has (2^i)² crops).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = amg().crop_n_layers, value_name = "N")]
     pub crop_n_layers: usize,
     /// Box IoU above which NMS drops a duplicate mask across crops.
-    #[arg(long, default_value_t = 0.7, value_name = "T")]
+    #[arg(long, default_value_t = amg().crop_nms_thresh, value_name = "T")]
     pub crop_nms_thresh: f64,
     /// Overlap of neighbouring crops, as a fraction of the short side.
-    #[arg(long, default_value_t = 512.0 / 1500.0, value_name = "R")]
+    #[arg(long, default_value_t = amg().crop_overlap_ratio, value_name = "R")]
     pub crop_overlap_ratio: f64,
     /// Points per side in crop layer n are divided by this to the power n.
-    #[arg(long, default_value_t = 1, value_name = "K")]
+    #[arg(long, default_value_t = amg().crop_n_points_downscale_factor, value_name = "K")]
     pub crop_n_points_downscale_factor: usize,
     /// Fill holes and remove islands smaller than this many pixels (0: off).
-    #[arg(long, default_value_t = 0, value_name = "PIXELS")]
+    #[arg(long, default_value_t = amg().min_mask_region_area, value_name = "PIXELS")]
     pub min_mask_region_area: usize,
+}
+
+/// The generator's defaults (the official ones, written in `camsam::amg`).
+fn amg() -> AmgConfig {
+    AmgConfig::default()
 }
 
 impl GeneratorArgs {

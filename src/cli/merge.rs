@@ -6,28 +6,14 @@ use super::batch::{self, BatchArgs, Output, RunOptions};
 use camsam::label::{LabelFormat, LabelMap};
 use camsam::masks::{MaskSet, MaskZip};
 use camsam::overlay::{overlay_rgb, RgbImage};
-use camsam::sepl::{self, Combine, MergeParams, Preset};
+use camsam::refine::{ImageEntry, Method, Report, Settings};
+use camsam::sepl::{self, MergeParams};
+use serde_json::Value;
 use camsam::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const PRESET_HELP: &str = "\
-The merge rule. For a mask M and the pseudo-label region P_k of class k:
-O_s = |M∩P_k| / |M| and O_p = |M∩P_k| / |P_k|.
-
-official-imp2 (default), official-imp, official: pixel-identical to the published SEPL code's
-  max_iou_imp2, max_iou_imp, max_iou. For each class k = 1..K-1 present in the pseudo-label,
-  in ascending order: visit every mask not taken by an earlier class in ascending number
-  (their union is the \"running union\" V_k); take M when O_s > t1 (or, for official-imp2,
-  also when O_p >= t2); taken masks are unavailable to later classes. Write k on the taken
-  masks, and for -imp/-imp2 also on P_k outside V_k (\"trust CAM\"); later classes overwrite
-  earlier ones; everything else is 0 (255 in the pseudo-label belongs to no class).
-paper: the rule as the paper's text states it. Each mask goes to the class it overlaps most
-  (ties to the smaller id; masks overlapping no class are dropped); a class keeps its masks
-  with O_s > t1 and O_p > t2 (--combine or: either). A class keeping no mask keeps its
-  pseudo-label. Fallback pseudo-labels are written first, then kept masks by decreasing
-  area, so where masks of different classes collide the smaller mask wins.";
 
 /// Merge SAM masks into CAM pseudo-labels with SEPL (arXiv 2305.05803).
 ///
@@ -49,28 +35,15 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Merge rule: official-imp2, official-imp, official or paper.
-    #[arg(long, default_value = "official-imp2", long_help = PRESET_HELP)]
-    pub preset: Preset,
-
-    /// Threshold on O_s = |M∩P_k|/|M| (a mask is taken when O_s > t1).
-    #[arg(long, default_value_t = 0.5)]
-    pub t1: f64,
-
-    /// Threshold on O_p = |M∩P_k|/|P_k| (official-imp2: O_p >= t2; paper: O_p > t2).
-    #[arg(long, default_value_t = 0.85)]
-    pub t2: f64,
-
-    /// How the paper preset combines its two tests: and, or.
-    #[arg(long, default_value = "and")]
-    pub combine: Combine,
+    #[command(flatten)]
+    pub sepl: super::settings::SeplArgs,
 
     /// Output PNG format: palette (VOC colours) or gray.
     #[arg(long, default_value = "palette")]
     pub format: LabelFormat,
 
     /// Number of classes including background (class ids 1..N-1 are merged).
-    #[arg(long, default_value_t = 21)]
+    #[arg(long, default_value_t = super::settings::default_num_classes())]
     pub num_classes: usize,
 
     /// Also write colour overlays to OUT/overlay/<name>.png.
@@ -235,83 +208,34 @@ fn read_image(dir: &Path, name: &str) -> Result<RgbImage> {
     RgbImage::decode(&bytes, &path.display().to_string())
 }
 
-#[derive(Serialize)]
-struct Report<'a> {
-    command: &'static str,
-    settings: Settings,
-    images: Vec<&'a ImageReport>,
-    skipped: &'a [String],
-    failed: Vec<Failure>,
-    timing: Timing,
-}
-
-#[derive(Serialize)]
-struct Settings {
-    pseudo: String,
-    masks: String,
-    out: String,
-    preset: String,
-    t1: f64,
-    t2: f64,
-    combine: String,
-    num_classes: usize,
-    format: &'static str,
-    overlay: bool,
-    images: Option<String>,
-    list: Option<String>,
-    shard: Option<String>,
-    overwrite: bool,
-    names: usize,
-}
-
-#[derive(Serialize)]
-struct Failure {
-    name: String,
-    error: String,
-}
-
-#[derive(Serialize)]
-struct Timing {
-    seconds: f64,
-    threads: usize,
-    images_done: usize,
-    ms_per_image: Option<f64>,
-    stage_ms_total: StageTimes,
-}
-
 /// `Job` from the arguments.
 pub fn job_from(args: &Args) -> Result<Job> {
     Ok(Job {
         pseudo: args.pseudo.clone(),
         masks: MaskSource::open(&args.masks)?,
         out: args.out.clone(),
-        params: MergeParams {
-            preset: args.preset,
-            t1: args.t1,
-            t2: args.t2,
-            combine: args.combine,
-            num_classes: args.num_classes,
-        },
+        params: settings(args).merge_params(),
         format: args.format,
         overlay: args.overlay,
         images: args.images.clone(),
     })
 }
 
+/// The settings of the merge (method `sepl` on pseudo-label files and mask files).
+fn settings(args: &Args) -> Settings {
+    let mut s = Settings {
+        method: Method::Sepl,
+        num_classes: args.num_classes,
+        ..Settings::default()
+    };
+    args.sepl.apply(&mut s);
+    s
+}
+
 pub fn run(args: Args) -> Result<()> {
     // Checked here once rather than failing every image.
-    sepl::merge(
-        &LabelMap::filled(1, 1, 0),
-        &[],
-        &MergeParams {
-            preset: args.preset,
-            t1: args.t1,
-            t2: args.t2,
-            combine: args.combine,
-            num_classes: args.num_classes,
-        },
-    )
-    .map_err(|e| Error::input("merge", format!("bad settings: {e}")))?;
+    let settings = settings(&args);
+    settings.validate()?;
     if !args.pseudo.is_dir() {
         return Err(Error::input(
             args.pseudo.display().to_string(),
@@ -342,60 +266,34 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("warning: … and {extra} more (see the report)");
     }
 
-    let images: Vec<&ImageReport> = outcome.done.iter().map(|(_, r, _)| r).collect();
-    let mut stage = StageTimes::default();
-    for r in &images {
-        stage.decode += r.ms.decode;
-        stage.merge += r.ms.merge;
-        stage.encode += r.ms.encode;
-    }
-    let report = Report {
-        command: "merge",
-        settings: Settings {
-            pseudo: args.pseudo.display().to_string(),
-            masks: args.masks.display().to_string(),
-            out: args.out.display().to_string(),
-            preset: args.preset.to_string(),
-            t1: args.t1,
-            t2: args.t2,
-            combine: args.combine.to_string(),
-            num_classes: args.num_classes,
-            format: match args.format {
-                LabelFormat::Palette => "palette",
-                LabelFormat::Gray => "gray",
+    let mut report = Report::new("merge", &settings, false, false, false);
+    let path = |p: &Path| Value::from(p.display().to_string());
+    report.inputs = serde_json::Map::from_iter([
+        ("pseudo".to_string(), path(&args.pseudo)),
+        ("masks".to_string(), path(&args.masks)),
+        ("out".to_string(), path(&args.out)),
+        ("images".to_string(), args.images.as_deref().map(path).into()),
+        ("format".to_string(), args.format.name().into()),
+        ("overlay".to_string(), args.overlay.into()),
+    ]);
+    batch::describe(&mut report, &args.batch, &names, &outcome);
+    for (name, r, t) in &outcome.done {
+        report.images.push(ImageEntry {
+            name: name.clone(),
+            method: Some(Method::Sepl),
+            sam_masks: Some(r.masks),
+            seconds: Some(t.as_secs_f64()),
+            detail: match serde_json::to_value(r) {
+                Ok(Value::Object(map)) => map,
+                _ => serde_json::Map::new(),
             },
-            overlay: args.overlay,
-            images: args.images.as_ref().map(|p| p.display().to_string()),
-            list: args.batch.list.as_ref().map(|p| p.display().to_string()),
-            shard: args.batch.shard.map(|s| s.to_string()),
-            overwrite: args.batch.overwrite,
-            names: names.len(),
-        },
-        images,
-        skipped: &outcome.skipped,
-        failed: outcome
-            .failed
-            .iter()
-            .map(|(n, e)| Failure {
-                name: n.clone(),
-                error: e.to_string(),
-            })
-            .collect(),
-        timing: Timing {
-            seconds: outcome.elapsed.as_secs_f64(),
-            threads: outcome.threads,
-            images_done: outcome.done.len(),
-            ms_per_image: (!outcome.done.is_empty())
-                .then(|| outcome.elapsed.as_secs_f64() * 1e3 / outcome.done.len() as f64),
-            stage_ms_total: stage,
-        },
-    };
+            ..ImageEntry::default()
+        });
+    }
     let report_name = match args.batch.shard {
         Some(s) => format!("report-shard-{}-of-{}.json", s.index, s.count),
         None => "report.json".to_string(),
     };
-    let json = serde_json::to_vec_pretty(&report)
-        .map_err(|e| Error::input("report", format!("could not serialise: {e}")))?;
-    batch::write_atomic(&args.out.join(report_name), &json)?;
+    batch::write_atomic(&args.out.join(report_name), &report.to_json()?)?;
     outcome.into_result()
 }

@@ -17,6 +17,7 @@ mod model;
 mod predict;
 mod refine;
 mod refiners;
+mod settings;
 mod sweep;
 mod volume;
 

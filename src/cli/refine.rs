@@ -14,70 +14,20 @@
 use super::batch::{self, BatchArgs, Output, RunOptions};
 use super::cam2label::{cam_name, present_classes, scan_cams};
 use super::everything::{amg_files, GeneratorArgs};
-use super::refiners::{cpm_label, RefinerArgs};
-use camsam::amg::{AutomaticMaskGenerator, MaskRecord};
-use camsam::cam::{self, Cam, CamOptions, CamToLabel, Keys};
-use camsam::crf::crf_label;
-use camsam::label::{LabelFormat, LabelMap};
-use camsam::masks::BitMask;
-use camsam::pamr::pamr_label;
-use camsam::saliency::{saliency_label, Saliency};
+use super::refiners::RefinerArgs;
+use camsam::cam::{self, Cam, CamOptions};
+use camsam::label::LabelFormat;
+use camsam::refine::{refine_image, ImageEntry, Inputs, Method, Report, Settings};
+use camsam::saliency::Saliency;
 use camsam::sam::preprocess::read_rgb;
 use camsam::sam::Predictor;
 use camsam::se_map::{se_map_from_records, SeOrder};
-use camsam::sepl::{self, Combine, MergeParams, Preset};
 use camsam::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Image file extensions looked for in `--images`, in this order.
 const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "JPG", "PNG"];
-
-/// How SAM's masks refine the CAM pseudo-label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// SEPL (arXiv 2305.05803): segment everything, then merge the masks into the
-    /// pseudo-label (`--preset`, `--t1`, `--t2`, `--combine`).
-    Sepl,
-    /// S2C's CAM-prompted SAM: each class's CAM peaks prompt SAM; per pixel the class with the
-    /// best `mask logit × mean CAM` (`--peak-threshold`, `--peak-distance`, `--prompt`,
-    /// `--mask`, `--cpm-margin`).
-    Cpm,
-    /// PAMR (Araslanov & Roth 2020): the CAM refined with image-colour affinities, then the
-    /// CAM → label step; no SAM, no weights needed (`--pamr-iterations`, `--pamr-dilations`).
-    Pamr,
-    /// The dense CRF of PSA / IRN / EPS (Krähenbühl's densecrf): background (1 − max CAM)^α,
-    /// Gaussian + bilateral kernels, mean field; no SAM, no weights needed (`--crf-*`).
-    Crf,
-    /// CPM's labels as the pseudo-label that SEPL merges the everything-mode masks into.
-    #[value(name = "cpm+sepl")]
-    CpmSepl,
-    /// EPS++'s saliency pseudo-label (`--saliency DIR`): CAM foreground refined with PAMR,
-    /// pixels where it and the saliency map disagree ignored (255); no SAM, no weights needed.
-    Saliency,
-}
-
-impl Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Sepl => "sepl",
-            Mode::Cpm => "cpm",
-            Mode::Pamr => "pamr",
-            Mode::Crf => "crf",
-            Mode::CpmSepl => "cpm+sepl",
-            Mode::Saliency => "saliency",
-        }
-    }
-    fn uses_sam(self) -> bool {
-        !matches!(self, Mode::Pamr | Mode::Crf | Mode::Saliency)
-    }
-    fn uses_everything(self) -> bool {
-        matches!(self, Mode::Sepl | Mode::CpmSepl)
-    }
-    fn uses_cpm(self) -> bool {
-        matches!(self, Mode::Cpm | Mode::CpmSepl)
-    }
-}
 
 /// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment everything
 /// → merge → OUT/<name>.png.
@@ -102,31 +52,13 @@ pub struct Args {
     /// Output folder for the refined labels <name>.png (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// How SAM refines the pseudo-label.
-    #[arg(long, value_enum, default_value = "sepl")]
-    pub mode: Mode,
-    /// SEPL merge rule: official-imp2, official-imp, official or paper (see `camsam merge --help`).
-    #[arg(long, default_value = "official-imp2")]
-    pub preset: Preset,
-    /// SEPL threshold on O_s = |M∩P_k|/|M|.
-    #[arg(long, default_value_t = 0.5)]
-    pub t1: f64,
-    /// SEPL threshold on O_p = |M∩P_k|/|P_k|.
-    #[arg(long, default_value_t = 0.85)]
-    pub t2: f64,
-    /// How the paper preset combines its two tests: and, or.
-    #[arg(long, default_value = "and")]
-    pub combine: Combine,
-    /// Background score against the max-normalised CAMs (CAM → pseudo-label).
-    #[arg(long, default_value_t = 0.25)]
-    pub bg_threshold: f32,
-    /// Pixels whose two best CAM scores differ by less than this become 255 (0: off).
-    #[arg(long, default_value_t = 0.0)]
-    pub ignore_margin: f32,
-    /// How CAM keys (.npz and np.save'd dicts) number the classes: foreground
-    /// (IRN/AMN/ReCAM/PSA) or class-ids.
-    #[arg(long, default_value = "foreground")]
-    pub keys: Keys,
+    /// How SAM refines the pseudo-label (the method).
+    #[arg(long, value_enum, default_value_t = Settings::default().method)]
+    pub mode: Method,
+    #[command(flatten)]
+    pub sepl: super::settings::SeplArgs,
+    #[command(flatten)]
+    pub cam: super::settings::CamArgs,
     /// Folder of saliency maps <name>.png (8- or 16-bit gray, 0–1 after scaling; EPS / EPS++):
     /// the CAM → pseudo-label step becomes EPS++'s (see --mode saliency), so SEPL merges into it.
     #[arg(long, value_name = "DIR")]
@@ -135,7 +67,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// Number of classes including background.
-    #[arg(long, default_value_t = 21)]
+    #[arg(long, default_value_t = super::settings::default_num_classes())]
     pub num_classes: usize,
     /// Output PNG format: palette (VOC colours) or gray.
     #[arg(long, default_value = "palette")]
@@ -164,25 +96,30 @@ pub struct Args {
 /// What the pipeline did to one image.
 struct ImageReport {
     masks: usize,
+    size: (usize, usize),
+}
+
+/// The settings of a run from its flags.
+pub(super) fn settings(args: &Args) -> Settings {
+    let mut s = Settings {
+        method: args.mode,
+        num_classes: args.num_classes,
+        generator: args.generator.config(),
+        ..Settings::default()
+    };
+    args.sepl.apply(&mut s);
+    args.cam.apply(&mut s);
+    args.refiners.apply(&mut s);
+    s
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let generator = AutomaticMaskGenerator::new(args.generator.config())?;
-    let params = MergeParams {
-        preset: args.preset,
-        t1: args.t1,
-        t2: args.t2,
-        combine: args.combine,
-        num_classes: args.num_classes,
-    };
-    let cam_params = CamToLabel {
-        bg_threshold: args.bg_threshold,
-        ignore_margin: args.ignore_margin,
-    };
-    cam_params.validate()?;
+    let settings = settings(&args);
+    settings.validate()?;
+    let method = settings.method;
     let cam_opts = CamOptions {
         num_classes: args.num_classes,
-        keys: args.keys,
+        keys: settings.keys,
     };
     let labels: Option<BTreeMap<String, Vec<u8>>> = match &args.labels {
         Some(path) => Some(cam::read_image_labels(path, args.num_classes)?),
@@ -198,44 +135,33 @@ pub fn run(args: Args) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
 
-    if args.se_map && !args.mode.uses_everything() {
+    if args.se_map && !method.uses_masks() {
         return Err(Error::input(
             "--se-map",
-            format!(
-                "--mode {} runs no segment-everything; expected --mode sepl or cpm+sepl",
-                args.mode.name()
-            ),
+            format!("--mode {method} runs no segment-everything; expected --mode sepl or cpm+sepl"),
         ));
     }
-    let saliency_modes = matches!(args.mode, Mode::Sepl | Mode::Saliency);
-    match (&args.saliency, args.mode) {
-        (None, Mode::Saliency) => {
+    match (&args.saliency, method) {
+        (None, Method::Saliency) => {
             return Err(Error::input(
                 "--mode saliency",
                 "needs --saliency DIR (the saliency maps <name>.png)",
             ))
         }
-        (Some(_), mode) if !saliency_modes => {
+        (Some(_), m) if !matches!(m, Method::Sepl | Method::Saliency) => {
             return Err(Error::input(
                 "--saliency",
-                format!(
-                    "--mode {} takes no pseudo-label; expected --mode saliency or sepl",
-                    mode.name()
-                ),
+                format!("--mode {m} takes no pseudo-label; expected --mode saliency or sepl"),
             ))
         }
         _ => {}
     }
-    let cpm_settings = args.refiners.cpm_settings()?;
-    let pamr_settings = args.refiners.pamr_settings()?;
-    let crf_settings = args.refiners.crf_settings()?;
-    let sam = if args.mode.uses_sam() {
+    let sam = if method.uses_sam() {
         let path = args.weights.as_ref().ok_or_else(|| {
             Error::input(
                 "--weights",
                 format!(
-                    "missing; --mode {} runs MobileSAM and needs its weights (mobile_sam.pt)",
-                    args.mode.name()
+                    "missing; --mode {method} runs MobileSAM and needs its weights (mobile_sam.pt)"
                 ),
             )
         })?;
@@ -264,8 +190,6 @@ pub fn run(args: Args) -> Result<()> {
             let image_path = find_image(&args.images, name)?;
             let image = read_rgb(&image_path)?;
             let (w, h) = (image.width() as usize, image.height() as usize);
-
-            // CAM → pseudo-label
             let cam_name = cam_name(files, name);
             let cam = Cam::read(files, &cam_opts)?;
             if (cam.height, cam.width) != (h, w) {
@@ -279,82 +203,26 @@ pub fn run(args: Args) -> Result<()> {
                     ),
                 ));
             }
-            let present = present_classes(labels.as_ref(), args.labels.as_deref(), name)?;
-            // CAM → pseudo-label: the threshold rule, or EPS++'s with a saliency map
-            let pseudo_label = || -> Result<LabelMap> {
-                match &args.saliency {
-                    Some(dir) => {
-                        let map = Saliency::read(&dir.join(format!("{name}.png")))?;
-                        saliency_label(&image, &cam, present, &map, &pamr_settings, &cam_name)
-                    }
-                    None => Ok(cam.to_label(present, &cam_params, &cam_name)?.label),
-                }
+            let saliency = match &args.saliency {
+                Some(dir) => Some(Saliency::read(&dir.join(format!("{name}.png")))?),
+                None => None,
             };
-            let records = match &sam {
-                Some(sam) if args.mode.uses_everything() => {
-                    let mut predictor = Predictor::new(sam);
-                    let records = pollster::block_on(generator.generate(&mut predictor, &image))?;
-                    Some((predictor, records))
-                }
-                _ => None,
+            let inputs = Inputs {
+                image: Some(&image),
+                cam: Some(&cam),
+                saliency: saliency.as_ref(),
+                present: present_classes(labels.as_ref(), args.labels.as_deref(), name)?,
+                ..Inputs::new(&cam_name)
             };
-            let label = match (args.mode, &sam, records) {
-                (Mode::Sepl, _, Some((_, records))) => {
-                    // CAM → pseudo-label, then merge the everything-mode masks into it
-                    let pseudo = pseudo_label()?;
-                    (sepl_merge(&pseudo, &records, &params)?, records)
-                }
-                (Mode::CpmSepl, _, Some((mut predictor, records))) => {
-                    // the generator's last image is the whole image unless it used crops
-                    let image_is_set = args.generator.crop_n_layers == 0;
-                    let pseudo = cpm_label(
-                        &mut predictor,
-                        &image,
-                        image_is_set,
-                        &cam,
-                        present,
-                        &cpm_settings,
-                        &cam_name,
-                    )?;
-                    (sepl_merge(&pseudo, &records, &params)?, records)
-                }
-                (Mode::Cpm, Some(sam), _) => {
-                    let mut predictor = Predictor::new(sam);
-                    let label = cpm_label(
-                        &mut predictor,
-                        &image,
-                        false,
-                        &cam,
-                        present,
-                        &cpm_settings,
-                        &cam_name,
-                    )?;
-                    (label, Vec::new())
-                }
-                (Mode::Pamr, _, _) => {
-                    let label = pamr_label(
-                        &image,
-                        &cam,
-                        present,
-                        &pamr_settings,
-                        &cam_params,
-                        &cam_name,
-                    )?;
-                    (label.label, Vec::new())
-                }
-                (Mode::Saliency, _, _) => (pseudo_label()?, Vec::new()),
-                (Mode::Crf, _, _) => (
-                    crf_label(&image, &cam, present, &crf_settings, &cam_name)?,
-                    Vec::new(),
-                ),
-                (mode, _, _) => {
-                    return Err(Error::Model(format!(
-                        "refine --mode {}: the model was not loaded",
-                        mode.name()
-                    )))
-                }
-            };
-            let (label, records) = label;
+            let mut predictor = sam.as_ref().map(Predictor::new);
+            let (derived, out) = pollster::block_on(refine_image(
+                &inputs,
+                &settings,
+                None,
+                predictor.as_mut(),
+                &mut |_, _| Ok(()),
+            ))?;
+            let records = out.records;
 
             let mut outputs = Vec::new();
             if args.save_masks {
@@ -373,12 +241,13 @@ pub fn run(args: Args) -> Result<()> {
             // the primary output last: its existence marks the name finished
             outputs.push(Output::new(
                 out_dir.join(format!("{name}.png")),
-                label.encode_png(args.format)?,
+                derived.label.encode_png(args.format)?,
             ));
             Ok((
                 outputs,
                 ImageReport {
                     masks: records.len(),
+                    size: (w, h),
                 },
             ))
         },
@@ -386,15 +255,7 @@ pub fn run(args: Args) -> Result<()> {
     let masks: usize = outcome.done.iter().map(|(_, r, _)| r.masks).sum();
     outcome.print_summary();
     let backend = sam.as_ref().map(camsam::sam::SamBackend::name);
-    write_report(
-        &args,
-        &names,
-        &outcome,
-        &cpm_settings,
-        &pamr_settings,
-        &crf_settings,
-        backend,
-    )?;
+    write_report(&args, &settings, &names, &outcome, backend)?;
     if !outcome.done.is_empty() {
         eprintln!(
             "refine: {masks} SAM masks over {} images ({:.1} per image)",
@@ -405,108 +266,51 @@ pub fn run(args: Args) -> Result<()> {
     outcome.into_result()
 }
 
-/// `OUT/report.json` (`report-shard-I-of-N.json` with `--shard`): the mode and every setting
+/// `OUT/report.json` (`report-shard-I-of-N.json` with `--shard`): the method, every setting
 /// that shaped the labels, and what happened to each name.
 fn write_report(
     args: &Args,
+    settings: &Settings,
     names: &[String],
     outcome: &batch::Outcome<ImageReport>,
-    cpm: &camsam::cpm::CpmSettings,
-    pamr: &camsam::pamr::PamrSettings,
-    crf: &camsam::crf::CrfSettings,
     backend: Option<String>,
 ) -> Result<()> {
-    use serde_json::{json, Value};
-    let mode = args.mode;
-    let g = &args.generator;
-    let report = json!({
-        "command": "refine",
-        "mode": mode.name(),
-        "settings": {
-            "weights": args.weights.as_ref().map(|p| p.display().to_string()),
-            "backend": backend,
-            "images": args.images.display().to_string(),
-            "cams": args.cams.display().to_string(),
-            "out": args.out.display().to_string(),
-            "labels": args.labels.as_ref().map(|p| p.display().to_string()),
-            "num_classes": args.num_classes,
-            "format": match args.format {
-                LabelFormat::Palette => "palette",
-                LabelFormat::Gray => "gray",
-            },
-            "saliency": args.saliency.as_ref().map(|p| p.display().to_string()),
-            "cam2label": if matches!(mode, Mode::Sepl | Mode::Pamr) && args.saliency.is_none() {
-                json!({ "bg_threshold": args.bg_threshold, "ignore_margin": args.ignore_margin })
-            } else {
-                Value::Null
-            },
-            "sepl": if mode.uses_everything() {
-                json!({
-                    "preset": args.preset.to_string(),
-                    "t1": args.t1,
-                    "t2": args.t2,
-                    "combine": args.combine.to_string(),
-                })
-            } else {
-                Value::Null
-            },
-            "generator": if mode.uses_everything() {
-                json!({
-                    "points_per_side": g.points_per_side,
-                    "points_per_batch": g.points_per_batch,
-                    "pred_iou_thresh": g.pred_iou_thresh,
-                    "stability_score_thresh": g.stability_score_thresh,
-                    "stability_score_offset": g.stability_score_offset,
-                    "box_nms_thresh": g.box_nms_thresh,
-                    "crop_n_layers": g.crop_n_layers,
-                    "crop_nms_thresh": g.crop_nms_thresh,
-                    "crop_overlap_ratio": g.crop_overlap_ratio,
-                    "crop_n_points_downscale_factor": g.crop_n_points_downscale_factor,
-                    "min_mask_region_area": g.min_mask_region_area,
-                })
-            } else {
-                Value::Null
-            },
-            "se_map": if args.se_map { Some(args.se_order.name()) } else { None },
-            "cpm": if mode.uses_cpm() { json!(cpm) } else { Value::Null },
-            "pamr": if mode == Mode::Pamr || args.saliency.is_some() { json!(pamr) } else { Value::Null },
-            "crf": if mode == Mode::Crf { json!(crf) } else { Value::Null },
-            "list": args.batch.list.as_ref().map(|p| p.display().to_string()),
-            "shard": args.batch.shard.map(|s| s.to_string()),
-            "overwrite": args.batch.overwrite,
-            "names": names.len(),
-        },
-        "done": outcome.done.iter().map(|(n, r, t)| json!({
-            "name": n,
-            "sam_masks": r.masks,
-            "seconds": t.as_secs_f64(),
-        })).collect::<Vec<_>>(),
-        "skipped": &outcome.skipped,
-        "failed": outcome.failed.iter().map(|(n, e)| json!({
-            "name": n,
-            "error": e.to_string(),
-        })).collect::<Vec<_>>(),
-        "seconds": outcome.elapsed.as_secs_f64(),
-        "threads": outcome.threads,
-    });
+    use serde_json::Value;
+    let mut report = Report::new("refine", settings, true, true, args.saliency.is_some());
+    report.backend = backend.clone();
+    let path = |p: &Path| Value::from(p.display().to_string());
+    report.inputs = serde_json::Map::from_iter([
+        ("weights".to_string(), args.weights.as_deref().map(path).into()),
+        ("images".to_string(), path(&args.images)),
+        ("cams".to_string(), path(&args.cams)),
+        ("out".to_string(), path(&args.out)),
+        ("labels".to_string(), args.labels.as_deref().map(path).into()),
+        ("saliency".to_string(), args.saliency.as_deref().map(path).into()),
+        ("format".to_string(), args.format.name().into()),
+        (
+            "se_map".to_string(),
+            args.se_map.then(|| args.se_order.name()).into(),
+        ),
+    ]);
+    batch::describe(&mut report, &args.batch, names, outcome);
+    let model = if settings.method.uses_sam() { backend } else { Some("none".into()) };
+    for (name, r, t) in &outcome.done {
+        report.images.push(ImageEntry {
+            name: name.clone(),
+            width: Some(r.size.0),
+            height: Some(r.size.1),
+            method: Some(settings.method),
+            backend: model.clone(),
+            sam_masks: Some(r.masks),
+            seconds: Some(t.as_secs_f64()),
+            ..ImageEntry::default()
+        });
+    }
     let report_name = match args.batch.shard {
         Some(s) => format!("report-shard-{}-of-{}.json", s.index, s.count),
         None => "report.json".to_string(),
     };
-    let json = serde_json::to_vec_pretty(&report)
-        .map_err(|e| Error::input("report", format!("could not serialise: {e}")))?;
-    batch::write_atomic(&args.out.join(report_name), &json)
-}
-
-/// SEPL merge of the generator's masks, visited in the generator's output order (the order
-/// of amg.py's `<i>.png` files).
-pub(super) fn sepl_merge(
-    pseudo: &LabelMap,
-    records: &[MaskRecord],
-    params: &MergeParams,
-) -> Result<LabelMap> {
-    let masks: Vec<&BitMask> = records.iter().map(|r| &r.segmentation).collect();
-    Ok(sepl::merge(pseudo, &masks, params)?.label)
+    batch::write_atomic(&args.out.join(report_name), &report.to_json()?)
 }
 
 /// `DIR/<name>.<ext>` for the first image extension that exists.

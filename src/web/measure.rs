@@ -2,8 +2,8 @@
 //! CAMs, dataset confusion matrices, per-image mIoU. Conversions only; the logic is in `cam`,
 //! `npy` and `metrics`.
 
-use super::{js_err, js_error, settings, Label};
-use crate::cam::{Cam, CamOptions, CamToLabel};
+use super::{js_err, js_error, Label};
+use crate::cam::{Cam, CamOptions};
 use crate::metrics::Confusion as CoreConfusion;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -47,6 +47,7 @@ impl Default for HeatmapFiles {
 
 /// One image's CAM (heatmap PNGs, a `.npy` or a `.npz`).
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Cams {
     pub(crate) inner: Cam,
     pub(crate) name: String,
@@ -109,20 +110,6 @@ impl Cams {
                 }
             })
             .collect())
-    }
-
-    /// The pseudo-label (background threshold from the settings).
-    #[wasm_bindgen(js_name = toLabel)]
-    pub fn to_label(&self, settings_js: JsValue) -> Result<Label, JsValue> {
-        let s = settings(settings_js)?;
-        let params = CamToLabel {
-            bg_threshold: s.bg_threshold,
-            ..Default::default()
-        };
-        self.inner
-            .to_label(None, &params, &self.name)
-            .map(|l| Label { inner: l.label })
-            .map_err(js_err)
     }
 }
 

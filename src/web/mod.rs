@@ -177,11 +177,11 @@ pub fn demo_files() -> Result<js_sys::Array, JsValue> {
 
 mod measure;
 mod model;
+mod pipeline;
 mod refine;
-mod refiners;
 mod sweep;
 pub use measure::*;
 pub use model::*;
+pub use pipeline::*;
 pub use refine::*;
-pub use refiners::*;
 pub use sweep::*;

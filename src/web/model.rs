@@ -2,10 +2,9 @@
 //! (or its cached embedding), segment-everything with progress and cancellation, and single
 //! prompts for the point/box tool. The model and generator are `sam` and `amg`.
 //!
-//! Backend choice: `auto` tries WebGPU (adapter, device, weight upload) and falls back to the
-//! CPU model when any step fails, saying why in [`Sam::fallback`]; `webgpu` fails instead;
-//! `cpu` never touches the GPU. [`Engine`] is the one type the rest of this module calls, so
-//! both backends share every code path above it. A lost device (the browser resets the GPU,
+//! Backend choice is `backend::open`'s, as in the CLI (`auto`: WebGPU, else the CPU model,
+//! saying why in [`Sam::fallback`]; `webgpu` fails instead; `cpu` never touches the GPU), with
+//! the browser's rule written there. A lost device (the browser resets the GPU,
 //! the driver crashes) is recorded by wgpu's device-lost callback and shown in [`Sam::lost`];
 //! the worker then reloads the model with `cpu` and restarts the job.
 //!
@@ -18,12 +17,12 @@
 
 use super::{js_err, js_error, Masks};
 use crate::amg::{AmgConfig, AutomaticMaskGenerator};
-use crate::gpu::{sam::GpuSam, GpuContext};
+use crate::backend::{self, AnySam, Backend};
+use crate::gpu::GpuOptions;
 use crate::masks::{MaskSet, SamMask};
 use crate::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
-use crate::sam::{cpu::CpuSam, preprocess, weights::Weights, Predictor, SamBackend};
+use crate::sam::{preprocess, weights::Weights, Predictor, SamBackend};
 use crate::{Error, Result};
-use serde::Deserialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -31,86 +30,41 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 /// The model on one backend; every caller goes through this enum.
-pub(crate) enum Engine {
-    Cpu(Box<Predictor<CpuSam>>),
-    Gpu(Box<Predictor<GpuSam>>),
-}
+/// The model the page runs: MobileSAM on the backend [`backend::open`] chose.
+pub(crate) type Engine = Predictor<AnySam>;
 
-impl Engine {
-    fn name(&self) -> String {
-        match self {
-            Engine::Cpu(p) => p.backend().name(),
-            Engine::Gpu(p) => p.backend().name(),
-        }
-    }
-
-    pub(super) async fn set_embedding(
-        &mut self,
-        embedding: &[f32],
-        size: (usize, usize),
-    ) -> Result<()> {
-        match self {
-            Engine::Cpu(p) => p.set_embedding(embedding, size).await,
-            Engine::Gpu(p) => p.set_embedding(embedding, size).await,
-        }
-    }
-
-    async fn embedding(&self) -> Result<Vec<f32>> {
-        match self {
-            Engine::Cpu(p) => p.embedding().await,
-            Engine::Gpu(p) => p.embedding().await,
-        }
-    }
-
-    fn transform_point(&self, x: f64, y: f64) -> (f64, f64) {
-        match self {
-            Engine::Cpu(p) => p.transform_point(x, y),
-            Engine::Gpu(p) => p.transform_point(x, y),
-        }
-    }
-}
-
-impl MaskPredictor for Engine {
-    fn original_size(&self) -> (usize, usize) {
-        match self {
-            Engine::Cpu(p) => p.original_size(),
-            Engine::Gpu(p) => p.original_size(),
-        }
-    }
-
-    fn input_size(&self) -> (usize, usize) {
-        match self {
-            Engine::Cpu(p) => p.input_size(),
-            Engine::Gpu(p) => p.input_size(),
-        }
-    }
-
-    async fn predict_low_res(
-        &mut self,
-        prompts: &[Prompt],
-        multimask: bool,
-    ) -> Result<Vec<LowResMasks>> {
-        match self {
-            Engine::Cpu(p) => p.predict_low_res(prompts, multimask).await,
-            Engine::Gpu(p) => p.predict_low_res(prompts, multimask).await,
-        }
-    }
-}
-
-impl ImagePredictor for Engine {
-    async fn set_image(&mut self, image: &image::RgbImage) -> Result<()> {
-        match self {
-            Engine::Cpu(p) => p.set_image(image).await,
-            Engine::Gpu(p) => p.set_image(image).await,
-        }
-    }
-}
-
-/// The engine with the whole image's embedding already set (from the page's cache): the
-/// generator's `set_image` of the whole image keeps it; crops still run the encoder.
-struct Embedded<'a> {
+/// The engine for one image whose embedding may be cached: `set_image` of that image (the
+/// whole image, as the generator and CPM call it) is skipped once the embedding is set.
+pub(super) struct Embedded<'a> {
     engine: &'a mut Engine,
     whole: Option<(usize, usize)>,
+}
+
+impl<'a> Embedded<'a> {
+    /// `image`'s cached `embedding` set on `engine`; without one the encoder runs as usual.
+    pub(super) async fn new(
+        engine: &'a mut Engine,
+        image: &image::RgbImage,
+        embedding: Option<&[f32]>,
+    ) -> Result<Embedded<'a>> {
+        let whole = match embedding {
+            Some(e) => {
+                let size = (image.height() as usize, image.width() as usize);
+                engine.set_embedding(e, size).await?;
+                Some(size)
+            }
+            None => None,
+        };
+        Ok(Embedded { engine, whole })
+    }
+
+    /// No cached embedding.
+    pub(super) fn new_unset(engine: &'a mut Engine) -> Embedded<'a> {
+        Embedded {
+            engine,
+            whole: None,
+        }
+    }
 }
 
 impl MaskPredictor for Embedded<'_> {
@@ -148,19 +102,6 @@ type Shared = Rc<RefCell<Engine>>;
 type LostSlot = Arc<Mutex<Option<String>>>;
 
 /// Opens a WebGPU device and uploads the model; records a loss of the device in `lost`.
-async fn open_gpu(weights: &Weights, lost: &LostSlot) -> Result<(GpuSam, wgpu::Device)> {
-    let ctx = GpuContext::new().await?;
-    let device = ctx.device.clone();
-    let sink = lost.clone();
-    device.set_device_lost_callback(move |reason, message| {
-        if let Ok(mut slot) = sink.lock() {
-            slot.get_or_insert_with(|| format!("{reason:?}: {message}"));
-        }
-    });
-    Ok((GpuSam::new(ctx, weights)?, device))
-}
-
-/// MobileSAM, loaded from a checkpoint's bytes.
 #[wasm_bindgen]
 pub struct Sam {
     engine: Shared,
@@ -173,33 +114,6 @@ pub struct Sam {
 }
 
 /// Segment-everything options from the page (SAM's `SamAutomaticMaskGenerator` names).
-#[derive(Deserialize)]
-#[serde(default)]
-struct EverythingOptions {
-    points_per_side: usize,
-    points_per_batch: usize,
-    pred_iou_thresh: f64,
-    stability_score_thresh: f64,
-    box_nms_thresh: f64,
-    crop_n_layers: usize,
-    min_mask_region_area: usize,
-}
-
-impl Default for EverythingOptions {
-    fn default() -> Self {
-        let d = AmgConfig::default();
-        EverythingOptions {
-            points_per_side: d.points_per_side.unwrap_or(32),
-            points_per_batch: d.points_per_batch,
-            pred_iou_thresh: d.pred_iou_thresh,
-            stability_score_thresh: d.stability_score_thresh,
-            box_nms_thresh: d.box_nms_thresh,
-            crop_n_layers: d.crop_n_layers,
-            min_mask_region_area: d.min_mask_region_area,
-        }
-    }
-}
-
 pub(super) fn busy() -> JsValue {
     js_error("busy", "SAM is busy with another request")
 }
@@ -214,52 +128,45 @@ impl Sam {
         name: String,
         backend: String,
     ) -> std::result::Result<Sam, JsValue> {
-        if !matches!(backend.as_str(), "auto" | "webgpu" | "cpu") {
-            return Err(js_error(
-                "bad-input",
-                &format!("backend '{backend}': expected auto, webgpu or cpu"),
-            ));
-        }
+        let choice: Backend = backend
+            .parse()
+            .map_err(|e: String| js_error("bad-input", &e))?;
         let weights = Weights::from_bytes(&bytes, &name).map_err(js_err)?;
         drop(bytes);
         let lost = LostSlot::default();
-        let mut fallback = String::new();
-        if backend != "cpu" {
-            match open_gpu(&weights, &lost).await {
-                Ok((gpu, device)) => {
-                    let adapter = gpu.context().adapter_name();
-                    let engine = Engine::Gpu(Box::new(Predictor::new(gpu)));
-                    return Ok(Sam {
-                        backend: engine.name(),
-                        engine: Rc::new(RefCell::new(engine)),
-                        source: name,
-                        adapter,
-                        fallback,
-                        lost,
-                        device: Some(device),
-                    });
+        let (model, fallback) = backend::open(&weights, choice, GpuOptions::default())
+            .await
+            .map_err(|e| match (choice, e) {
+                (Backend::Webgpu, e @ Error::Gpu(_)) => {
+                    js_error("gpu", &format!("{name}: backend webgpu: {e}"))
                 }
-                Err(e) if backend == "webgpu" => {
-                    return Err(js_error("gpu", &format!("{name}: backend webgpu: {e}")))
-                }
-                Err(e) => fallback = e.to_string(),
+                (_, e) => js_err(e),
+            })?;
+        let (adapter, device) = match &model {
+            AnySam::Webgpu(gpu) => {
+                let device = gpu.context().device.clone();
+                let sink = lost.clone();
+                device.set_device_lost_callback(move |reason, message| {
+                    if let Ok(mut slot) = sink.lock() {
+                        slot.get_or_insert_with(|| format!("{reason:?}: {message}"));
+                    }
+                });
+                (gpu.context().adapter_name(), Some(device))
             }
-        }
-        let engine = Engine::Cpu(Box::new(Predictor::new(
-            CpuSam::new(&weights).map_err(js_err)?,
-        )));
+            AnySam::Cpu(_) => (String::new(), None),
+        };
+        let engine = Predictor::new(model);
         Ok(Sam {
-            backend: engine.name(),
+            backend: engine.backend().name(),
             engine: Rc::new(RefCell::new(engine)),
             source: name,
-            adapter: String::new(),
-            fallback,
+            adapter,
+            fallback: fallback.unwrap_or_default(),
             lost,
-            device: None,
+            device,
         })
     }
 
-    /// The backend in use, e.g. `cpu (1 threads)` or `webgpu (SwiftShader Device … (Vulkan))`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.backend.clone()
@@ -370,22 +277,13 @@ impl Sam {
     ) -> js_sys::Promise {
         let predictor = self.engine.clone();
         future_to_promise(async move {
-            let o: EverythingOptions = if options.is_undefined() || options.is_null() {
-                EverythingOptions::default()
+            // The generator's settings (`AmgConfig`, official names; missing ones default).
+            let config: AmgConfig = if options.is_undefined() || options.is_null() {
+                AmgConfig::default()
             } else {
                 serde_wasm_bindgen::from_value(options).map_err(|e| {
                     js_error("bad-input", &format!("segment-everything options: {e}"))
                 })?
-            };
-            let config = AmgConfig {
-                points_per_side: Some(o.points_per_side),
-                points_per_batch: o.points_per_batch,
-                pred_iou_thresh: o.pred_iou_thresh,
-                stability_score_thresh: o.stability_score_thresh,
-                box_nms_thresh: o.box_nms_thresh,
-                crop_n_layers: o.crop_n_layers,
-                min_mask_region_area: o.min_mask_region_area,
-                ..AmgConfig::default()
             };
             let generator = AutomaticMaskGenerator::new(config).map_err(js_err)?;
             let image = preprocess::decode_rgb(&bytes, &name).map_err(js_err)?;
@@ -407,18 +305,9 @@ impl Sam {
                     Err(e) => Err(thrown("cancel", e)),
                 }
             };
-            let whole = match embedding {
-                Some(e) => {
-                    let (h, w) = (image.height() as usize, image.width() as usize);
-                    p.set_embedding(&e, (h, w)).await.map_err(js_err)?;
-                    Some((h, w))
-                }
-                None => None,
-            };
-            let mut embedded = Embedded {
-                engine: &mut p,
-                whole,
-            };
+            let mut embedded = Embedded::new(&mut p, &image, embedding.as_deref())
+                .await
+                .map_err(js_err)?;
             let records = generator
                 .generate_with_progress(&mut embedded, &image, &mut report)
                 .await

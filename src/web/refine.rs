@@ -1,65 +1,9 @@
-//! Bindings of the SEPL refinement: SAM mask sets (folder files or a zip), the merge with the
-//! page's settings, colour overlays. Conversions only; the logic is in `masks`, `sepl` and
-//! `overlay`.
+//! Bindings of SAM mask sets (folder files or a zip, packed bits for IndexedDB) and colour
+//! overlays. Conversions only; the logic is in `masks` and `overlay`.
 
 use super::{js_err, js_error, Label};
 use crate::masks::{BitMask, MaskSet, MaskZip as CoreMaskZip, SamMask};
-use crate::sepl::{MergeParams, Preset};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
-
-/// Merge and CAM settings as the page sends them.
-#[derive(Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    preset: String,
-    t1: f64,
-    t2: f64,
-    combine: String,
-    pub(crate) bg_threshold: f32,
-    pub(crate) num_classes: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            preset: "official-imp2".into(),
-            t1: 0.5,
-            t2: 0.85,
-            combine: "and".into(),
-            bg_threshold: 0.25,
-            num_classes: 21,
-        }
-    }
-}
-
-pub fn settings(value: JsValue) -> Result<Settings, JsValue> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(Settings::default());
-    }
-    serde_wasm_bindgen::from_value(value).map_err(|e| {
-        js_error(
-            "bad-input",
-            &format!("settings: {e}; expected {{preset, t1, t2, combine, bg_threshold}}"),
-        )
-    })
-}
-
-pub(crate) fn merge_params(s: &Settings) -> Result<MergeParams, JsValue> {
-    Ok(MergeParams {
-        preset: s
-            .preset
-            .parse::<Preset>()
-            .map_err(|e| js_error("bad-input", &e))?,
-        t1: s.t1,
-        t2: s.t2,
-        combine: s
-            .combine
-            .parse()
-            .map_err(|e: String| js_error("bad-input", &e))?,
-        num_classes: s.num_classes,
-    })
-}
 
 /// The SAM masks of one image.
 #[wasm_bindgen]
@@ -276,21 +220,6 @@ impl MaskZip {
     pub fn warnings(&self) -> Vec<String> {
         self.inner.warnings.clone()
     }
-}
-
-/// SEPL merge of `masks` into `pseudo` with the page's settings; the masks at positions in
-/// `rejected` (the user's rejections) are left out, as if SAM had not proposed them.
-#[wasm_bindgen]
-pub fn merge(
-    pseudo: &Label,
-    masks: &Masks,
-    settings_js: JsValue,
-    rejected: Vec<u32>,
-) -> Result<Label, JsValue> {
-    let params = merge_params(&settings(settings_js)?)?;
-    crate::sepl::merge(&pseudo.inner, &masks.kept(&rejected), &params)
-        .map(|r| Label { inner: r.label })
-        .map_err(js_err)
 }
 
 /// A colour overlay PNG of `label` over the image (PNG/JPEG bytes, optional; mid-gray without).

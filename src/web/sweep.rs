@@ -1,7 +1,8 @@
 //! Binding of the threshold sweep (`crate::sweep`): the worker adds each finished image that
 //! has ground truth, then reads the scores and the heatmap with its cells' rectangles.
 
-use super::refine::{merge_params, settings, Masks};
+use super::pipeline::settings;
+use super::refine::Masks;
 use super::{js_err, js_error, Label};
 use crate::cam::CamToLabel;
 use crate::sweep::{heatmap::heatmap, parse_range, Grid, Pseudo, Sweep};
@@ -20,7 +21,7 @@ impl Sweeper {
     /// each `A:B:STEP` (B included), `a,b,c` or one value.
     #[wasm_bindgen(constructor)]
     pub fn new(settings_js: JsValue, t1: &str, t2: &str) -> Result<Sweeper, JsValue> {
-        let merge = merge_params(&settings(settings_js)?)?;
+        let merge = settings(settings_js)?.merge_params();
         let grid = Grid {
             merge,
             t1: parse_range(t1, "sweep t1").map_err(js_err)?,

@@ -361,7 +361,7 @@ test('the CAM background slider re-thresholds the CAMs after a run (labels equal
     await b.page.getByTestId('bg').fill('0.6');
     await b.page.waitForFunction((m) => document.querySelector('[data-testid=miou-before]').textContent !== m, miou, { timeout: 60_000 });
     const zip = readZip((await download(b.page, 'export')).bytes);
-    assert.equal(JSON.parse(zip.get('report.json')).settings.bg_threshold, 0.6);
+    assert.equal(JSON.parse(zip.get('report.json')).settings.cam.bg_threshold, 0.6);
     const merged = cli(0.6);
     for (const n of names) {
       const got = decodePng(zip.get(`${n}.png`)), want = decodePng(fs.readFileSync(path.join(merged, `${n}.png`)));
@@ -379,7 +379,7 @@ test('the CAM background slider re-thresholds the CAMs after a run (labels equal
       `summary: ${await b.page.getByTestId('summary').textContent()}; issues: ${await b.page.getByTestId('issues').textContent()}`);
     assert.equal(await b.page.getByTestId('bg').isDisabled(), true);
     assert.match(await b.page.getByTestId('bg-note').textContent(), /no CAM/);
-    assert.equal(JSON.parse(readZip((await download(b.page, 'export')).bytes).get('report.json')).settings.bg_threshold, null);
+    assert.equal(JSON.parse(readZip((await download(b.page, 'export')).bytes).get('report.json')).settings.cam, null);
   } finally {
     await b.close();
   }
@@ -671,7 +671,7 @@ async function webgpuRun({ names, points, query, expectBackend }) {
     const report = JSON.parse(zip.get('report.json'));
     assertSameOrigin(b.requests, server.origin);
     return {
-      backends: Object.fromEntries(report.images.map((i) => [i.name, i.model_backend])),
+      backends: Object.fromEntries(report.images.map((i) => [i.name, i.backend])),
       status, notice: await b.page.getByTestId('backend-notice').textContent(), issues: await b.page.getByTestId('issues').textContent() };
   } finally {
     await b.close();
