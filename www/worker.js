@@ -174,14 +174,18 @@ async function indexZips() {
 
 // ---------------------------------------------------------------- the run
 
-// Settings for the library; a non-SEPL method merges (cpm+sepl) with the default preset.
-function settingsJs() {
+// The library's settings (camsam::refine::Settings; missing fields take the library's
+// defaults) from the page's controls: the method selector holds the SEPL presets and the other
+// refiners; a non-SEPL method that merges (cpm+sepl) uses the default preset.
+function librarySettings() {
   const s = state.settings;
-  return { preset: method() === 'sepl' ? s.preset : 'official-imp2', t1: Number(s.t1), t2: Number(s.t2), combine: s.combine, bg_threshold: Number(s.bg), num_classes: state.classes.length || 21 };
+  const sepl = { t1: Number(s.t1), t2: Number(s.t2), combine: s.combine };
+  if (!REFINERS.includes(s.preset)) sepl.preset = s.preset;
+  return { method: method(), num_classes: state.classes.length || 21, cam: { bg_threshold: Number(s.bg) }, sepl, generator: state.amg || {} };
 }
 
 function freeResult(r) {
-  for (const k of ['pseudo', 'refined', 'merged', 'gt', 'masks', 'cams', 'modeLabel', 'mergeInput']) { r[k]?.free?.(); r[k] = null; }
+  for (const k of ['ref', 'pseudo', 'refined', 'gt', 'cams']) { r[k]?.free?.(); r[k] = null; }
 }
 
 async function loadMasks(e, width, height) {
@@ -209,57 +213,59 @@ async function decodeCams(source, numClasses) {
   return files.decode(numClasses);
 }
 
-// Runs `job(cachedEmbedding)` on the model for image bytes, then caches the image's embedding
-// (by content hash) when the job computed it: later runs and the prompt tool skip the encoder.
-async function withEmbedding(bytes, job, cacheAfter = true) {
-  const key = await embeddingKey(bytes);
-  const cached = await store.getEmbedding(key);
-  const out = await job(cached || undefined);
-  state.modelImage = null;
-  if (!cached && cacheAfter) await store.putEmbedding(key, await state.model.embedding());
-  return out;
+// The pipeline's inputs of result `r` (its image, CAM or pseudo-label), for a re-derive.
+async function inputsOf(r) {
+  const inputs = new wasm.RefineInputs(r.name);
+  if (r.image) inputs.setImage(await bytesOf(r.image), r.imagePath);
+  if (r.camSource) inputs.setCams(await camsOf(r));
+  else inputs.setPseudo(r.pseudo);
+  return inputs;
 }
 
-// One image: pseudo-label (or CAM → label), the method's label or SAM masks, the merge.
-// Returns the result as wasm objects; the caller stores it (persist) and frees it.
+// One image through the library's pipeline (`Sam.refine` / `refineImage`, the calls `camsam
+// refine` makes), with the image's embedding cached by content hash: later runs and the prompt
+// tool skip the encoder. Returns the result as wasm objects; the caller stores it (persist).
 async function runOne(e) {
   const n = state.classes.length || 21;
-  const r = { name: e.name, edits: [], redo: [], width: 0, height: 0, mode: method(), numClasses: n, camSource: null };
+  const settings = librarySettings();
+  const r = { name: e.name, edits: [], redo: [], width: 0, height: 0, mode: settings.method, numClasses: n, camSource: null, everything: false };
+  const inputs = new wasm.RefineInputs(e.name);
   try {
-    if (e.pseudo) r.pseudo = wasm.Label.fromPng(await bytesOf(e.pseudo.file), e.pseudo.path);
-    else {
+    const bytes = e.image ? await bytesOf(e.image.file) : null;
+    if (bytes) { inputs.setImage(bytes, e.image.path); r.image = e.image.file; r.imagePath = e.image.path; }
+    if (e.pseudo) {
+      const label = wasm.Label.fromPng(await bytesOf(e.pseudo.file), e.pseudo.path);
+      inputs.setPseudo(label);
+      label.free();
+    } else {
       r.camSource = camSource(e);
       r.cams = await decodeCams(r.camSource, n);
-      r.pseudo = r.cams.toLabel(settingsJs());
+      inputs.setCams(r.cams);
     }
-    r.width = r.pseudo.width; r.height = r.pseudo.height;
-    const bytes = e.image ? await bytesOf(e.image.file) : null;
-    const sized = (label, what) => {
-      if (label.width !== r.width || label.height !== r.height) throw new Error(`${e.image.path}: ${what} is ${label.width}×${label.height}, the CAM ${r.width}×${r.height}`);
-      return label;
-    };
-    if (r.mode === 'pamr') r.modeLabel = sized(wasm.pamrLabel(bytes, e.image.path, r.cams, settingsJs()), 'the PAMR label');
-    if (r.mode === 'crf') r.modeLabel = sized(wasm.crfLabel(bytes, e.image.path, r.cams), 'the CRF label');
-    if (r.mode === 'cpm' || r.mode === 'cpm+sepl') {
-      const label = sized(await withEmbedding(bytes, (emb) => state.model.cpm(bytes, e.image.path, r.cams, emb)), 'the CPM label');
-      if (r.mode === 'cpm') r.modeLabel = label; else r.mergeInput = label;
-    }
-    if (e.maskFiles.length || e.maskZip) r.masks = await loadMasks(e, r.width, r.height);
-    else if (r.mode === 'sepl' || r.mode === 'cpm+sepl') {
-      // The whole image's embedding is the model's last one unless crops ran after it.
-      r.masks = await withEmbedding(bytes, (emb) => state.model.everything(
-        bytes, e.image.path, state.amg,
-        (d, t) => { progress({ sub: d / t, name: e.name }); loseDeviceHook(); }, cancelled, emb), !(state.amg && state.amg.crop_n_layers > 0));
-      if (r.masks.len() && (r.masks.mask(0).length !== r.width * r.height)) throw new Error(`${e.image.path}: image size differs from its CAM / pseudo-label`);
+    r.width = inputs.width; r.height = inputs.height;
+    const masks = e.maskFiles.length || e.maskZip ? await loadMasks(e, r.width, r.height) : undefined;
+    const sam = !MODEL_FREE.includes(r.mode) && !(r.mode === 'sepl' && masks);
+    if (sam) {
+      r.everything = !masks && r.mode !== 'cpm';
+      const key = await embeddingKey(bytes);
+      const cached = await store.getEmbedding(key);
+      r.ref = await state.model.refine(inputs, settings, masks,
+        (d, t) => { progress({ sub: d / t, name: e.name }); loseDeviceHook(); }, cancelled, cached || undefined);
+      state.modelImage = null;
+      // The model's last image is the whole image unless segment-everything used crops.
+      if (!cached && !(r.everything && state.amg && state.amg.crop_n_layers > 0)) await store.putEmbedding(key, await state.model.embedding());
+    } else {
+      r.ref = await wasm.refineImage(inputs, settings, masks);
     }
     if (e.gt) r.gt = wasm.Label.fromPng(await bytesOf(e.gt.file), e.gt.path);
-    if (e.image) { r.image = e.image.file; r.imagePath = e.image.path; }
-    await remerge(r);
-    r.backend = MODEL_FREE.includes(r.mode) || (r.masks && !e.image) ? 'none' : state.backend;
+    relabel(r);
+    r.backend = sam ? state.backend : 'none';
     return r;
   } catch (err) {
     freeResult(r);
     throw err;
+  } finally {
+    inputs.free();
   }
 }
 
@@ -268,17 +274,16 @@ async function runOne(e) {
 // Store result `r` (its summary in state.results, its data in IndexedDB). Everything is read
 // from the wasm objects before the first await, so `r` may be freed once this returns.
 async function persist(r) {
-  const masks = r.masks
-    ? { bytes: r.masks.packed(), files: Array.from({ length: r.masks.len() }, (_, i) => r.masks.file(i)) }
-    : null;
-  const base = r.modeLabel || r.mergeInput;
+  const m = r.ref.masks();
+  const masks = m ? { bytes: m.packed(), files: Array.from({ length: m.len() }, (_, i) => m.file(i)) } : null;
+  m?.free();
+  const ids = (label) => { try { return label ? label.ids() : null; } finally { label?.free(); } };
   const data = {
-    pseudo: r.pseudo.ids(), refined: r.refined.ids(), gt: r.gt ? r.gt.ids() : null,
-    base: base ? base.ids() : null, baseKind: r.modeLabel ? 'mode' : r.mergeInput ? 'merge' : null,
+    pseudo: r.pseudo.ids(), base: ids(r.ref.base()), cpm: ids(r.ref.cpm()), refined: r.refined.ids(), gt: r.gt ? r.gt.ids() : null,
     masks, edits: r.edits, redo: r.redo,
     image: r.image || null, imagePath: r.imagePath || '', cams: r.camSource || null, numClasses: r.numClasses,
   };
-  const meta = { name: r.name, seq: r.seq, width: r.width, height: r.height, mode: r.mode, backend: r.backend, edits: r.edits.length, gt: !!r.gt, fromCams: !!r.camSource };
+  const meta = { name: r.name, seq: r.seq, width: r.width, height: r.height, mode: r.mode, backend: r.backend, edits: r.edits.length, gt: !!r.gt, fromCams: !!r.camSource, everything: !!r.everything, masks: masks ? masks.files.length : null };
   try {
     await store.putResult(meta, data);
   } catch (err) {
@@ -292,20 +297,22 @@ async function persist(r) {
   state.results.set(r.name, meta);
 }
 
-// A stored result back as wasm objects (the CAM is decoded on demand, by camOf).
+// A stored result back as wasm objects (the CAM is decoded on demand, by camsOf).
 function hydrate(meta, data) {
   const { name, width: w, height: h } = meta;
   const r = {
-    name, seq: meta.seq, width: w, height: h, mode: meta.mode, backend: meta.backend, edits: data.edits, redo: data.redo,
+    name, seq: meta.seq, width: w, height: h, mode: meta.mode, backend: meta.backend, everything: meta.everything, edits: data.edits, redo: data.redo,
     image: data.image, imagePath: data.imagePath, camSource: data.cams, numClasses: data.numClasses,
   };
   try {
     r.pseudo = wasm.Label.fromIds(w, h, data.pseudo);
     r.refined = wasm.Label.fromIds(w, h, data.refined);
     if (data.gt) r.gt = wasm.Label.fromIds(w, h, data.gt);
-    if (data.baseKind === 'mode') r.modeLabel = wasm.Label.fromIds(w, h, data.base);
-    if (data.baseKind === 'merge') r.mergeInput = wasm.Label.fromIds(w, h, data.base);
-    if (data.masks) r.masks = wasm.Masks.fromPacked(w, h, data.masks.bytes, data.masks.files);
+    const base = wasm.Label.fromIds(w, h, data.base);
+    try {
+      r.ref = wasm.Refined.restore(r.pseudo, base, data.cpm ? wasm.Label.fromIds(w, h, data.cpm) : undefined,
+        data.masks ? wasm.Masks.fromPacked(w, h, data.masks.bytes, data.masks.files) : undefined);
+    } finally { base.free(); }
     return r;
   } catch (err) {
     freeResult(r);
@@ -371,44 +378,23 @@ const saveSession = () => (state.session ? store.putSession(state.session) : Pro
 
 // ---------------------------------------------------------------- merge, edits, metrics
 
-// Merge (no SAM re-run), then replay the user's edits.
-// The merge of `r` with the current settings. With CAM inputs (SEPL), the pseudo-label is
-// derived again from the CAMs first, so the CAM background slider acts after a run too.
-async function remerge(r) {
-  if (r.mode === 'sepl' && r.camSource) {
-    const pseudo = (await camsOf(r)).toLabel(settingsJs());
-    r.pseudo?.free?.();
-    r.pseudo = pseudo;
+// The labels of `r` again with the current settings (no SAM re-run): the library re-derives
+// the pseudo-label and the method's label from the CAM and image (so the CAM background acts
+// after a run too), then `relabel`. CRF and saliency labels do not depend on the sliders.
+async function rederive(r) {
+  if (['sepl', 'pamr', 'cpm', 'cpm+sepl'].includes(r.mode) && (r.camSource || r.mode === 'sepl' || r.mode === 'cpm+sepl')) {
+    const inputs = await inputsOf(r);
+    try { r.ref.update(inputs, librarySettings()); } finally { inputs.free(); }
   }
-  r.merged?.free?.();
-  r.merged = null;
-  const rejected = r.edits.filter((x) => x.op === 'reject').map((x) => x.mask);
-  r.merged = r.modeLabel
-    ? wasm.Label.fromIds(r.width, r.height, r.modeLabel.ids())
-    : wasm.merge(r.mergeInput || r.pseudo, r.masks, settingsJs(), Uint32Array.from(rejected));
-  applyEdits(r);
+  relabel(r);
 }
 
-function applyEdits(r) {
-  const ids = r.merged.ids();
-  const w = r.width;
-  for (const x of r.edits) {
-    if (x.op === 'assign') {
-      const m = r.masks.mask(x.mask);
-      for (let i = 0; i < ids.length; i++) if (m[i]) ids[i] = x.cls;
-    } else if (x.op === 'brush') {
-      const rad = x.radius, r2 = rad * rad;
-      for (const [cx, cy] of x.points) {
-        for (let y = Math.max(0, Math.floor(cy - rad)); y <= Math.min(r.height - 1, Math.ceil(cy + rad)); y++) {
-          for (let xx = Math.max(0, Math.floor(cx - rad)); xx <= Math.min(w - 1, Math.ceil(cx + rad)); xx++) {
-            if ((xx - cx) ** 2 + (y - cy) ** 2 <= r2) ids[y * w + xx] = x.cls;
-          }
-        }
-      }
-    }
-  }
-  r.refined?.free?.();
-  r.refined = wasm.Label.fromIds(r.width, r.height, ids);
+// The label the user sees: the merge without the rejected masks, then the edits (library).
+function relabel(r) {
+  const refined = r.ref.edited(librarySettings(), r.edits);
+  const pseudo = r.ref.pseudo();
+  r.refined?.free(); r.pseudo?.free();
+  r.refined = refined; r.pseudo = pseudo;
 }
 
 // Dataset metrics, one image at a time: add(r) for each result, then finish() (null when no
@@ -515,9 +501,9 @@ async function run() {
 
 async function view(name) {
   const r = await openResult(name);
-  const n = r.masks ? r.masks.len() : 0;
+  const set = r.ref.masks();
   const masks = [];
-  for (let i = 0; i < n; i++) masks.push(r.masks.mask(i));
+  try { for (let i = 0; i < (set ? set.len() : 0); i++) masks.push(set.mask(i)); } finally { set?.free(); }
   return {
     name, width: r.width, height: r.height,
     pseudo: r.pseudo.ids(), refined: r.refined.ids(), gt: r.gt ? r.gt.ids() : null,
@@ -543,27 +529,19 @@ async function edit(name, op) {
   if (op.op === 'undo') { if (r.edits.length) r.redo.push(r.edits.pop()); }
   else if (op.op === 'redo') { if (r.redo.length) r.edits.push(r.redo.pop()); }
   else { r.edits.push(op); r.redo = []; }
-  await remerge(r);
+  relabel(r);
   const out = { refined: r.refined.ids(), edits: r.edits.length, redo: r.redo.length };
   await persist(r);
   return out;
 }
 
+// The smallest mask under the pixel (nested parts win over whole objects), -1 for none.
 async function maskAt(name, x, y) {
   const r = await openResult(name);
-  // The smallest mask under the pixel: nested parts win over whole objects.
-  let best = -1, bestArea = Infinity;
-  for (let i = 0; i < (r.masks ? r.masks.len() : 0); i++) {
-    const m = r.masks.mask(i);
-    if (m[y * r.width + x]) {
-      const area = r.masks.area(i);
-      if (area < bestArea) { best = i; bestArea = area; }
-    }
-  }
-  return best;
+  return r.ref.maskAt(x, y) ?? -1;
 }
 
-// Re-merge every result with `settings`; a later remergeAll request (`state.latestRemerge`,
+// Re-derive every result with `settings`; a later remergeAll request (`state.latestRemerge`,
 // set when the message arrives) makes this one stop early and answer {superseded: true}.
 async function remergeAll(settings, id) {
   Object.assign(state.settings, settings);
@@ -572,7 +550,7 @@ async function remergeAll(settings, id) {
   const acc = metricsAccumulator();
   try {
     await forEachResult(async (r) => {
-      await remerge(r);
+      await rederive(r);
       acc.add(r);
       await persist(r);
     }, () => !superseded());
@@ -585,7 +563,7 @@ async function remergeOne(name, settings) {
   Object.assign(state.settings, settings);
   if (!state.results.has(name)) return null;
   const r = await openResult(name);
-  await remerge(r);
+  await rederive(r);
   const ids = r.refined.ids();
   await persist(r);
   return ids;
@@ -596,13 +574,14 @@ async function remergeOne(name, settings) {
 // SEPL's t1 × t2 over the stored results that have ground truth and SAM masks (merge-based
 // results, not the cpm / pamr labels), with the page's other merge settings.
 async function sweep({ settings, t1, t2 }) {
-  const sweeper = new wasm.Sweeper({ ...settingsJs(), ...settings }, t1, t2);
+  const sweeper = new wasm.Sweeper(librarySettingsWith(settings), t1, t2);
   try {
     let n = 0;
     await forEachResult(async (r) => {
-      if (!r.gt || !r.masks || r.modeLabel) return;
+      if (!r.gt || !['sepl', 'cpm+sepl'].includes(r.mode)) return;
       const rejected = r.edits.filter((x) => x.op === 'reject').map((x) => x.mask);
-      sweeper.add(r.mergeInput || r.pseudo, r.masks, r.gt, r.name, Uint32Array.from(rejected));
+      const masks = r.ref.masks(), cpm = r.ref.cpm();
+      try { sweeper.add(cpm || r.pseudo, masks, r.gt, r.name, Uint32Array.from(rejected)); } finally { masks.free(); cpm?.free(); }
       n++;
     });
     if (!n) throw new Error('sweep: no refined image has ground truth and SAM masks; load ground truth and run a SEPL method first');
@@ -615,22 +594,30 @@ async function sweep({ settings, t1, t2 }) {
 
 // ---------------------------------------------------------------- export
 
-// The report of the stored results: the run's backend and issues, the current settings.
+// The library's settings for the page's controls `settings` (a sweep of the current view),
+// without changing the stored ones.
+function librarySettingsWith(settings) {
+  const kept = state.settings;
+  state.settings = { ...kept, ...(settings || {}) };
+  try { return librarySettings(); } finally { state.settings = kept; }
+}
+
+// report.json of the stored results, written by the library (the fields `camsam refine`
+// writes): the settings that produced the labels, the run's backend and issues.
 function report() {
   const s = state.session || {};
-  return {
-    tool: 'camsam', version: wasm.version(), backend: s.backend || state.backend,
-    method: method(),
-    // The CAM background produced the labels only where CAMs were the input.
-    settings: { ...settingsJs(), bg_threshold: [...state.results.values()].some((r) => r.fromCams) ? settingsJs().bg_threshold : null },
-    classes: state.classes,
-    images: [...state.results.values()].map((r) => ({
-      name: r.name, width: r.width, height: r.height, edits: r.edits, method: r.mode, model_backend: r.backend,
-      ...(state.metrics ? (({ before, after }) => ({ miou_before: before, miou_after: after }))(state.metrics.images.find((i) => i.name === r.name) || {}) : {}),
-    })),
-    metrics: state.metrics ? { before: state.metrics.before, after: state.metrics.after } : null,
-    issues: s.issues || [],
-  };
+  const results = [...state.results.values()];
+  const m = state.metrics;
+  return wasm.reportJson({
+    settings: librarySettings(), backend: s.backend || state.backend, classes: state.classes,
+    images: results.map((r) => {
+      const i = m ? m.images.find((x) => x.name === r.name) : null;
+      return { name: r.name, width: r.width, height: r.height, method: r.mode, backend: r.backend, sam_masks: r.masks ?? null, edits: r.edits, miou_before: i ? i.before : null, miou_after: i ? i.after : null };
+    }),
+    metrics: m ? { before: m.before, after: m.after } : null,
+    issues: (s.issues || []).map((i) => `${i.file}: ${i.reason}`),
+    from_cams: results.some((r) => r.fromCams), everything: results.some((r) => r.everything),
+  });
 }
 
 // The zip of the stored results, read one image at a time from IndexedDB.
@@ -648,7 +635,7 @@ async function exportZip({ gray, overlays }) {
         }
       } finally { label.free(); }
     }
-    zip.add('report.json', new TextEncoder().encode(JSON.stringify(report(), null, 2)));
+    zip.add('report.json', report());
   } catch (err) { zip.free(); throw err; }
   return zip.finish();
 }
@@ -774,12 +761,11 @@ async function promptMask({ name, prompt, cls }) {
   const r = await openResult(name);
   if (!state.model) throw new Error('load the SAM weights to use the point/box tool');
   if (!r.image) throw new Error(`${name}: no image loaded; the point/box tool needs the image`);
-  if (!r.masks) throw new Error(`${name}: refined with ${r.mode}, which has no SAM masks; the point/box tool adds masks to SEPL results`);
   await setImageCached(r);
   const points = (prompt.points || []).flat();
   const labels = prompt.labels || [];
   const mask = await state.model.prompt(Float64Array.from(points), Int32Array.from(labels), prompt.box ? Float64Array.from(prompt.box) : undefined);
-  const index = r.masks.push(mask, r.width, r.height);
+  const index = r.ref.pushMask(mask);
   const out = await edit(name, { op: 'assign', mask: index, cls });
   return { ...out, masks: (await view(name)).masks };
 }
@@ -860,7 +846,7 @@ const commands = {
   remergeOne: ({ name, settings }) => remergeOne(name, settings),
   remergeAll: ({ settings }, id) => remergeAll(settings, id),
   exportZip,
-  report,
+  report: () => JSON.parse(new TextDecoder().decode(report())),
   sweep,
   // The metrics of the stored results as they are (after an edit: only that image changed).
   metrics: () => computeMetrics(),
