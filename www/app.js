@@ -755,4 +755,25 @@ async function start() {
     document.documentElement.dataset.started = 'true';   // start-up is over (tests wait for it)
   }
 }
-start();
+
+// Offline use: a service worker (www/sw.js) keeps a copy of the app shell, so after one visit the
+// page opens and runs with no network. Registered once start-up is over (its copy does not slow
+// the first load). Its scope is the app's root, where index.html is: a script in www/ may take it
+// only when the host sends `Service-Worker-Allowed` (www/serve.py does; README, "Hosting the built
+// site"); without it the registration fails, and the page works as before, online only.
+// `?nosw` skips it and drops an earlier registration.
+async function registerOffline() {
+  if (!('serviceWorker' in navigator)) return;   // an insecure origin (http:// other than localhost), or no support
+  const scope = new URL('../', import.meta.url).href;
+  try {
+    if (params.has('nosw')) {
+      await (await navigator.serviceWorker.getRegistration(scope))?.unregister();
+      return;
+    }
+    await navigator.serviceWorker.register(new URL('./sw.js', import.meta.url), { scope });
+  } catch (e) {
+    console.warn(`camsam: no offline copy of the app (${e.message}); for it, the host must send "Service-Worker-Allowed: /" with www/sw.js (README, "Hosting the built site")`);
+  }
+}
+
+start().then(registerOffline);

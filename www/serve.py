@@ -3,8 +3,9 @@
 
 Serves the repository root (index.html, www/, pkg/) with correct MIME types (application/wasm
 for .wasm, text/javascript for .js/.mjs) and a Content-Security-Policy on every response, so
-the page and its Web Worker can reach nothing but this origin. No logging of file contents,
-no other routes.
+the page and its Web Worker can reach nothing but this origin; `Service-Worker-Allowed: /` on
+www/sw.js lets the offline copy serve the page at the root. What each header enables: README,
+"Hosting the built site". No logging of file contents, no other routes.
 
 Usage: python3 www/serve.py [--port 8080] [--root DIR]
 Prints "serving http://127.0.0.1:<port>/" once listening (port 0 picks a free one).
@@ -52,6 +53,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("Cache-Control", "no-cache")
+        # The offline copy (www/sw.js) serves the page at the root: a worker script in www/ may
+        # only take the root as its scope when the response allows it.
+        if self.path.split("?", 1)[0] == "/www/sw.js":
+            self.send_header("Service-Worker-Allowed", "/")
         super().end_headers()
 
     def log_message(self, fmt, *args):
