@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
   artifacts, screenshots, sharedDir, startServer, launch, waitForStatus, writeZip, readZip, decodePng, encodePng, camsamEval, tmpDir,
-  nativeEmbedding, seedEmbedding, camsamBin, writeCamNpz,
+  nativeEmbedding, seedEmbedding, camsamBin, writeCamNpz, camValuesFromGt, camFromGt, download,
 } from './lib.mjs';
 
 const RUN_TIMEOUT_MS = 240_000;
@@ -27,13 +27,6 @@ function assertSameOrigin(requests, origin) {
   const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'));
   assert.deepEqual(foreign, [], `requests to other origins: ${foreign.join(', ')}`);
   assert.ok(requests.some((u) => u.endsWith('.wasm')), 'the request log saw the wasm module (so it logs the worker too)');
-}
-
-async function download(page, testId) {
-  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
-  const file = path.join(tmpDir('dl'), dl.suggestedFilename());
-  await dl.saveAs(file);
-  return { name: dl.suggestedFilename(), bytes: fs.readFileSync(file) };
 }
 
 test('the demo opens ready: run, review, export', async () => {
@@ -478,28 +471,6 @@ test('finished results survive a reload: listed again, the same export byte for 
   }
 });
 
-/** A CAM for `cls` made here from the ground truth: a Gaussian at the class's centroid whose
- *  spread is 0.6× the class's extent, so it covers the object's core and misses its edges.
- *  Values 0–255, one per pixel. */
-function camValuesFromGt(gt, cls) {
-  let n = 0, sx = 0, sy = 0, sxx = 0, syy = 0;
-  for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
-    if (gt.data[y * gt.width + x] !== cls) continue;
-    n++; sx += x; sy += y; sxx += x * x; syy += y * y;
-  }
-  assert.ok(n > 0, `class ${cls} is in the ground truth`);
-  const mx = sx / n, my = sy / n;
-  const vx = Math.max(1, sxx / n - mx * mx), vy = Math.max(1, syy / n - my * my);
-  const cam = new Uint8Array(gt.width * gt.height);
-  for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
-    const d = ((x - mx) ** 2) / (2 * 0.36 * vx) + ((y - my) ** 2) / (2 * 0.36 * vy);
-    cam[y * gt.width + x] = Math.round(255 * Math.exp(-d));
-  }
-  return cam;
-}
-
-/** camValuesFromGt as a heatmap PNG (`<name>_<class>.png`). */
-const camFromGt = (gt, cls) => encodePng(gt.width, gt.height, 1, camValuesFromGt(gt, cls));
 
 async function segmentEverythingRun({ webgpu }) {
   const shared = sharedDir();

@@ -306,3 +306,34 @@ export async function seedEmbedding(page, weightsPath, imageBytes, embedding) {
     db.close();
   }, { key, b64 });
 }
+
+/** A CAM for `cls` made here from the ground truth: a Gaussian at the class's centroid whose
+ *  spread is 0.6× the class's extent, so it covers the object's core and misses its edges.
+ *  Values 0–255, one per pixel. */
+export function camValuesFromGt(gt, cls) {
+  let n = 0, sx = 0, sy = 0, sxx = 0, syy = 0;
+  for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
+    if (gt.data[y * gt.width + x] !== cls) continue;
+    n++; sx += x; sy += y; sxx += x * x; syy += y * y;
+  }
+  if (n === 0) throw new Error(`class ${cls} is not in the ground truth`);
+  const mx = sx / n, my = sy / n;
+  const vx = Math.max(1, sxx / n - mx * mx), vy = Math.max(1, syy / n - my * my);
+  const cam = new Uint8Array(gt.width * gt.height);
+  for (let y = 0; y < gt.height; y++) for (let x = 0; x < gt.width; x++) {
+    const d = ((x - mx) ** 2) / (2 * 0.36 * vx) + ((y - my) ** 2) / (2 * 0.36 * vy);
+    cam[y * gt.width + x] = Math.round(255 * Math.exp(-d));
+  }
+  return cam;
+}
+
+/** camValuesFromGt as a heatmap PNG (`<name>_<class>.png`). */
+export const camFromGt = (gt, cls) => encodePng(gt.width, gt.height, 1, camValuesFromGt(gt, cls));
+
+/** Click the control `testId` and return the file it downloads: `{name, bytes}`. */
+export async function download(page, testId) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
+  const file = path.join(tmpDir('dl'), dl.suggestedFilename());
+  await dl.saveAs(file);
+  return { name: dl.suggestedFilename(), bytes: fs.readFileSync(file) };
+}
