@@ -1,5 +1,5 @@
-//! The WebGPU kernel parity checks of `tests/gpu_kernels.rs` (shared in
-//! `common/gpu_checks.rs`) in headless Chromium through `wasm-bindgen-test`, on the browser's
+//! The WebGPU kernel parity checks of `tests/it/gpu_kernels.rs` (shared in
+//! `it/common/gpu_checks.rs`) in headless Chromium through `wasm-bindgen-test`, on the browser's
 //! WebGPU (SwiftShader there; `webdriver.json` passes `--enable-unsafe-webgpu`): both matmul
 //! kernels, im2col convolutions, depthwise 3×3, LayerNorm and window attention, on odd sizes.
 //! SwiftShader is a fallback (CPU) adapter, so `Auto` runs the texel kernels of CPU adapters;
@@ -10,9 +10,9 @@
 //! wasm_gpu_kernels` (SwiftShader is slow: some checks pass the runner's default 20 s).
 #![cfg(target_arch = "wasm32")]
 
-#[path = "common/gpu.rs"]
+#[path = "it/common/gpu.rs"]
 mod gpu;
-#[path = "common/gpu_checks.rs"]
+#[path = "it/common/gpu_checks.rs"]
 mod gpu_checks;
 
 use camsam::gpu::{GpuContext, GpuOptions, MatmulKernel};

@@ -37,7 +37,7 @@ struct Tolerance {
     logits_rel: f32,
 }
 
-/// The CPU backend (as `tests/sam_fixtures.rs` natively).
+/// The CPU backend (as `tests/it/sam_fixtures.rs` natively).
 const CPU: Tolerance = Tolerance {
     iou: 1e-3,
     logits_rel: 1e-3,

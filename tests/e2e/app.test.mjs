@@ -288,7 +288,7 @@ test('a brush stroke stores only its own image and updates the metrics', async (
     await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), inputs.names[0]);
     const miouBefore = await b.page.getByTestId('miou-after').textContent();
     // Count the worker's writes to the results store from here on.
-    const worker = b.page.workers().find((w) => /worker\.js/.test(w.url()));
+    const worker = b.page.workers().find((w) => /\/www\/worker\/main\.js$/.test(w.url()));
     assert.ok(worker, 'the page\'s worker');
     await worker.evaluate(() => {
       self.__resultWrites = [];

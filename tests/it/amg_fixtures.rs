@@ -3,7 +3,7 @@
 //! official order, each matched at IoU ≥ 0.99, scores within 1e-4, boxes, points and crops
 //! equal.
 
-mod common;
+use crate::common;
 use common::mask_iou;
 
 use camsam::amg::{AmgConfig, AutomaticMaskGenerator, MaskRecord};

@@ -1,7 +1,7 @@
 //! CAM inputs (`.npy`, `.npz`, heatmap PNGs, image-level label lists) and CAM → pseudo-label
 //! on small hand-made cases: threshold, normalisation, absent classes, ignore band, NaN.
 
-mod common;
+use crate::common;
 
 use camsam::cam::{
     parse_image_labels, read_image_labels, scan_dir, Cam, CamFiles, CamOptions, CamToLabel, Keys,

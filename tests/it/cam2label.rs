@@ -2,7 +2,7 @@
 //! ignore band, NaN warnings, skip-existing / --overwrite / --shard, errors; and a round trip
 //! through `camsam eval`: indicator CAMs built from real VOC ground truth give back the GT.
 
-mod common;
+use crate::common;
 
 use camsam::label::{LabelFormat, LabelMap};
 use camsam::npy::{encode_npz, NpyArray, NpyData};

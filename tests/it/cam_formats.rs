@@ -4,7 +4,7 @@
 //! evaluation derives; hostile pickles are refused by name with nothing run; the CLI reads
 //! them.
 
-mod common;
+use crate::common;
 
 use camsam::cam::{Cam, CamOptions, CamToLabel, Keys};
 use camsam::label::LabelMap;

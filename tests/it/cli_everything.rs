@@ -1,7 +1,7 @@
 //! `camsam everything` end to end on the fixture weights (random MobileSAM: the masks are
 //! meaningless, the files and their agreement are the point) with a small grid.
 
-mod common;
+use crate::common;
 
 use common::camsam;
 

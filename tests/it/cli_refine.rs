@@ -4,7 +4,7 @@
 //! run resumes (skips finished names); `--shard` splits the names; a bad CAM fails its name
 //! with a message naming the file.
 
-mod common;
+use crate::common;
 
 use camsam::label::LabelMap;
 use std::path::Path;

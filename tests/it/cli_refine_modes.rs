@@ -3,7 +3,7 @@
 //! library's CAM → PAMR → label; cpm+sepl must equal `camsam merge` of the cpm run's labels
 //! with the masks cpm+sepl saved; every report names its mode and settings.
 
-mod common;
+use crate::common;
 
 use camsam::cam::{scan_dir, Cam, CamOptions, CamToLabel};
 use camsam::label::LabelMap;
@@ -119,13 +119,13 @@ fn refine_modes_cpm_pamr_cpm_sepl() {
     .label;
     assert_eq!(got.data, want.data, "pamr CLI differs from the library");
     let r = report(&out);
-    assert_eq!(r["mode"], "pamr");
+    assert_eq!(r["method"], "pamr");
     assert_eq!(r["settings"]["pamr"]["iterations"], 10);
     assert_eq!(
         r["settings"]["pamr"]["dilations"],
         serde_json::json!([1, 2, 4, 8, 12, 24])
     );
-    assert_eq!(r["settings"]["cam2label"]["bg_threshold"], 0.25);
+    assert_eq!(r["settings"]["cam"]["bg_threshold"], 0.25);
 
     // cpm without weights: an error naming the flag.
     let run = camsam(
@@ -163,7 +163,7 @@ fn refine_modes_cpm_pamr_cpm_sepl() {
         cpm.present_ids()
     );
     let r = report(&cpm_out);
-    assert_eq!(r["mode"], "cpm");
+    assert_eq!(r["method"], "cpm");
     assert_eq!(r["settings"]["cpm"]["prompt_mode"], "multi-point");
     assert_eq!(r["settings"]["cpm"]["mask_choice"], "best-iou");
     assert_eq!(r["settings"]["cpm"]["peaks"]["threshold"], 0.5);
@@ -210,7 +210,7 @@ fn refine_modes_cpm_pamr_cpm_sepl() {
         "cpm+sepl differs from merge(cpm labels, its masks)"
     );
     let r = report(&both);
-    assert_eq!(r["mode"], "cpm+sepl");
+    assert_eq!(r["method"], "cpm+sepl");
     assert_eq!(r["settings"]["sepl"]["preset"], "official-imp2");
     assert_eq!(r["settings"]["generator"]["points_per_side"], 4);
     assert_eq!(r["settings"]["cpm"]["mask_choice"], "best-iou");
@@ -298,11 +298,15 @@ fn saliency_mode_and_cam2label_saliency() {
         "ignored {ignored}, objects {objects}"
     );
     let r = report(&out);
-    assert_eq!(r["mode"], "saliency");
-    assert!(r["settings"]["saliency"]
+    assert_eq!(r["method"], "saliency");
+    assert!(r["inputs"]["saliency"]
         .as_str()
         .unwrap()
         .ends_with("saliency"));
+    assert!(
+        r["settings"]["pamr"].is_object(),
+        "EPS++'s PAMR step is recorded"
+    );
 
     // --mode saliency without maps, and --saliency with a mode that takes no pseudo-label.
     let e = camsam(

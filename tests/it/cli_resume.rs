@@ -4,7 +4,7 @@
 //! with an uninterrupted run into another folder. The re-run also removes the killed run's
 //! temp files. `report.json` holds timings and what each run did, so it is not compared.
 
-mod common;
+use crate::common;
 
 use camsam::label::LabelMap;
 use camsam::npy::NpyArray;

@@ -3,9 +3,8 @@
 //! `--backend auto`'s fallback to the CPU where WebGPU is missing (`CAMSAM_WEBGPU=off`) or is
 //! only a software renderer.
 
-mod common;
-#[path = "common/gpu.rs"]
-mod gpu;
+use crate::common;
+use crate::common::gpu;
 
 use camsam::npy::NpyArray;
 use std::process::Command;

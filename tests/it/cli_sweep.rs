@@ -2,7 +2,7 @@
 //! truth): every cell equals `camsam merge` + `camsam eval` at the same settings; with CAMs the
 //! background axis equals `camsam cam2label` first; the heatmap is drawn.
 
-mod common;
+use crate::common;
 
 use common::camsam;
 use std::path::{Path, PathBuf};

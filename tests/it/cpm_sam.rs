@@ -5,7 +5,7 @@
 //! With one class, CPM's label is exactly the class's chosen mask (up-sampled logit > 0):
 //! inside it the score is `logit × mean CAM ≥ 0`, outside there is none.
 
-mod common;
+use crate::common;
 use common::cone;
 
 use camsam::cpm::{cpm, CpmSettings, MaskChoice, PromptMode};

@@ -8,7 +8,7 @@
 //! (`0.875·v[d] + 0.0625·(v[d−1] + v[d+1])`) keeps every sign: mask 2 up-sampled is the
 //! stripe, pixel for pixel.
 
-mod common;
+use crate::common;
 use common::cone;
 
 use camsam::cpm::{cpm, CpmSettings, MaskChoice, PromptMode};

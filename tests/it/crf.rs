@@ -1,10 +1,10 @@
 //! The dense CRF against pydensecrf (`shared/fixtures/crf`): four VOC images with IRN CAMs,
 //! the PSA / IRN / EPS recipe at α = 4 and α = 32. The labels must agree on ≥ 99.5 % of the
 //! pixels of each image, and the marginals `Q` (stored as float16) within [`Q_TOLERANCE`].
-//! `cargo test --release --test crf -- --nocapture --test-threads=1` prints the figures and
+//! `cargo test --release --test it crf:: -- --nocapture --test-threads=1` prints the figures and
 //! the time per image.
 
-mod common;
+use crate::common;
 
 use camsam::cam::{Cam, CamOptions};
 use camsam::crf::{crf_marginals, CrfSettings};
@@ -297,7 +297,7 @@ fn refine_mode_crf_writes_the_reference_labels() {
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
                 .unwrap();
-        assert_eq!(report["mode"], "crf");
+        assert_eq!(report["method"], "crf");
         assert_eq!(report["settings"]["crf"]["bg_power"], alpha as f64);
     }
 }

@@ -1,12 +1,9 @@
 //! Each WebGPU kernel against a CPU reference on random shapes, including sizes that are not
 //! multiples of the tiles (the checks live in `common/gpu_checks.rs`, shared with the browser
-//! tests in `wasm_gpu_kernels.rs`).
+//! tests in `tests/wasm_gpu_kernels.rs`).
 
-mod common;
-#[path = "common/gpu.rs"]
-mod gpu;
-#[path = "common/gpu_checks.rs"]
-mod gpu_checks;
+use crate::common::gpu;
+use crate::common::gpu_checks;
 
 use camsam::gpu::{GpuOptions, MatmulKernel};
 

@@ -2,10 +2,9 @@
 //! outputs in `../shared/fixtures/sam` (seeded random-weight checkpoint). The encoder runs
 //! on one image and the decoder on one image's prompt cases: lavapipe is slow.
 
-mod common;
+use crate::common;
+use crate::common::gpu;
 use common::{mask_iou, read_mask_png};
-#[path = "common/gpu.rs"]
-mod gpu;
 
 use camsam::gpu::sam::GpuSam;
 use camsam::gpu::tiny_vit::IMG_SIZE;

@@ -3,10 +3,10 @@
 //! header, before decoding), a CAM of another size than its image in `refine`, class counts
 //! over 255, zip bombs and lying zip size headers, absurd checkpoints (refused before their
 //! data is read) and empty files. Limits tested where they were added first: CAM size caps
-//! and NaN/Inf (`tests/cam.rs`, `tests/cam2label.rs`), `.npz` bombs and empty `.npy`/`.npz`
-//! (`tests/npy.rs`), `../` and absolute zip entries (`masks` unit tests).
+//! and NaN/Inf (`tests/it/cam.rs`, `tests/it/cam2label.rs`), `.npz` bombs and empty `.npy`/`.npz`
+//! (`tests/it/npy.rs`), `../` and absolute zip entries (`masks` unit tests).
 
-mod common;
+use crate::common;
 
 use camsam::cam::{Cam, CamOptions};
 use camsam::label::LabelMap;

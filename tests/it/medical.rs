@@ -10,7 +10,7 @@
 //! port vs OpenJPEG), whose IDCT / wavelet rounding differ by a few levels:
 //! [`LOSSY_TOLERANCE`] bounds that.
 
-mod common;
+use crate::common;
 
 use camsam::label::{LabelFormat, LabelMap};
 use camsam::medical::{self, MedicalOptions, Slice, Window};

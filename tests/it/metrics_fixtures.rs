@@ -2,7 +2,7 @@
 //! its JSON mIoU must match a plain hand-written confusion-matrix loop here and the fixture
 //! README's reference numbers (TransCAM pseudo-labels 72.40, `max_iou_imp2` 83.48).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

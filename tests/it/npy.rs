@@ -1,7 +1,7 @@
 //! `.npy` / `.npz` reading and writing: round trips of every dtype, big endian, Fortran
 //! order, versions 1–3, and malformed files (each error names the file).
 
-mod common;
+use crate::common;
 
 use camsam::npy::{encode_npz, NpyArray, NpyData, Npz};
 use std::io::Write;

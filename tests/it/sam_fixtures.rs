@@ -3,7 +3,7 @@
 //! embedding of all four images, and all six prompt cases per image (IoU predictions and
 //! low-res logits). The encoder runs once per image.
 
-mod common;
+use crate::common;
 use common::{mask_iou, read_mask_png};
 
 use camsam::predictor::{LowResMasks, Prompt};

@@ -1,7 +1,7 @@
 //! The SEPL merge presets against the published code's outputs on all 293 images of
 //! `shared/fixtures/sepl` (pseudo-labels + simulated SAM masks → `expected/<method>/`).
 
-mod common;
+use crate::common;
 
 use camsam::label::LabelMap;
 use camsam::masks::MaskSet;

@@ -1,4 +1,4 @@
-//! The WebGPU kernel parity checks, shared by the native tests (`tests/gpu_kernels.rs`, on
+//! The WebGPU kernel parity checks, shared by the native tests (`tests/it/gpu_kernels.rs`, on
 //! lavapipe or a GPU) and the browser tests (`tests/wasm_gpu_kernels.rs`, WebGPU in headless
 //! Chromium): each kernel against a CPU reference (plain loops, or candle for GELU's erf) on
 //! random shapes, including sizes that are not multiples of the tiles. Async, as the browser

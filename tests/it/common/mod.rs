@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod gpu;
+pub mod gpu_checks;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};
