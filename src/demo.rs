@@ -20,7 +20,7 @@
 //! assert!(files.iter().any(|f| f.path.starts_with("masks/demo_cat/")));
 //! ```
 
-use crate::label::LabelMap;
+use crate::core::label::LabelMap;
 use crate::{Error, Result};
 
 /// One generated file, with its path relative to the demo folder.
@@ -485,7 +485,9 @@ pub fn files() -> Result<Vec<DemoFile>> {
         }
         files.push(DemoFile {
             path: format!("gt/{name}.png"),
-            bytes: scene.gt.encode_png(crate::label::LabelFormat::Palette)?,
+            bytes: scene
+                .gt
+                .encode_png(crate::core::label::LabelFormat::Palette)?,
         });
     }
     Ok(files)
@@ -543,9 +545,9 @@ mod tests {
     /// a merged mask, rough borders): the mIoU rises to a believable level, short of 100 %.
     #[test]
     fn sepl_helps_but_the_demo_is_not_perfect() {
-        use crate::cam::{Cam, CamToLabel};
-        use crate::masks::BitMask;
-        use crate::metrics::Confusion;
+        use crate::core::cam::{Cam, CamToLabel};
+        use crate::core::masks::BitMask;
+        use crate::core::metrics::Confusion;
         let (mut before, mut after) = (Confusion::new(21).unwrap(), Confusion::new(21).unwrap());
         for s in scenes() {
             let classes: Vec<u8> = s.cams.iter().map(|c| c.0).collect();
@@ -561,7 +563,7 @@ mod tests {
                 .map(|m| BitMask::from_bools(s.width, s.height, m).unwrap())
                 .collect();
             let refs: Vec<&BitMask> = bits.iter().collect();
-            let merged = crate::sepl::merge(&pseudo, &refs, &Default::default()).unwrap();
+            let merged = crate::core::sepl::merge(&pseudo, &refs, &Default::default()).unwrap();
             before.add(&s.gt, &pseudo, s.name, s.name).unwrap();
             after.add(&s.gt, &merged.label, s.name, s.name).unwrap();
         }

@@ -9,11 +9,11 @@
 //! wasm32-unknown-unknown --test wasm_sam_decoder` (the runner is set in `.cargo/config.toml`).
 #![cfg(target_arch = "wasm32")]
 
-use camsam::gpu::sam::GpuSam;
+use camsam::core::npy::NpyArray;
 use camsam::gpu::GpuContext;
-use camsam::npy::NpyArray;
-use camsam::predictor::Prompt;
 use camsam::sam::cpu::CpuSam;
+use camsam::sam::gpu::GpuSam;
+use camsam::sam::predictor::Prompt;
 use camsam::sam::preprocess::apply_coords;
 use camsam::sam::weights::Weights;
 use camsam::sam::SamBackend;

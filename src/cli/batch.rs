@@ -218,10 +218,9 @@ pub fn describe<T>(
     report
         .inputs
         .insert("list".into(), args.list.as_deref().map(path).into());
-    report.inputs.insert(
-        "shard".into(),
-        args.shard.map(|s| s.to_string()).into(),
-    );
+    report
+        .inputs
+        .insert("shard".into(), args.shard.map(|s| s.to_string()).into());
     report
         .inputs
         .insert("overwrite".into(), args.overwrite.into());

@@ -3,8 +3,8 @@
 
 use super::batch::{self, RunOptions};
 use super::merge::{ImageReport, Job, MaskSource, StageTimes};
-use camsam::label::LabelFormat;
-use camsam::sepl::{Combine, MergeParams, Preset};
+use camsam::core::label::LabelFormat;
+use camsam::core::sepl::{Combine, MergeParams, Preset};
 use camsam::{Error, Result};
 use std::path::PathBuf;
 

@@ -9,8 +9,8 @@
 use super::batch::{peak_rss_kib, RunOptions};
 use super::bench::pass;
 use super::merge::{Job, MaskSource};
-use camsam::label::LabelFormat;
-use camsam::sepl::{MergeParams, Preset};
+use camsam::core::label::LabelFormat;
+use camsam::core::sepl::{MergeParams, Preset};
 use camsam::{Error, Result};
 use std::path::PathBuf;
 

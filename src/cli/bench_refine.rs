@@ -10,20 +10,20 @@
 
 use super::everything::GeneratorArgs;
 use super::refine::find_image;
-use camsam::refine::Settings;
 use super::refiners::RefinerArgs;
-use camsam::amg::{AutomaticMaskGenerator, MaskRecord};
-use camsam::cam::{self, Cam, CamOptions};
-use camsam::label::LabelMap;
-use camsam::masks::BitMask;
-use camsam::cpm::cpm_cam;
-use camsam::crf::crf_label;
-use camsam::pamr::pamr_label;
+use camsam::core::cam::{self, Cam, CamOptions};
+use camsam::core::label::LabelMap;
+use camsam::core::masks::BitMask;
+use camsam::core::sepl::MergeParams;
+use camsam::refine::amg::{AutomaticMaskGenerator, MaskRecord};
+use camsam::refine::cpm::cpm_cam;
+use camsam::refine::crf::crf_label;
+use camsam::refine::pamr::pamr_label;
+use camsam::refine::Settings;
 use camsam::sam::cpu::CpuSam;
 use camsam::sam::preprocess::read_rgb;
 use camsam::sam::weights::Weights;
 use camsam::sam::Predictor;
-use camsam::sepl::MergeParams;
 use camsam::{Error, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -197,5 +197,5 @@ pub fn run(args: RefineBench) -> Result<()> {
 /// SEPL merge of the generator's masks, visited in the generator's output order.
 fn sepl_merge(pseudo: &LabelMap, records: &[MaskRecord], params: &MergeParams) -> Result<LabelMap> {
     let masks: Vec<&BitMask> = records.iter().map(|r| &r.segmentation).collect();
-    Ok(camsam::sepl::merge(pseudo, &masks, params)?.label)
+    Ok(camsam::core::sepl::merge(pseudo, &masks, params)?.label)
 }

@@ -2,10 +2,10 @@
 //! in batches (the image-side work shared), and segment-everything s/image with the default
 //! generator (32×32 points, batches of 64) — with the core count, printed, never asserted.
 
-use camsam::amg::{AmgConfig, AutomaticMaskGenerator};
-use camsam::backend::{AnySam, Backend};
 use camsam::gpu::GpuOptions;
-use camsam::predictor::{MaskPredictor, Prompt};
+use camsam::refine::amg::{AmgConfig, AutomaticMaskGenerator};
+use camsam::sam::backend::{AnySam, Backend};
+use camsam::sam::predictor::{MaskPredictor, Prompt};
 use camsam::sam::preprocess::{self, RgbImage};
 use camsam::sam::{Predictor, SamBackend};
 use camsam::Result;

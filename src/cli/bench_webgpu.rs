@@ -4,10 +4,10 @@
 //! pass and one decoder batch (submitting and waiting per dispatch) and prints where the time
 //! goes; `--against-cpu` times the encoder alternately on WebGPU and on the CPU backend.
 
-use camsam::gpu::sam::GpuSam;
 use camsam::gpu::{GpuContext, OpTime};
-use camsam::predictor::Prompt;
 use camsam::sam::cpu::CpuSam;
+use camsam::sam::gpu::GpuSam;
+use camsam::sam::predictor::Prompt;
 use camsam::sam::preprocess::ModelInput;
 use camsam::sam::SamBackend;
 use camsam::Result;

@@ -1,12 +1,12 @@
 //! `camsam cam2label`: CAMs → pseudo-labels over a dataset (`CAMS/<name>.npy|.npz` or
 //! `CAMS/<name>_<class>.png` → `OUT/<name>.png`), with the batch runner's `--list`, `--shard`,
-//! skip-existing and atomic writes. The conversion is [`camsam::cam`]'s.
+//! skip-existing and atomic writes. The conversion is [`camsam::core::cam`]'s.
 
 use super::batch::{self, BatchArgs, Output, RunOptions};
-use camsam::cam::{self, Cam, CamFiles, CamOptions};
+use camsam::core::cam::{self, Cam, CamFiles, CamOptions};
+use camsam::core::label::LabelFormat;
+use camsam::refine::saliency::Saliency;
 use camsam::refine::{derive, Inputs, Settings};
-use camsam::label::LabelFormat;
-use camsam::saliency::Saliency;
 use camsam::sam::preprocess::read_rgb;
 use camsam::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
@@ -51,7 +51,6 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
 
-
     /// Output PNG format: palette (VOC colours) or gray.
     #[arg(long, default_value = "palette")]
     pub format: LabelFormat,
@@ -59,7 +58,6 @@ pub struct Args {
     /// Number of classes including background (decides how .npy channels are numbered).
     #[arg(long, default_value_t = super::settings::default_num_classes())]
     pub num_classes: usize,
-
 
     /// Folder of saliency maps <name>.png (8- or 16-bit gray; EPS / EPS++): the pseudo-label is
     /// EPS++'s instead — the CAM foreground refined with PAMR (default settings), pixels where

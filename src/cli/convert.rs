@@ -3,8 +3,8 @@
 //! modality values). The reading is [`camsam::medical`]'s.
 
 use super::batch::write_atomic;
+use camsam::core::npy::NpyArray;
 use camsam::medical::{self, MedicalOptions, Slice, Window};
-use camsam::npy::NpyArray;
 use camsam::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

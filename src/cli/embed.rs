@@ -2,7 +2,7 @@
 //! `(1, 256, 64, 64)` — the official `SamPredictor.set_image` + `get_image_embedding`.
 
 use super::model::BackendArg;
-use camsam::npy;
+use camsam::core::npy;
 use camsam::sam::{preprocess, Predictor, EMBED_DIM, EMBED_SIDE};
 use std::path::PathBuf;
 

@@ -1,9 +1,9 @@
 //! `camsam eval`: score predicted label PNGs against ground truth (dataset-level mIoU,
-//! per-class IoU / precision / recall, per-image mIoU worst first; see [`camsam::metrics`]).
+//! per-class IoU / precision / recall, per-image mIoU worst first; see [`camsam::core::metrics`]).
 
 use super::batch;
-use camsam::label::{LabelMap, VOC_CLASSES};
-use camsam::metrics::{Confusion, ImageConfusion, Report};
+use camsam::core::label::{LabelMap, VOC_CLASSES};
+use camsam::core::metrics::{Confusion, ImageConfusion, Report};
 use camsam::{Error, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};

@@ -6,12 +6,12 @@
 //! camsam everything --weights mobile_sam.pt --image dog.jpg --out masks/dog --points-per-side 32
 //! ```
 
-use camsam::amg::output::metadata_csv;
-use camsam::amg::{AmgConfig, AutomaticMaskGenerator, MaskRecord};
-use camsam::label::{LabelFormat, LabelMap};
+use camsam::core::label::{LabelFormat, LabelMap};
+use camsam::refine::amg::output::metadata_csv;
+use camsam::refine::amg::{AmgConfig, AutomaticMaskGenerator, MaskRecord};
+use camsam::refine::se_map::{se_map_from_records, SeOrder};
 use camsam::sam::preprocess::read_rgb;
 use camsam::sam::Predictor;
-use camsam::se_map::{se_map_from_records, SeOrder};
 use camsam::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ pub struct GeneratorArgs {
     pub min_mask_region_area: usize,
 }
 
-/// The generator's defaults (the official ones, written in `camsam::amg`).
+/// The generator's defaults (the official ones, written in `camsam::refine::amg`).
 fn amg() -> AmgConfig {
     AmgConfig::default()
 }

@@ -3,17 +3,16 @@
 //! `--list`, `--shard`, skip-existing and atomic writes, optional overlays and a JSON report.
 
 use super::batch::{self, BatchArgs, Output, RunOptions};
-use camsam::label::{LabelFormat, LabelMap};
-use camsam::masks::{MaskSet, MaskZip};
-use camsam::overlay::{overlay_rgb, RgbImage};
+use camsam::core::label::{LabelFormat, LabelMap};
+use camsam::core::masks::{MaskSet, MaskZip};
+use camsam::core::overlay::{overlay_rgb, RgbImage};
+use camsam::core::sepl::{self, MergeParams};
 use camsam::refine::{ImageEntry, Method, Report, Settings};
-use camsam::sepl::{self, MergeParams};
-use serde_json::Value;
 use camsam::{Error, Result};
 use serde::Serialize;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
 
 /// Merge SAM masks into CAM pseudo-labels with SEPL (arXiv 2305.05803).
 ///
@@ -272,7 +271,10 @@ pub fn run(args: Args) -> Result<()> {
         ("pseudo".to_string(), path(&args.pseudo)),
         ("masks".to_string(), path(&args.masks)),
         ("out".to_string(), path(&args.out)),
-        ("images".to_string(), args.images.as_deref().map(path).into()),
+        (
+            "images".to_string(),
+            args.images.as_deref().map(path).into(),
+        ),
         ("format".to_string(), args.format.name().into()),
         ("overlay".to_string(), args.overlay.into()),
     ]);

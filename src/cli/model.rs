@@ -1,13 +1,13 @@
 //! The MobileSAM model of every model command (`embed`, `predict`, `everything`, `refine`,
-//! `bench sam`): `--backend cpu|webgpu|auto` through [`camsam::backend::open`], the one place
+//! `bench sam`): `--backend cpu|webgpu|auto` through [`camsam::sam::backend::open`], the one place
 //! the CLI loads weights onto a backend. Says on stderr which backend and adapter run, and why
 //! `auto` fell back to the CPU.
 //!
 //! `CAMSAM_WEBGPU=off` in the environment makes the CLI act as if no WebGPU adapter existed
 //! (`webgpu` fails, `auto` falls back): the fallback tests use it.
 
-use camsam::backend::{AnySam, Backend};
 use camsam::gpu::GpuOptions;
+use camsam::sam::backend::{AnySam, Backend};
 use camsam::sam::weights::Weights;
 use camsam::sam::SamBackend;
 use std::path::Path;
@@ -32,7 +32,7 @@ pub fn open(weights: &Path, backend: Backend, mut gpu: GpuOptions) -> camsam::Re
         gpu.no_adapter = true;
     }
     let weights = Weights::load(weights)?;
-    let (model, fallback) = pollster::block_on(camsam::backend::open(&weights, backend, gpu))?;
+    let (model, fallback) = pollster::block_on(camsam::sam::backend::open(&weights, backend, gpu))?;
     if let Some(why) = fallback {
         eprintln!("backend auto: WebGPU unavailable ({why}); falling back to the CPU");
     }

@@ -3,8 +3,8 @@
 //! `low_res_logits.npy` `(C, 256, 256)` and `result.json` (`iou_predictions`, mask areas).
 
 use super::model::BackendArg;
-use camsam::npy::{self, NpyArray};
-use camsam::predictor::{MaskPredictor, Prompt, LOW_RES};
+use camsam::core::npy::{self, NpyArray};
+use camsam::sam::predictor::{MaskPredictor, Prompt, LOW_RES};
 use camsam::sam::{preprocess, Predictor};
 use camsam::Error;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,9 @@
 //! `camsam refine`: the whole pipeline over a dataset — image + CAM → CAM pseudo-label
-//! (`camsam::cam`) → SAM's automatic mask generator on MobileSAM (`camsam::amg`) → SEPL merge
-//! (`camsam::sepl`) → `OUT/<name>.png` — on the batch runner (`--list`, `--shard I/N`,
+//! (`camsam::core::cam`) → SAM's automatic mask generator on MobileSAM (`camsam::refine::amg`) → SEPL merge
+//! (`camsam::core::sepl`) → `OUT/<name>.png` — on the batch runner (`--list`, `--shard I/N`,
 //! finished names skipped, atomic writes, progress on stderr). `--mode` picks the refiner:
-//! `sepl` (default), `cpm` (S2C's CAM-prompted SAM, `camsam::cpm`), `pamr` (no model,
-//! `camsam::pamr`) or `cpm+sepl` (CPM's labels as SEPL's pseudo-label input). The settings
+//! `sepl` (default), `cpm` (S2C's CAM-prompted SAM, `camsam::refine::cpm`), `pamr` (no model,
+//! `camsam::refine::pamr`) or `cpm+sepl` (CPM's labels as SEPL's pseudo-label input). The settings
 //! used are written to `OUT/report.json` (`report-shard-I-of-N.json` with `--shard`).
 //!
 //! ```text
@@ -15,13 +15,13 @@ use super::batch::{self, BatchArgs, Output, RunOptions};
 use super::cam2label::{cam_name, present_classes, scan_cams};
 use super::everything::{amg_files, GeneratorArgs};
 use super::refiners::RefinerArgs;
-use camsam::cam::{self, Cam, CamOptions};
-use camsam::label::LabelFormat;
+use camsam::core::cam::{self, Cam, CamOptions};
+use camsam::core::label::LabelFormat;
+use camsam::refine::saliency::Saliency;
+use camsam::refine::se_map::{se_map_from_records, SeOrder};
 use camsam::refine::{refine_image, ImageEntry, Inputs, Method, Report, Settings};
-use camsam::saliency::Saliency;
 use camsam::sam::preprocess::read_rgb;
 use camsam::sam::Predictor;
-use camsam::se_map::{se_map_from_records, SeOrder};
 use camsam::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -280,12 +280,21 @@ fn write_report(
     report.backend = backend.clone();
     let path = |p: &Path| Value::from(p.display().to_string());
     report.inputs = serde_json::Map::from_iter([
-        ("weights".to_string(), args.weights.as_deref().map(path).into()),
+        (
+            "weights".to_string(),
+            args.weights.as_deref().map(path).into(),
+        ),
         ("images".to_string(), path(&args.images)),
         ("cams".to_string(), path(&args.cams)),
         ("out".to_string(), path(&args.out)),
-        ("labels".to_string(), args.labels.as_deref().map(path).into()),
-        ("saliency".to_string(), args.saliency.as_deref().map(path).into()),
+        (
+            "labels".to_string(),
+            args.labels.as_deref().map(path).into(),
+        ),
+        (
+            "saliency".to_string(),
+            args.saliency.as_deref().map(path).into(),
+        ),
         ("format".to_string(), args.format.name().into()),
         (
             "se_map".to_string(),
@@ -293,7 +302,11 @@ fn write_report(
         ),
     ]);
     batch::describe(&mut report, &args.batch, names, outcome);
-    let model = if settings.method.uses_sam() { backend } else { Some("none".into()) };
+    let model = if settings.method.uses_sam() {
+        backend
+    } else {
+        Some("none".into())
+    };
     for (name, r, t) in &outcome.done {
         report.images.push(ImageEntry {
             name: name.clone(),

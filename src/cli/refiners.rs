@@ -2,9 +2,9 @@
 //! PAMR (`pamr`, no model), the dense CRF (`crf`) and CPM labels as SEPL's input
 //! (`cpm+sepl`): their flags, with the library's defaults, onto `camsam::refine::Settings`.
 
-use camsam::cpm::{CpmSettings, MaskChoice, PromptMode};
-use camsam::pamr::PamrSettings;
-use camsam::peaks::PeakSettings;
+use camsam::refine::cpm::{CpmSettings, MaskChoice, PromptMode};
+use camsam::refine::pamr::PamrSettings;
+use camsam::refine::peaks::PeakSettings;
 use camsam::refine::Settings;
 
 fn defaults() -> Settings {

@@ -1,9 +1,9 @@
 //! The flags of the refine settings that several commands share, with the library's defaults
 //! (`camsam::refine::Settings::default()`: the one place they are written).
 
-use camsam::cam::Keys;
+use camsam::core::cam::Keys;
+use camsam::core::sepl::{Combine, Preset};
 use camsam::refine::Settings;
-use camsam::sepl::{Combine, Preset};
 
 fn defaults() -> Settings {
     Settings::default()

@@ -1,14 +1,14 @@
 //! `camsam sweep`: SEPL's `t1` × `t2` (and with `--cams` the CAM background threshold) scored
 //! on a labelled subset → `OUT/sweep.json`, `OUT/sweep.csv`, `OUT/sweep.png` (see
-//! [`camsam::sweep`]). Each image is decoded once for the whole grid; images run in parallel.
+//! [`camsam::refine::sweep`]). Each image is decoded once for the whole grid; images run in parallel.
 
 use super::batch;
 use super::cam2label::{present_classes, scan_cams};
 use super::merge::MaskSource;
-use camsam::cam::{self, Cam, CamOptions, CamToLabel, Keys};
-use camsam::label::LabelMap;
-use camsam::sepl::{Combine, MergeParams, Preset};
-use camsam::sweep::{heatmap::heatmap_png, parse_range, Grid, Pseudo, Sweep};
+use camsam::core::cam::{self, Cam, CamOptions, CamToLabel, Keys};
+use camsam::core::label::LabelMap;
+use camsam::core::sepl::{Combine, MergeParams, Preset};
+use camsam::refine::sweep::{heatmap::heatmap_png, parse_range, Grid, Pseudo, Sweep};
 use camsam::{Error, Result};
 use rayon::prelude::*;
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! mapping is [`camsam::medical::label_volume`]'s.
 
 use super::batch::write_atomic;
-use camsam::label::LabelMap;
+use camsam::core::label::LabelMap;
 use camsam::medical;
 use camsam::{Error, Result};
 use std::path::PathBuf;

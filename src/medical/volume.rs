@@ -10,7 +10,7 @@
 
 use super::nifti::{self, Header};
 use super::{slice_name, stem};
-use crate::label::LabelMap;
+use crate::core::label::LabelMap;
 use crate::{Error, Result};
 use std::io::Write;
 

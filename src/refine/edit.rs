@@ -1,8 +1,8 @@
 //! The user's corrections of a refined label, replayed in order on the derived label.
 
 use super::settings::{Method, Settings};
-use crate::label::LabelMap;
-use crate::masks::BitMask;
+use crate::core::label::LabelMap;
+use crate::core::masks::BitMask;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +132,7 @@ pub fn edited(
             }
             _ => pseudo,
         };
-        crate::sepl::merge(into, &kept, &settings.merge_params())?.label
+        crate::core::sepl::merge(into, &kept, &settings.merge_params())?.label
     } else {
         base.clone()
     };
@@ -144,7 +144,10 @@ fn mask_of<'a>(masks: &[&'a BitMask], i: usize, n: usize) -> Result<&'a BitMask>
     masks.get(i).copied().ok_or_else(|| {
         Error::input(
             format!("edit {n}"),
-            format!("mask {i}: out of range; the image has {} masks", masks.len()),
+            format!(
+                "mask {i}: out of range; the image has {} masks",
+                masks.len()
+            ),
         )
     })
 }

@@ -13,7 +13,7 @@
 //! - [`Report`] (`report`): `report.json`, with the same fields from the CLI and the page.
 //!
 //! ```
-//! use camsam::label::LabelMap;
+//! use camsam::core::label::LabelMap;
 //! use camsam::refine::{derive, Inputs, Method, Settings};
 //! let pseudo = LabelMap::new(2, 1, vec![0, 1]).unwrap();
 //! let settings = Settings { method: Method::Sepl, ..Settings::default() };
@@ -22,10 +22,18 @@
 //! assert_eq!(out.label.data, vec![0, 1]); // no SAM masks: the pseudo-label stands
 //! ```
 
+pub mod amg;
+pub mod cpm;
+pub mod crf;
 mod edit;
+pub mod pamr;
+pub mod peaks;
 mod pipeline;
 mod report;
+pub mod saliency;
+pub mod se_map;
 mod settings;
+pub mod sweep;
 
 pub use edit::{edited, hit_test, rejected, replay, Edit};
 pub use pipeline::{derive, refine_image, run_sam, Derived, Inputs, SamOutput};

@@ -1,16 +1,16 @@
 //! One image through a method: the model's share ([`run_sam`]) and the rest ([`derive`]).
 
 use super::settings::{Method, Settings};
-use crate::amg::{AutomaticMaskGenerator, MaskRecord};
-use crate::cam::Cam;
-use crate::cpm::cpm_cam;
-use crate::crf::crf_label;
-use crate::label::LabelMap;
-use crate::masks::BitMask;
-use crate::pamr::pamr_label;
-use crate::predictor::ImagePredictor;
-use crate::saliency::{saliency_label, Saliency};
-use crate::sepl;
+use crate::core::cam::Cam;
+use crate::core::label::LabelMap;
+use crate::core::masks::BitMask;
+use crate::core::sepl;
+use crate::refine::amg::{AutomaticMaskGenerator, MaskRecord};
+use crate::refine::cpm::cpm_cam;
+use crate::refine::crf::crf_label;
+use crate::refine::pamr::pamr_label;
+use crate::refine::saliency::{saliency_label, Saliency};
+use crate::sam::predictor::ImagePredictor;
 use crate::{Error, Result};
 use image::RgbImage;
 
@@ -56,7 +56,9 @@ impl<'a> Inputs<'a> {
         self.cam.ok_or_else(|| {
             Error::input(
                 self.name,
-                format!("no CAM; method {method} refines a CAM (a pseudo-label file is not enough)"),
+                format!(
+                    "no CAM; method {method} refines a CAM (a pseudo-label file is not enough)"
+                ),
             )
         })
     }
@@ -233,18 +235,19 @@ pub async fn refine_image<P: ImagePredictor>(
     settings.validate()?;
     let method = settings.method;
     let needs_model = method.uses_cpm() || (method.uses_masks() && masks.is_none());
-    let sam = match predictor {
-        Some(p) if needs_model => {
-            run_sam(inputs, settings, p, masks.is_none(), false, progress).await?
-        }
-        None if needs_model => {
-            return Err(Error::input(
+    let sam =
+        match predictor {
+            Some(p) if needs_model => {
+                run_sam(inputs, settings, p, masks.is_none(), false, progress).await?
+            }
+            None if needs_model => return Err(Error::input(
                 "weights",
-                format!("missing; method {method} runs MobileSAM and needs its weights (mobile_sam.pt)"),
-            ))
-        }
-        _ => SamOutput::default(),
-    };
+                format!(
+                    "missing; method {method} runs MobileSAM and needs its weights (mobile_sam.pt)"
+                ),
+            )),
+            _ => SamOutput::default(),
+        };
     let refs: Vec<&BitMask> = match masks {
         Some(m) => m.iter().collect(),
         None => sam.records.iter().map(|r| &r.segmentation).collect(),

@@ -82,7 +82,7 @@ impl Report {
             settings: settings.used(from_cams, everything, saliency),
             inputs: Map::new(),
             classes: (0..settings.num_classes)
-                .map(|k| match crate::label::VOC_CLASSES.get(k) {
+                .map(|k| match crate::core::label::VOC_CLASSES.get(k) {
                     Some(name) if settings.num_classes <= 21 => name.to_string(),
                     _ => format!("class {k}"),
                 })

@@ -1,11 +1,11 @@
 //! The method and the settings that shape a refined label.
 
-use crate::amg::AmgConfig;
-use crate::cam::{CamToLabel, Keys};
-use crate::cpm::CpmSettings;
-use crate::crf::CrfSettings;
-use crate::pamr::PamrSettings;
-use crate::sepl::{Combine, MergeParams, Preset};
+use crate::core::cam::{CamToLabel, Keys};
+use crate::core::sepl::{Combine, MergeParams, Preset};
+use crate::refine::amg::AmgConfig;
+use crate::refine::cpm::CpmSettings;
+use crate::refine::crf::CrfSettings;
+use crate::refine::pamr::PamrSettings;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -169,7 +169,10 @@ impl Settings {
         if !(2..=256).contains(&self.num_classes) {
             return Err(Error::input(
                 "num_classes",
-                format!("{}; expected 2 to 256 (background included)", self.num_classes),
+                format!(
+                    "{}; expected 2 to 256 (background included)",
+                    self.num_classes
+                ),
             ));
         }
         self.cam.validate()?;
@@ -223,9 +226,7 @@ impl Settings {
         use serde_json::{json, Value};
         let m = self.method;
         let on = |used: bool, v: Value| if used { v } else { Value::Null };
-        let threshold_rule = from_cams
-            && !saliency
-            && matches!(m, Method::Sepl | Method::Pamr);
+        let threshold_rule = from_cams && !saliency && matches!(m, Method::Sepl | Method::Pamr);
         json!({
             "method": m.name(),
             "num_classes": self.num_classes,

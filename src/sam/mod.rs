@@ -6,12 +6,12 @@
 //! of prompts, with the image-side work shared across the batch). It is implemented on the CPU
 //! with candle ([`cpu::CpuSam`]) and on WebGPU by the `gpu` module. [`Predictor`] wraps any
 //! backend into SAM's `SamPredictor` (`set_image`, then prompts) and implements
-//! [`crate::predictor::MaskPredictor`], so the automatic mask generator and the CAM-prompted
+//! [`crate::sam::predictor::MaskPredictor`], so the automatic mask generator and the CAM-prompted
 //! refiner run on either backend.
 //!
 //! ```no_run
 //! # fn main() -> camsam::Result<()> {
-//! use camsam::predictor::{MaskPredictor, Prompt};
+//! use camsam::sam::predictor::{MaskPredictor, Prompt};
 //! use camsam::sam::{cpu::CpuSam, weights::Weights, Predictor};
 //! let weights = Weights::load("mobile_sam.pt".as_ref())?;
 //! let mut predictor = Predictor::new(CpuSam::new(&weights)?);
@@ -23,12 +23,18 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "webgpu")]
+pub mod backend;
 pub mod cpu;
+#[cfg(feature = "webgpu")]
+pub mod gpu;
 mod pickle_check;
+pub mod postprocess;
+pub mod predictor;
 pub mod preprocess;
 pub mod weights;
 
-use crate::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
+use crate::sam::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
 use crate::{Error, Result};
 use preprocess::{ModelInput, RgbImage};
 
@@ -190,12 +196,15 @@ impl<B: SamBackend> Predictor<B> {
             .await?
             .pop()
             .ok_or_else(|| Error::Model("the decoder returned no masks".to_string()))?;
-        let mut post = crate::postprocess::Postprocessor::new(input, original)?;
-        let plane = crate::predictor::LOW_RES * crate::predictor::LOW_RES;
+        let mut post = crate::sam::postprocess::Postprocessor::new(input, original)?;
+        let plane = crate::sam::predictor::LOW_RES * crate::sam::predictor::LOW_RES;
         let masks = low_res
             .logits
             .chunks_exact(plane)
-            .map(|m| post.apply(m).map(|l| crate::postprocess::threshold(&l)))
+            .map(|m| {
+                post.apply(m)
+                    .map(|l| crate::sam::postprocess::threshold(&l))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Prediction {
             masks,

@@ -3,8 +3,8 @@
 //! `npy` and `metrics`.
 
 use super::{js_err, js_error, Label};
-use crate::cam::{Cam, CamOptions};
-use crate::metrics::Confusion as CoreConfusion;
+use crate::core::cam::{Cam, CamOptions};
+use crate::core::metrics::Confusion as CoreConfusion;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 

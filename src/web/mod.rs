@@ -12,8 +12,8 @@
 //! const png = label.toPng(false);                  // VOC palette PNG
 //! ```
 
-use crate::export::ZipBuilder;
-use crate::label::{LabelFormat, LabelMap};
+use crate::core::export::ZipBuilder;
+use crate::core::label::{LabelFormat, LabelMap};
 use wasm_bindgen::prelude::*;
 
 /// Installs the panic hook, so a bug shows as a message in the console, not `unreachable`.
@@ -58,13 +58,13 @@ pub fn version() -> String {
 /// The VOC colour map, 256 × RGB.
 #[wasm_bindgen(js_name = vocPalette)]
 pub fn voc_palette() -> Vec<u8> {
-    crate::label::voc_palette().concat()
+    crate::core::label::voc_palette().concat()
 }
 
 /// The 21 VOC class names, background first.
 #[wasm_bindgen(js_name = vocClasses)]
 pub fn voc_classes() -> Vec<String> {
-    crate::label::VOC_CLASSES
+    crate::core::label::VOC_CLASSES
         .iter()
         .map(|s| s.to_string())
         .collect()

@@ -16,11 +16,11 @@
 #![allow(clippy::await_holding_refcell_ref)]
 
 use super::{js_err, js_error, Masks};
-use crate::amg::{AmgConfig, AutomaticMaskGenerator};
-use crate::backend::{self, AnySam, Backend};
+use crate::core::masks::{MaskSet, SamMask};
 use crate::gpu::GpuOptions;
-use crate::masks::{MaskSet, SamMask};
-use crate::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
+use crate::refine::amg::{AmgConfig, AutomaticMaskGenerator};
+use crate::sam::backend::{self, AnySam, Backend};
+use crate::sam::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt};
 use crate::sam::{preprocess, weights::Weights, Predictor, SamBackend};
 use crate::{Error, Result};
 use std::cell::RefCell;
@@ -379,15 +379,15 @@ impl Sam {
             let best = (0..m.count)
                 .max_by(|&a, &b| m.iou[a].total_cmp(&m.iou[b]))
                 .unwrap_or(0);
-            let plane = crate::predictor::LOW_RES * crate::predictor::LOW_RES;
-            let logits = crate::postprocess::postprocess_masks(
+            let plane = crate::sam::predictor::LOW_RES * crate::sam::predictor::LOW_RES;
+            let logits = crate::sam::postprocess::postprocess_masks(
                 &m.logits[best * plane..(best + 1) * plane],
                 1,
                 p.input_size(),
                 p.original_size(),
             )
             .map_err(js_err)?;
-            let bytes: Vec<u8> = crate::postprocess::threshold(&logits)
+            let bytes: Vec<u8> = crate::sam::postprocess::threshold(&logits)
                 .into_iter()
                 .map(|b| if b { 255 } else { 0 })
                 .collect();

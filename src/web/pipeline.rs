@@ -6,10 +6,10 @@
 
 use super::model::{busy, Embedded, Sam};
 use super::{js_err, js_error, Cams, Label, Masks};
-use crate::label::LabelMap;
-use crate::masks::{BitMask, MaskSet, SamMask};
+use crate::core::label::LabelMap;
+use crate::core::masks::{BitMask, MaskSet, SamMask};
+use crate::refine::saliency::Saliency;
 use crate::refine::{self, Edit, ImageEntry, Report, Settings};
-use crate::saliency::Saliency;
 use crate::sam::preprocess;
 use crate::{Error, Result};
 use serde::Deserialize;
@@ -292,7 +292,15 @@ pub fn refine_image(
     settings_js: JsValue,
     masks: Option<Masks>,
 ) -> js_sys::Promise {
-    run(None, inputs.clone(), settings(settings_js), masks, None, None, None)
+    run(
+        None,
+        inputs.clone(),
+        settings(settings_js),
+        masks,
+        None,
+        None,
+        None,
+    )
 }
 
 #[wasm_bindgen]
@@ -361,9 +369,11 @@ fn run(
             None => None,
         };
         let mut embedded = match (borrow.as_deref_mut(), &image) {
-            (Some(engine), Some(img)) => {
-                Some(Embedded::new(engine, img, embedding.as_deref()).await.map_err(js_err)?)
-            }
+            (Some(engine), Some(img)) => Some(
+                Embedded::new(engine, img, embedding.as_deref())
+                    .await
+                    .map_err(js_err)?,
+            ),
             (Some(engine), None) => Some(Embedded::new_unset(engine)),
             _ => None,
         };

@@ -2,7 +2,7 @@
 //! overlays. Conversions only; the logic is in `masks` and `overlay`.
 
 use super::{js_err, js_error, Label};
-use crate::masks::{BitMask, MaskSet, MaskZip as CoreMaskZip, SamMask};
+use crate::core::masks::{BitMask, MaskSet, MaskZip as CoreMaskZip, SamMask};
 use wasm_bindgen::prelude::*;
 
 /// The SAM masks of one image.
@@ -229,7 +229,7 @@ pub fn overlay_png(
     image: Option<Vec<u8>>,
     image_name: &str,
 ) -> Result<Vec<u8>, JsValue> {
-    use crate::overlay::{overlay_rgb, RgbImage};
+    use crate::core::overlay::{overlay_rgb, RgbImage};
     let img = image
         .map(|bytes| RgbImage::decode(&bytes, image_name))
         .transpose()

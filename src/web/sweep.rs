@@ -1,11 +1,11 @@
-//! Binding of the threshold sweep (`crate::sweep`): the worker adds each finished image that
+//! Binding of the threshold sweep (`crate::refine::sweep`): the worker adds each finished image that
 //! has ground truth, then reads the scores and the heatmap with its cells' rectangles.
 
 use super::pipeline::settings;
 use super::refine::Masks;
 use super::{js_err, js_error, Label};
-use crate::cam::CamToLabel;
-use crate::sweep::{heatmap::heatmap, parse_range, Grid, Pseudo, Sweep};
+use crate::core::cam::CamToLabel;
+use crate::refine::sweep::{heatmap::heatmap, parse_range, Grid, Pseudo, Sweep};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 

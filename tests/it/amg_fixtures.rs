@@ -6,7 +6,7 @@
 use crate::common;
 use common::mask_iou;
 
-use camsam::amg::{AmgConfig, AutomaticMaskGenerator, MaskRecord};
+use camsam::refine::amg::{AmgConfig, AutomaticMaskGenerator, MaskRecord};
 use common::synthetic::SyntheticPredictor;
 use serde_json::Value;
 use std::path::Path;

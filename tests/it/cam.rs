@@ -3,11 +3,11 @@
 
 use crate::common;
 
-use camsam::cam::{
+use camsam::core::cam::{
     parse_image_labels, read_image_labels, scan_dir, Cam, CamFiles, CamOptions, CamToLabel, Keys,
 };
-use camsam::label::{LabelFormat, LabelMap};
-use camsam::npy::{encode_npz, NpyArray, NpyData};
+use camsam::core::label::{LabelFormat, LabelMap};
+use camsam::core::npy::{encode_npz, NpyArray, NpyData};
 
 fn label(cam: &Cam, present: Option<&[u8]>, bg: f32, margin: f32) -> Vec<u8> {
     let p = CamToLabel {

@@ -4,8 +4,8 @@
 
 use crate::common;
 
-use camsam::label::{LabelFormat, LabelMap};
-use camsam::npy::{encode_npz, NpyArray, NpyData};
+use camsam::core::label::{LabelFormat, LabelMap};
+use camsam::core::npy::{encode_npz, NpyArray, NpyData};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -202,7 +202,7 @@ fn failures_name_the_file_and_keep_the_other_outputs() {
 #[test]
 fn indicator_cams_of_real_gt_round_trip_through_eval() {
     let voc = common::shared_dir().join("data/voc_val_crops");
-    let labels = camsam::cam::read_image_labels(&voc.join("labels.tsv"), 21).unwrap();
+    let labels = camsam::core::cam::read_image_labels(&voc.join("labels.tsv"), 21).unwrap();
     let dir = common::scratch_dir("cam2label_gt");
     let cams = dir.join("cams");
     let out = dir.join("out");

@@ -6,9 +6,9 @@
 
 use crate::common;
 
-use camsam::cam::{Cam, CamOptions, CamToLabel, Keys};
-use camsam::label::LabelMap;
-use camsam::npy::{NpyArray, NpyData};
+use camsam::core::cam::{Cam, CamOptions, CamToLabel, Keys};
+use camsam::core::label::LabelMap;
+use camsam::core::npy::{NpyArray, NpyData};
 use std::path::{Path, PathBuf};
 
 fn formats() -> PathBuf {

@@ -48,7 +48,7 @@ fn everything_writes_masks_and_metadata_in_amg_py_format() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some(camsam::amg::output::METADATA_HEADER),
+        Some(camsam::refine::amg::output::METADATA_HEADER),
         "metadata.csv header"
     );
     let rows: Vec<Vec<String>> = lines

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use camsam::label::LabelMap;
+use camsam::core::label::LabelMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -242,13 +242,13 @@ fn bad_input_is_an_error_naming_the_file() {
     std::fs::create_dir_all(&pseudo).expect("mkdir");
     std::fs::create_dir_all(&masks).expect("mkdir");
     LabelMap::new(2, 2, vec![0, 1, 1, 0])
-        .and_then(|m| m.encode_png(camsam::label::LabelFormat::Gray))
+        .and_then(|m| m.encode_png(camsam::core::label::LabelFormat::Gray))
         .map(|png| std::fs::write(pseudo.join("img.png"), png))
         .expect("encode")
         .expect("write");
     // A 3×1 mask for a 2×2 label.
     let mask = LabelMap::new(3, 1, vec![255, 0, 255])
-        .and_then(|m| m.encode_png(camsam::label::LabelFormat::Gray))
+        .and_then(|m| m.encode_png(camsam::core::label::LabelFormat::Gray))
         .expect("encode");
     std::fs::write(masks.join("0.png"), mask).expect("write");
     let out = dir.join("out");
@@ -300,7 +300,7 @@ fn overlays_over_jpeg_images() {
     }
     let voc = common::voc();
     let gt = LabelMap::read_png(&voc.join("gt").join(format!("{name}.png"))).expect("gt");
-    gt.encode_png(camsam::label::LabelFormat::Gray)
+    gt.encode_png(camsam::core::label::LabelFormat::Gray)
         .map(|png| std::fs::write(pseudo.join(format!("{name}.png")), png))
         .expect("encode")
         .expect("write");

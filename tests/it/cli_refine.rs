@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use camsam::label::LabelMap;
+use camsam::core::label::LabelMap;
 use std::path::Path;
 
 const NAMES: [&str; 2] = ["2007_000033", "2007_000332"];
@@ -79,17 +79,17 @@ fn refine_equals_merge_of_its_masks_and_resumes() {
 
     // The pseudo-labels refine started from (CAM → label with the default threshold).
     for name in NAMES {
-        let cam = camsam::cam::Cam::read(
-            &camsam::cam::scan_dir(&cams, None).expect("scan").cams[name],
-            &camsam::cam::CamOptions::default(),
+        let cam = camsam::core::cam::Cam::read(
+            &camsam::core::cam::scan_dir(&cams, None).expect("scan").cams[name],
+            &camsam::core::cam::CamOptions::default(),
         )
         .expect("read CAM");
         let label = cam
-            .to_label(None, &camsam::cam::CamToLabel::default(), name)
+            .to_label(None, &camsam::core::cam::CamToLabel::default(), name)
             .expect("CAM → label")
             .label;
         let png = label
-            .encode_png(camsam::label::LabelFormat::Gray)
+            .encode_png(camsam::core::label::LabelFormat::Gray)
             .expect("encode");
         std::fs::write(pseudo.join(format!("{name}.png")), png).expect("write pseudo");
     }

@@ -5,9 +5,9 @@
 
 use crate::common;
 
-use camsam::cam::{scan_dir, Cam, CamOptions, CamToLabel};
-use camsam::label::LabelMap;
-use camsam::pamr::{pamr_label, PamrSettings};
+use camsam::core::cam::{scan_dir, Cam, CamOptions, CamToLabel};
+use camsam::core::label::LabelMap;
+use camsam::refine::pamr::{pamr_label, PamrSettings};
 use std::path::Path;
 
 const NAME: &str = "2007_000033";
@@ -279,10 +279,16 @@ fn saliency_mode_and_cam2label_saliency() {
     let image = image::open(images.join(format!("{NAME}.png")))
         .unwrap()
         .to_rgb8();
-    let map = camsam::saliency::Saliency::read(&sal.join(format!("{NAME}.png"))).unwrap();
-    let want =
-        camsam::saliency::saliency_label(&image, &cam, None, &map, &PamrSettings::default(), NAME)
-            .unwrap();
+    let map = camsam::refine::saliency::Saliency::read(&sal.join(format!("{NAME}.png"))).unwrap();
+    let want = camsam::refine::saliency::saliency_label(
+        &image,
+        &cam,
+        None,
+        &map,
+        &PamrSettings::default(),
+        NAME,
+    )
+    .unwrap();
     for o in [&out, &out2] {
         let got = LabelMap::read_png(&o.join(format!("{NAME}.png"))).unwrap();
         assert!(

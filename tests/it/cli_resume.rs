@@ -6,8 +6,8 @@
 
 use crate::common;
 
-use camsam::label::LabelMap;
-use camsam::npy::NpyArray;
+use camsam::core::label::LabelMap;
+use camsam::core::npy::NpyArray;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 use crate::common;
 use crate::common::gpu;
 
-use camsam::npy::NpyArray;
+use camsam::core::npy::NpyArray;
 use std::process::Command;
 
 /// Embedding: max |Δ| relative to the largest reference magnitude.

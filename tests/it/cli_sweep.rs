@@ -117,9 +117,10 @@ fn every_cell_equals_merge_then_eval() {
 fn write_cams(names: &[String], dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     for n in names {
-        let pseudo =
-            camsam::label::LabelMap::read_png(&sepl().join("pseudo").join(format!("{n}.png")))
-                .unwrap();
+        let pseudo = camsam::core::label::LabelMap::read_png(
+            &sepl().join("pseudo").join(format!("{n}.png")),
+        )
+        .unwrap();
         let (w, h) = (pseudo.width, pseudo.height);
         let present: Vec<bool> = (0..=20u8).map(|c| pseudo.data.contains(&c)).collect();
         let mut data = Vec::with_capacity(20 * w * h);
@@ -133,7 +134,7 @@ fn write_cams(names: &[String], dir: &Path) {
                 data.push(if pseudo.data[p] == class { 1.0 } else { ramp });
             }
         }
-        let a = camsam::npy::NpyArray::from_f32(vec![20, h, w], data).unwrap();
+        let a = camsam::core::npy::NpyArray::from_f32(vec![20, h, w], data).unwrap();
         a.write(&dir.join(format!("{n}.npy"))).unwrap();
     }
 }

@@ -8,10 +8,10 @@
 use crate::common;
 use common::cone;
 
-use camsam::cpm::{cpm, CpmSettings, MaskChoice, PromptMode};
-use camsam::postprocess::postprocess_masks;
-use camsam::predictor::{MaskPredictor, Prompt};
+use camsam::refine::cpm::{cpm, CpmSettings, MaskChoice, PromptMode};
 use camsam::sam::cpu::CpuSam;
+use camsam::sam::postprocess::postprocess_masks;
+use camsam::sam::predictor::{MaskPredictor, Prompt};
 use camsam::sam::weights::Weights;
 use camsam::sam::Predictor;
 use std::sync::OnceLock;

@@ -11,8 +11,8 @@
 use crate::common;
 use common::cone;
 
-use camsam::cpm::{cpm, CpmSettings, MaskChoice, PromptMode};
-use camsam::predictor::ImagePredictor;
+use camsam::refine::cpm::{cpm, CpmSettings, MaskChoice, PromptMode};
+use camsam::sam::predictor::ImagePredictor;
 use common::synthetic::SyntheticPredictor;
 use image::{Rgb, RgbImage};
 
@@ -44,7 +44,7 @@ fn predictor(image: &RgbImage) -> SyntheticPredictor {
 }
 
 /// Label at every pixel, as a function of the stripe, compared with a readable message.
-fn assert_label_by_stripe(label: &camsam::label::LabelMap, want: [u8; 3]) {
+fn assert_label_by_stripe(label: &camsam::core::label::LabelMap, want: [u8; 3]) {
     for y in 0..label.height {
         for x in 0..label.width {
             let got = label.data[y * label.width + x];
@@ -199,8 +199,8 @@ fn cams_of_the_wrong_size_are_an_error() {
 
 #[test]
 fn cam_at_half_size_with_image_labels() {
-    use camsam::cam::Cam;
-    use camsam::cpm::cpm_cam;
+    use camsam::core::cam::Cam;
+    use camsam::refine::cpm::cpm_cam;
     let image = stripes();
     let mut p = predictor(&image);
     // A 128×128 CAM (half size, unnormalised) for classes 3, 8, 11; the image-level labels

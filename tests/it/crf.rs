@@ -6,10 +6,10 @@
 
 use crate::common;
 
-use camsam::cam::{Cam, CamOptions};
-use camsam::crf::{crf_marginals, CrfSettings};
-use camsam::label::LabelMap;
-use camsam::npy::NpyArray;
+use camsam::core::cam::{Cam, CamOptions};
+use camsam::core::label::LabelMap;
+use camsam::core::npy::NpyArray;
+use camsam::refine::crf::{crf_marginals, CrfSettings};
 use std::path::Path;
 use std::time::Instant;
 

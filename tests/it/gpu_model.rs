@@ -6,8 +6,8 @@ use crate::common;
 use crate::common::gpu;
 use common::{mask_iou, read_mask_png};
 
-use camsam::gpu::sam::GpuSam;
-use camsam::gpu::tiny_vit::IMG_SIZE;
+use camsam::sam::gpu::tiny_vit::IMG_SIZE;
+use camsam::sam::gpu::GpuSam;
 use camsam::sam::preprocess::ModelInput;
 use camsam::sam::weights::Weights;
 use camsam::sam::{Predictor, SamBackend};
@@ -169,7 +169,7 @@ fn json_pairs(v: &serde_json::Value) -> Vec<(f64, f64)> {
 /// image (lavapipe is slow; the CPU path's tests cover the other images). Runs in CI.
 #[test]
 fn decoder_matches_official_fixture_cases() {
-    use camsam::predictor::{MaskPredictor, Prompt};
+    use camsam::sam::predictor::{MaskPredictor, Prompt};
     let shared = common::shared_dir();
     let Some(ctx) = gpu::context("decoder_matches_official_fixture_cases") else {
         return;

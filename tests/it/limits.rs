@@ -8,15 +8,15 @@
 
 use crate::common;
 
-use camsam::cam::{Cam, CamOptions};
-use camsam::label::LabelMap;
-use camsam::masks::{decode_mask_png, MaskSet, MaskZip};
-use camsam::metrics::Confusion;
-use camsam::npy::NpyArray;
+use camsam::core::cam::{Cam, CamOptions};
+use camsam::core::label::LabelMap;
+use camsam::core::masks::{decode_mask_png, MaskSet, MaskZip};
+use camsam::core::metrics::Confusion;
+use camsam::core::npy::NpyArray;
+use camsam::core::sepl::{merge, MergeParams};
+use camsam::refine::se_map::SeMap;
 use camsam::sam::preprocess::decode_rgb;
 use camsam::sam::weights::Weights;
-use camsam::se_map::SeMap;
-use camsam::sepl::{merge, MergeParams};
 use std::io::Write;
 use std::process::Command;
 
@@ -278,11 +278,11 @@ fn empty_files_are_errors_naming_the_file() {
         None,
     ));
     assert_says(&e, &["set/0.png", "not a readable PNG"]);
-    let e = message(camsam::masks::parse_metadata(b"", "metadata.csv"));
+    let e = message(camsam::core::masks::parse_metadata(b"", "metadata.csv"));
     assert_says(&e, &["metadata.csv", "empty"]);
     let e = message(SeMap::decode_png(b"", "se.png"));
     assert!(e.contains("se.png"), "{e}");
-    let e = message(camsam::cam::Cam::from_heatmaps(
+    let e = message(camsam::core::cam::Cam::from_heatmaps(
         &[(3, vec![], "a_3.png".into())],
         &CamOptions::default(),
     ));

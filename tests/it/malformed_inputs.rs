@@ -4,9 +4,9 @@
 //! or an `Err` naming the file. A bounded, in-suite complement to the `cargo fuzz` targets in
 //! `tests/fuzz/`.
 
-use camsam::cam::{parse_image_labels, Cam, CamOptions, CamToLabel, Keys};
-use camsam::label::{LabelFormat, LabelMap};
-use camsam::npy::{encode_npz, NpyArray, NpyData, Npz};
+use camsam::core::cam::{parse_image_labels, Cam, CamOptions, CamToLabel, Keys};
+use camsam::core::label::{LabelFormat, LabelMap};
+use camsam::core::npy::{encode_npz, NpyArray, NpyData, Npz};
 
 /// Mutations per seed: enough to reach every header field, fast in the dev profile.
 const ROUNDS: usize = 3000;
@@ -86,7 +86,7 @@ fn mutated_npy_never_panics() {
         match NpyArray::from_bytes(&bytes, "m.npy") {
             Ok(a) => {
                 // Whatever parsed must be self-consistent and usable as a CAM or fail cleanly.
-                assert_eq!(Some(a.len()), camsam::npy::element_count(&a.shape));
+                assert_eq!(Some(a.len()), camsam::core::npy::element_count(&a.shape));
                 if let Err(e) = Cam::from_npy(&a, "m.npy", &CamOptions::default()) {
                     check_err(e, "m.npy");
                 }

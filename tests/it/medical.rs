@@ -12,7 +12,7 @@
 
 use crate::common;
 
-use camsam::label::{LabelFormat, LabelMap};
+use camsam::core::label::{LabelFormat, LabelMap};
 use camsam::medical::{self, MedicalOptions, Slice, Window};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ fn read(file: &str, volume: Option<usize>) -> camsam::Result<Vec<Slice>> {
 /// The reference values of a slice: shape and data.
 fn expected_values(slice: &str) -> (Vec<usize>, Vec<f32>) {
     let path = fixtures().join("expected").join(format!("{slice}.npy"));
-    let a = camsam::npy::NpyArray::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let a = camsam::core::npy::NpyArray::read(&path).unwrap_or_else(|e| panic!("{e}"));
     (a.shape.clone(), a.to_f32())
 }
 
@@ -420,7 +420,7 @@ fn assert_ok(o: &std::process::Output) {
 
 /// Compare a written `<slice>.npy` and `<slice>.png` with the references.
 fn check_written(dir: &Path, slice: &str) {
-    let got = camsam::npy::NpyArray::read(&dir.join(format!("{slice}.npy"))).unwrap();
+    let got = camsam::core::npy::NpyArray::read(&dir.join(format!("{slice}.npy"))).unwrap();
     let (shape, want) = expected_values(slice);
     assert_eq!(got.shape, shape, "{slice}.npy shape");
     if let Some((i, d)) = worst(&got.to_f32(), &want) {
@@ -466,7 +466,7 @@ fn cli_converts_and_writes_label_volumes() {
     std::fs::create_dir_all(&labels).unwrap();
     for k in 0..25 {
         let slice = format!("anatomical_{k:04}");
-        let values = camsam::npy::NpyArray::read(&out.join(format!("{slice}.npy")))
+        let values = camsam::core::npy::NpyArray::read(&out.join(format!("{slice}.npy")))
             .unwrap()
             .to_f32();
         let map = LabelMap::new(33, 41, values.iter().map(|&v| label_of(v)).collect()).unwrap();

@@ -209,10 +209,11 @@ fn eval_table_and_errors() {
     // A prediction of another size: the error names both files.
     let small = dir.join("pred");
     std::fs::create_dir_all(&small).unwrap();
-    let map = camsam::label::LabelMap::filled(3, 2, 0);
+    let map = camsam::core::label::LabelMap::filled(3, 2, 0);
     std::fs::write(
         small.join("2007_000032.png"),
-        map.encode_png(camsam::label::LabelFormat::Gray).unwrap(),
+        map.encode_png(camsam::core::label::LabelFormat::Gray)
+            .unwrap(),
     )
     .unwrap();
     let out = run(&[
@@ -231,7 +232,8 @@ fn eval_table_and_errors() {
     // A missing ground truth names the file.
     std::fs::write(
         small.join("nope.png"),
-        map.encode_png(camsam::label::LabelFormat::Gray).unwrap(),
+        map.encode_png(camsam::core::label::LabelFormat::Gray)
+            .unwrap(),
     )
     .unwrap();
     std::fs::write(&list, "nope\n").unwrap();

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use camsam::npy::{encode_npz, NpyArray, NpyData, Npz};
+use camsam::core::npy::{encode_npz, NpyArray, NpyData, Npz};
 use std::io::Write;
 
 /// Build a `.npy` by hand: magic, version, header dict (padded to 64 with a newline), data.
@@ -77,11 +77,11 @@ fn write_f32_file_round_trips() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("emb.npy");
     let data: Vec<f32> = (0..24).map(|i| i as f32 * 0.5 - 3.0).collect();
-    camsam::npy::write_f32(&path, &[1, 2, 3, 4], &data).unwrap();
+    camsam::core::npy::write_f32(&path, &[1, 2, 3, 4], &data).unwrap();
     let a = NpyArray::read(&path).unwrap();
     assert_eq!(a.shape, vec![1, 2, 3, 4]);
     assert_eq!(a.data, NpyData::F32(data.clone()));
-    let e = camsam::npy::write_f32(&path, &[5], &data)
+    let e = camsam::core::npy::write_f32(&path, &[5], &data)
         .unwrap_err()
         .to_string();
     assert!(e.contains("emb.npy"), "{e}");
@@ -419,7 +419,7 @@ fn numpy_written_fixtures_read_and_re_encode_to_the_same_data() {
         let original = std::fs::read(&path).unwrap();
         let a = NpyArray::read(&path).unwrap();
         assert_eq!(a.shape, shape, "{file}");
-        assert_eq!(a.dtype(), camsam::npy::DType::F32);
+        assert_eq!(a.dtype(), camsam::core::npy::DType::F32);
         assert!(a.to_f32().iter().all(|v| v.is_finite()), "{file}");
         let ours = a.to_bytes();
         let n = 4 * a.len();

@@ -6,8 +6,8 @@
 use crate::common;
 use common::{mask_iou, read_mask_png};
 
-use camsam::predictor::{LowResMasks, Prompt};
 use camsam::sam::cpu::CpuSam;
+use camsam::sam::predictor::{LowResMasks, Prompt};
 use camsam::sam::preprocess::{self, RgbImage};
 use camsam::sam::weights::Weights;
 use camsam::sam::{Predictor, SamBackend};

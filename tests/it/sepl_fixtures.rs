@@ -3,9 +3,9 @@
 
 use crate::common;
 
-use camsam::label::LabelMap;
-use camsam::masks::MaskSet;
-use camsam::sepl::{merge, MergeParams, Preset};
+use camsam::core::label::LabelMap;
+use camsam::core::masks::MaskSet;
+use camsam::core::sepl::{merge, MergeParams, Preset};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

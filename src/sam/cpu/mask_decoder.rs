@@ -20,7 +20,7 @@
 use super::kernels::{self, gelu, Act, Linear, MatRef};
 use super::transformer::{ImageSide, TwoWayTransformer};
 use super::Vb;
-use crate::predictor::LOW_RES;
+use crate::sam::predictor::LOW_RES;
 use crate::sam::{EMBED_DIM, EMBED_SIDE};
 use crate::Result;
 

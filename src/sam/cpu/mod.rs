@@ -22,7 +22,7 @@ pub mod transformer;
 use super::preprocess::ModelInput;
 use super::weights::Weights;
 use super::{SamBackend, EMBED_DIM, EMBED_LEN, EMBED_SIDE, IMAGE_SIZE};
-use crate::predictor::{LowResMasks, Prompt, LOW_RES};
+use crate::sam::predictor::{LowResMasks, Prompt, LOW_RES};
 use crate::{Error, Result};
 use kernels::Linear;
 use mask_decoder::MaskDecoder;

@@ -8,7 +8,7 @@
 //! use camsam::sam::cpu::{prompt_encoder::PromptEncoder, Vb};
 //! let weights = camsam::sam::weights::Weights::load("mobile_sam.pt".as_ref())?;
 //! let pe = PromptEncoder::load(&Vb::root(&weights))?;
-//! let prompt = camsam::predictor::Prompt { points: vec![(512.0, 300.0)], labels: vec![1], ..Default::default() };
+//! let prompt = camsam::sam::predictor::Prompt { points: vec![(512.0, 300.0)], labels: vec![1], ..Default::default() };
 //! let tokens = pe.sparse(&prompt); // (1 point + 1 padding point) × 256
 //! assert_eq!(tokens.len(), 2 * 256);
 //! # Ok(()) }
@@ -16,7 +16,7 @@
 
 use super::kernels::{self, gelu};
 use super::Vb;
-use crate::predictor::{Prompt, LOW_RES};
+use crate::sam::predictor::{Prompt, LOW_RES};
 use crate::sam::{EMBED_DIM, EMBED_SIDE, IMAGE_SIZE};
 use crate::Result;
 

@@ -1,7 +1,7 @@
 //! `.npy` files holding a pickled CAM dict (IRN, AMN, LPCAM, PSA, CLIP-ES), read through the
 //! restricted pickle reader, then labelled; and the same bytes as a bare pickle.
 #![no_main]
-use camsam::cam::{Cam, CamOptions, CamToLabel};
+use camsam::core::cam::{Cam, CamOptions, CamToLabel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert!(e.to_string().contains("f.npy")),
     }
-    if let Err(e) = camsam::pickle::load(data, "f.pkl") {
+    if let Err(e) = camsam::core::pickle::load(data, "f.pkl") {
         assert!(e.to_string().starts_with("f.pkl: "));
     }
 });

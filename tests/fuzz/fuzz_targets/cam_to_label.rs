@@ -1,6 +1,6 @@
 //! CAM → label on arbitrary small CAMs: labels hold only 0, 255 or a CAM's classes.
 #![no_main]
-use camsam::cam::{Cam, CamToLabel};
+use camsam::core::cam::{Cam, CamToLabel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

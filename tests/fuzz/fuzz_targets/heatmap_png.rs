@@ -1,6 +1,6 @@
 //! Per-class heatmap PNGs.
 #![no_main]
-use camsam::cam::{Cam, CamOptions, CamToLabel};
+use camsam::core::cam::{Cam, CamOptions, CamToLabel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

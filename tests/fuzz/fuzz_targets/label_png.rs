@@ -1,7 +1,7 @@
 //! Label PNGs (`label::decode_png`) and RGB images (`sam::preprocess::decode_rgb`): never a
 //! panic; errors name the file; a decoded label survives a write and a re-read unchanged.
 #![no_main]
-use camsam::label::{LabelFormat, LabelMap};
+use camsam::core::label::{LabelFormat, LabelMap};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! of folders (`MaskZip`). Input: a zip (starts `PK`), or files packed as
 //! `[name length u8][name][body length u16 le][body]…`. Never a panic; errors name the input.
 #![no_main]
-use camsam::masks::{MaskSet, MaskZip};
+use camsam::core::masks::{MaskSet, MaskZip};
 use libfuzzer_sys::fuzz_target;
 
 fn unpack(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
             Ok(set) => check_set(&set),
             Err(e) => check_err(e, "set"),
         }
-        if let Err(e) = camsam::masks::parse_metadata(data, "m.csv") {
+        if let Err(e) = camsam::core::masks::parse_metadata(data, "m.csv") {
             check_err(e, "m.csv");
         }
     }

@@ -2,7 +2,7 @@
 //! the label volume written back on its grid: never a panic, never an allocation past the
 //! caps; errors name the file.
 #![no_main]
-use camsam::label::LabelMap;
+use camsam::core::label::LabelMap;
 use camsam::medical::{label_volume, read_slices, MedicalOptions};
 use libfuzzer_sys::fuzz_target;
 

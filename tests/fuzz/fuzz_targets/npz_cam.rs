@@ -1,6 +1,6 @@
 //! `.npz` archives (zip + npy members) read as CAMs, then labelled.
 #![no_main]
-use camsam::cam::{Cam, CamOptions, CamToLabel};
+use camsam::core::cam::{Cam, CamOptions, CamToLabel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

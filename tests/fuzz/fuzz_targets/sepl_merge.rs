@@ -1,9 +1,9 @@
 //! The SEPL merge on arbitrary small inputs, every preset: the output has the label's size and
 //! holds only background or classes of the pseudo-label (below `num_classes`), never 255.
 #![no_main]
-use camsam::label::LabelMap;
-use camsam::masks::BitMask;
-use camsam::sepl::{merge, Combine, MergeParams, Preset};
+use camsam::core::label::LabelMap;
+use camsam::core::masks::BitMask;
+use camsam::core::sepl::{merge, Combine, MergeParams, Preset};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -31,9 +31,9 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// S2C's `get_se_map.py` on an `amg.py` mask folder, written out independently of
-/// `camsam::se_map`: the generator lists masks by descending predicted IoU (checked here), and
+/// `camsam::refine::se_map`: the generator lists masks by descending predicted IoU (checked here), and
 /// S2C paints `reversed(masks)` so the best mask lands on top. Returns the map as
-/// `camsam::se_map::SeMap::encode_png` stores it: paint position + 1, 0 where no mask lies.
+/// `camsam::refine::se_map::SeMap::encode_png` stores it: paint position + 1, 0 where no mask lies.
 pub fn s2c_se_map(masks_dir: &Path) -> (u32, u32, Vec<u16>) {
     let csv = std::fs::read_to_string(masks_dir.join("metadata.csv")).expect("metadata.csv");
     let ious: Vec<f64> = csv

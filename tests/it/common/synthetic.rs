@@ -5,7 +5,7 @@
 //! and small-region removal are all exercised. The official generator produced the
 //! `fixtures/amg` references with its model replaced by exactly this predictor.
 
-use camsam::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt, LOW_RES};
+use camsam::sam::predictor::{ImagePredictor, LowResMasks, MaskPredictor, Prompt, LOW_RES};
 use camsam::{Error, Result};
 use image::RgbImage;
 use std::collections::HashMap;
