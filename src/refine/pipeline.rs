@@ -235,19 +235,20 @@ pub async fn refine_image<P: ImagePredictor>(
     settings.validate()?;
     let method = settings.method;
     let needs_model = method.uses_cpm() || (method.uses_masks() && masks.is_none());
-    let sam =
-        match predictor {
-            Some(p) if needs_model => {
-                run_sam(inputs, settings, p, masks.is_none(), false, progress).await?
-            }
-            None if needs_model => return Err(Error::input(
+    let sam = match predictor {
+        Some(p) if needs_model => {
+            run_sam(inputs, settings, p, masks.is_none(), false, progress).await?
+        }
+        None if needs_model => {
+            return Err(Error::input(
                 "weights",
                 format!(
                     "missing; method {method} runs MobileSAM and needs its weights (mobile_sam.pt)"
                 ),
-            )),
-            _ => SamOutput::default(),
-        };
+            ))
+        }
+        _ => SamOutput::default(),
+    };
     let refs: Vec<&BitMask> = match masks {
         Some(m) => m.iter().collect(),
         None => sam.records.iter().map(|r| &r.segmentation).collect(),

@@ -175,13 +175,13 @@ pub fn demo_files() -> Result<js_sys::Array, JsValue> {
     Ok(out)
 }
 
+mod masks;
 mod measure;
 mod model;
 mod pipeline;
-mod refine;
 mod sweep;
+pub use masks::*;
 pub use measure::*;
 pub use model::*;
 pub use pipeline::*;
-pub use refine::*;
 pub use sweep::*;

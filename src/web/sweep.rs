@@ -1,8 +1,8 @@
 //! Binding of the threshold sweep (`crate::refine::sweep`): the worker adds each finished image that
 //! has ground truth, then reads the scores and the heatmap with its cells' rectangles.
 
+use super::masks::Masks;
 use super::pipeline::settings;
-use super::refine::Masks;
 use super::{js_err, js_error, Label};
 use crate::core::cam::CamToLabel;
 use crate::refine::sweep::{heatmap::heatmap, parse_range, Grid, Pseudo, Sweep};
