@@ -9,10 +9,10 @@
 // the copy answer. (Cache-first would open faster but could pair a new pkg/camsam.js with an
 // old pkg/camsam_bg.wasm, which do not link.) Only same-origin GETs of the shell files below
 // are handled; nothing else is cached, and the user's files never go over the network anyway.
-// The Cache API entry of the weights (www/worker.js, 'camsam-weights-v1') is not touched.
+// The Cache API entry of the weights (www/worker/model.js, 'camsam-weights-v1') is not touched.
 
 // Bump when the list or the way it is cached changes: activation deletes the other shell caches.
-const CACHE = 'camsam-shell-v1';
+const CACHE = 'camsam-shell-v2';
 // The app's root: the folder of index.html, one up from this file (the layout is fixed).
 const ROOT = new URL('../', self.location.href);
 // Every file the page loads (tests/e2e/offline.test.mjs fails when the page requests a
@@ -20,9 +20,33 @@ const ROOT = new URL('../', self.location.href);
 const SHELL = [
   '',
   'www/style.css',
+  'www/protocol.js',
+  // the page's modules (www/app.js and what it imports)
   'www/app.js',
-  'www/worker.js',
-  'www/store.js',
+  'www/ui/bench.js',
+  'www/ui/classes.js',
+  'www/ui/dom.js',
+  'www/ui/export-panel.js',
+  'www/ui/inputs.js',
+  'www/ui/measure.js',
+  'www/ui/review.js',
+  'www/ui/run-panel.js',
+  'www/ui/state.js',
+  'www/ui/worker-client.js',
+  // the Web Worker's modules (www/worker/main.js and what it imports)
+  'www/worker/main.js',
+  'www/worker/bench.js',
+  'www/worker/export.js',
+  'www/worker/files.js',
+  'www/worker/model.js',
+  'www/worker/results.js',
+  'www/worker/review.js',
+  'www/worker/run.js',
+  'www/worker/settings.js',
+  'www/worker/state.js',
+  'www/worker/store.js',
+  'www/worker/test-hooks.js',
+  'www/worker/wasm.js',
   'pkg/camsam.js',
   'pkg/camsam_bg.wasm', // wasm-bindgen's name for the crate's module: <crate>_bg.wasm
 ].map((p) => new URL(p, ROOT).href);
@@ -78,7 +102,11 @@ async function networkFirst(event, req, key) {
   }
   if (keepable(res)) {
     const copy = res.clone();
-    event.waitUntil(caches.open(CACHE).then((cache) => cache.put(key, copy)).catch(() => {}));
+    // The answer goes to the page either way; a copy that could not be refreshed (storage
+    // full) leaves the older one, which is said here.
+    event.waitUntil(caches.open(CACHE).then((cache) => cache.put(key, copy)).catch((err) => {
+      console.warn(`camsam offline copy: ${key} not refreshed (${err && err.message})`);
+    }));
   }
   return res;
 }
