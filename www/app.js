@@ -17,7 +17,7 @@ import { $, params, setStatus, showError } from './ui/dom.js';
 import { ui } from './ui/state.js';
 import { vocPalette, setClasses } from './ui/classes.js';
 import { initInputs, showPlan } from './ui/inputs.js';
-import { initRunPanel, showBackend, showDefaults, showSettings, setBgSlider, setPointsPerSide } from './ui/run-panel.js';
+import { initRunPanel, showBackend, showDefaults, showSettings, setBgSlider, setPointsPerSide, setThresholds } from './ui/run-panel.js';
 import { initReview, fillImageSelect, openImage, clearReview } from './ui/review.js';
 import { initMeasure, showMetrics } from './ui/measure.js';
 import { initExport, showKept } from './ui/export-panel.js';
@@ -91,6 +91,9 @@ async function start() {
       $('weights-state').textContent = `the weights kept in this browser could not be loaded (${e.message}): pick them again`;
     }
     if (params.get('points')) await setPointsPerSide(+params.get('points'));
+    if (params.has('iou') || params.has('stability')) {
+      await setThresholds({ iou: params.get('iou') ?? undefined, stability: params.get('stability') ?? undefined });
+    }
     // The demo only when the user has given nothing yet (files chosen during start-up are
     // already queued in the worker; any given later replace the demo).
     const plan = params.has('nodemo') ? await call(CMD.plan) : await call(CMD.loadDemo, { unlessFiles: true });

@@ -314,7 +314,8 @@ fn write_report(
             height: Some(r.size.1),
             method: Some(settings.method),
             backend: model.clone(),
-            sam_masks: Some(r.masks),
+            // SAM masks merged: none for the methods that merge none
+            sam_masks: settings.method.uses_masks().then_some(r.masks),
             seconds: Some(t.as_secs_f64()),
             ..ImageEntry::default()
         });

@@ -65,13 +65,14 @@ impl std::str::FromStr for LabelFormat {
 impl LabelMap {
     /// A map of `width × height` ids; `data.len()` must be `width * height`.
     pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
-        if data.len() != width * height {
+        // checked: on wasm32 a usize product of two image sides can wrap to a small number
+        if width.checked_mul(height) != Some(data.len()) {
             return Err(Error::input(
                 "label map",
                 format!(
                     "{} values for a {width}×{height} map (expected {})",
                     data.len(),
-                    width * height
+                    width as u128 * height as u128
                 ),
             ));
         }
@@ -248,6 +249,17 @@ pub const VOC_CLASSES: [&str; 21] = [
     "train",
     "tvmonitor",
 ];
+
+#[cfg(test)]
+mod size_tests {
+    use super::LabelMap;
+
+    #[test]
+    fn sizes_whose_product_overflows_are_refused() {
+        let e = LabelMap::new(usize::MAX, 2, Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("0 values"), "{e}");
+    }
+}
 
 #[cfg(test)]
 mod tests {

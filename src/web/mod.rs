@@ -1,4 +1,4 @@
-//! The wasm-bindgen API used by the browser app (`index.html`, `www/worker.js`).
+//! The wasm-bindgen API used by the browser app (`index.html`, `www/worker/`).
 //!
 //! Thin by design: every function converts JS values to library types, calls the library and
 //! maps `camsam::Error` once to a JS `Error` with a `kind` (`bad-input`, `io`, `model`, `encode`, `gpu`, `cancelled`, `busy`) the page decides on. No product logic lives here. Structured results
@@ -47,6 +47,14 @@ pub(crate) fn js_error(kind: &str, message: &str) -> JsValue {
     // Setting a property on a fresh Error object cannot fail.
     let _ = js_sys::Reflect::set(&err, &JsValue::from_str("kind"), &JsValue::from_str(kind));
     err.into()
+}
+
+/// Test hook of the page's crash recovery (`?wasm-trap-after=K`, tests/e2e/recovery.test.mjs):
+/// panics, which in wasm is a trap (`unreachable`) that leaves the module unusable, as any bug
+/// would. The page never calls it otherwise.
+#[wasm_bindgen(js_name = trapForTest)]
+pub fn trap_for_test() {
+    panic!("trapForTest: the crash-recovery test hook");
 }
 
 /// The crate version, for the page footer and the JSON report.

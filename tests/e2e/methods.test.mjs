@@ -1,7 +1,8 @@
 // The page and the CLI refine alike: for each method that runs MobileSAM (everything-mode SEPL,
 // cpm, cpm+sepl) the page's labels equal `camsam refine`'s pixel for pixel, and its
 // report.json records the same settings. Fixture weights on the page's CPU model (WebGPU off),
-// the native CLI on its CPU backend, 4×4 points per side to keep segment-everything short.
+// the native CLI on its CPU backend, 4×4 points per side to keep segment-everything short and
+// the generator's IoU and stability filters at 0 so the random-weight masks are kept and merged.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,7 +30,7 @@ test('every SAM method gives the CLI\'s labels and report settings in the page (
 
   const b = await launch({ webgpu: false });
   try {
-    await b.page.goto(`${server.origin}/?nodemo&points=${POINTS}`);
+    await b.page.goto(`${server.origin}/?nodemo&points=${POINTS}&iou=0&stability=0`);
     await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
     await b.page.getByTestId('weights-input').setInputFiles(weights);
     await waitForStatus(b.page, b.consoleLines, /weights loaded/, 120_000);
@@ -38,7 +39,7 @@ test('every SAM method gives the CLI\'s labels and report settings in the page (
     await b.page.getByTestId('cams-input').setInputFiles(path.join(work, 'cams', `${name}_1.png`));
     for (const [method, select] of [['sepl', 'official-imp2'], ['cpm', 'cpm'], ['cpm+sepl', 'cpm+sepl']]) {
       const out = path.join(work, `cli-${method.replace('+', '-')}`);
-      execFileSync(camsamBin(), ['refine', '--mode', method, '--backend', 'cpu', '--weights', weights, '--points-per-side', `${POINTS}`,
+      execFileSync(camsamBin(), ['refine', '--mode', method, '--backend', 'cpu', '--weights', weights, '--points-per-side', `${POINTS}`, '--pred-iou-thresh', '0', '--stability-score-thresh', '0',
         '--images', path.join(work, 'images'), '--cams', path.join(work, 'cams'), '--format', 'gray', '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
       await b.page.getByTestId('preset-select').selectOption(select);
       await b.page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
@@ -53,6 +54,8 @@ test('every SAM method gives the CLI\'s labels and report settings in the page (
       for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) { diff++; if (first < 0) first = i; }
       assert.equal(diff, 0, `${method}: ${diff} pixels differ from camsam refine (first at x ${first % want.width}, y ${Math.floor(first / want.width)}: page ${got.data[first]}, CLI ${want.data[first]})`);
       const page = JSON.parse(zip.get('report.json')), cli = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+      if (method !== 'cpm') assert.ok(cli.images[0].sam_masks > 0, `${method}: segment-everything kept masks, so the merge is tested`);
+      assert.equal(page.images[0].sam_masks, cli.images[0].sam_masks, `${method}: the page merged as many SAM masks as the CLI`);
       assert.equal(page.method, method);
       assert.deepEqual(page.settings, cli.settings, `${method}: the page's report.json settings equal the CLI's`);
       assert.equal(page.images[0].backend, 'cpu');

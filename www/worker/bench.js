@@ -1,0 +1,50 @@
+// The benchmark view (`index.html?bench`): model speed in this browser.
+
+import { KIND } from '../protocol.js';
+import { state, failure } from './state.js';
+import { wasm } from './wasm.js';
+import { restoreWeights } from './model.js';
+
+/**
+ * Speed in this browser: encoder ms (one image), decoder ms/prompt (segment-everything on the
+ * encoded image's embedding with `decoderPoints`² prompts, post-processing included, per
+ * prompt), everything-mode s/image (`pointsPerSide`², encoder included; 0 skips it).
+ * @param {import('../protocol.js').BenchArgs} args
+ * @returns {Promise<import('../protocol.js').BenchResult>}
+ */
+export async function bench({ pointsPerSide = state.defaults.pointsPerSide, decoderPoints = 4 } = {}) {
+  if (!state.model && !(await restoreWeights())) throw failure(KIND.badInput, 'no weights: pick mobile_sam.pt or a .safetensors checkpoint first');
+  const img = wasm.demoFiles().find((f) => f.path === 'images/demo_street.png');
+  const never = () => false;
+  const t0 = performance.now();
+  await state.model.setImage(img.bytes, 'demo_street.png');
+  const encoderMs = performance.now() - t0;
+  state.modelImage = null;
+  const embedding = await state.model.embedding();
+  const prompts = decoderPoints * decoderPoints;
+  const t1 = performance.now();
+  (await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: decoderPoints, points_per_batch: prompts }, () => {}, never, embedding)).free();
+  const decoderMsPerPrompt = (performance.now() - t1) / prompts;
+  let everythingS = null, n = null;
+  if (pointsPerSide > 0) {
+    const t2 = performance.now();
+    const masks = await state.model.everything(img.bytes, 'demo_street.png', { points_per_side: pointsPerSide }, () => {}, never);
+    everythingS = (performance.now() - t2) / 1000;
+    n = masks.len();
+    masks.free();
+  }
+  const r = {
+    adapter: state.adapter || 'none', backend: state.backend, model_backend: state.model.backend,
+    encoder_ms: encoderMs, decoder_ms_per_prompt: decoderMsPerPrompt, decoder_batch: prompts,
+    everything_s_per_image: everythingS, points_per_side: pointsPerSide, masks: n, image: '320×240 generated (demo_street)',
+  };
+  r.lines = [
+    `adapter: ${r.adapter}`,
+    `backend: ${r.backend} (${r.model_backend})`,
+    `encoder: ${encoderMs.toFixed(0)} ms/image`,
+    `decoder: ${decoderMsPerPrompt.toFixed(1)} ms/prompt (batch of ${prompts}, post-processing included)`,
+    everythingS === null ? 'everything: skipped (points per side 0)'
+      : `everything: ${everythingS.toFixed(2)} s/image (${pointsPerSide}×${pointsPerSide} points, ${n} masks, ${r.image})`,
+  ];
+  return r;
+}
