@@ -703,7 +703,10 @@ test('method pamr (no model), CAMs as a heatmap PNG and an .npz from a folder: l
     assert.match(await b.page.getByTestId('miou-after').textContent(), /^\d+\.\d\d$/);
     await b.page.screenshot({ path: path.join(screenshots, 'pamr-review.png'), fullPage: true });
     const zip = readZip((await download(b.page, 'export')).bytes);
-    assert.equal(JSON.parse(zip.get('report.json')).method, 'pamr');
+    const report = JSON.parse(zip.get('report.json'));
+    assert.equal(report.method, 'pamr');
+    const cliReport = JSON.parse(fs.readFileSync(path.join(work, 'cli', 'report.json'), 'utf8'));
+    assert.deepEqual(report.settings, cliReport.settings, 'the page records the settings camsam refine records');
     // The review shows each image's CAM classes, the .npz one included.
     await b.page.getByTestId('image-select').selectOption(names[1][0]);
     await b.page.waitForFunction((n) => document.querySelector('[data-testid=review-info]').textContent.startsWith(`${n}:`), names[1][0]);
