@@ -13,7 +13,8 @@ export function report() {
   const results = [...state.results.values()];
   const m = state.metrics;
   return wasm.reportJson({
-    settings: librarySettings(), backend: s.backend || state.backend, classes: state.classes,
+    // the run's method (the selector may show another one that has not run yet)
+    settings: results.length ? { ...librarySettings(), method: results[0].mode } : librarySettings(), backend: s.backend || state.backend, classes: state.classes,
     images: results.map((r) => {
       const i = m ? m.images.find((x) => x.name === r.name) : null;
       return { name: r.name, width: r.width, height: r.height, method: r.mode, backend: r.backend, sam_masks: r.masks ?? null, edits: r.edits, miou_before: i ? i.before : null, miou_after: i ? i.after : null };

@@ -5,7 +5,7 @@
 import { KIND } from '../protocol.js';
 import { state, bytesOf, failure, messageOf, cleanUpAndThrow } from './state.js';
 import { wasm, rethrowTrap } from './wasm.js';
-import { librarySettings, numClasses } from './settings.js';
+import { librarySettings, settingsOf, numClasses } from './settings.js';
 import * as store from './store.js';
 
 /** Free result `r`'s wasm objects. */
@@ -155,14 +155,14 @@ async function inputsOf(r) {
 export async function rederive(r) {
   if (['sepl', 'pamr', 'cpm', 'cpm+sepl'].includes(r.mode) && (r.camSource || r.mode === 'sepl' || r.mode === 'cpm+sepl')) {
     const inputs = await inputsOf(r);
-    try { r.ref.update(inputs, librarySettings()); } finally { inputs.free(); }
+    try { r.ref.update(inputs, settingsOf(r)); } finally { inputs.free(); }
   }
   relabel(r);
 }
 
 /** The label the user sees: the merge without the rejected masks, then the edits (library). */
 export function relabel(r) {
-  const refined = r.ref.edited(librarySettings(), r.edits);
+  const refined = r.ref.edited(settingsOf(r), r.edits);
   const pseudo = r.ref.pseudo();
   r.refined?.free(); r.pseudo?.free();
   r.refined = refined; r.pseudo = pseudo;

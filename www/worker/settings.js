@@ -49,6 +49,10 @@ export function librarySettings() {
   return { method: method(), num_classes: numClasses(), cam: { bg_threshold: Number(s.bg) }, sepl, generator: state.amg || {} };
 }
 
+/** The settings for stored result `r`: the controls' (sliders, preset), with the method its run
+ *  used (a different method in the selector needs a run before it applies). */
+export const settingsOf = (r) => ({ ...librarySettings(), method: r.mode });
+
 /** The library's settings for the page's controls `settings` (a sweep of the current view),
  *  without changing the stored ones. */
 export function librarySettingsWith(settings) {
