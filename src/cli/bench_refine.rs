@@ -9,7 +9,6 @@
 //! Printed, never asserted; with the core count.
 
 use super::everything::GeneratorArgs;
-use super::refine::find_image;
 use super::refiners::RefinerArgs;
 use camsam::core::cam::{self, Cam, CamOptions};
 use camsam::core::label::LabelMap;
@@ -21,7 +20,6 @@ use camsam::refine::crf::crf_label;
 use camsam::refine::pamr::pamr_label;
 use camsam::refine::Settings;
 use camsam::sam::cpu::CpuSam;
-use camsam::sam::preprocess::read_rgb;
 use camsam::sam::weights::Weights;
 use camsam::sam::Predictor;
 use camsam::{Error, Result};
@@ -33,7 +31,8 @@ pub struct RefineBench {
     /// MobileSAM weights (`mobile_sam.pt` or `.safetensors`).
     #[arg(long, value_name = "FILE")]
     weights: PathBuf,
-    /// Folder of images <name>.jpg / .jpeg / .png.
+    /// Folder of images <name>.jpg / .jpeg / .png, or medical files whose slices are named as
+    /// `camsam convert` names them (under their default window).
     #[arg(long, value_name = "DIR")]
     images: PathBuf,
     /// Folder of CAMs (<name>.npy, <name>.npz or <name>_<class id>.png heatmaps).
@@ -96,6 +95,7 @@ pub fn run(args: RefineBench) -> Result<()> {
             "no CAMs found; expected <name>.npy, <name>.npz or <name>_<class id>.png files",
         ));
     }
+    let images = super::images::ImageFolder::open(&args.images, Default::default())?;
     let weights = Weights::load(&args.weights)?;
     let sam = CpuSam::new(&weights)?;
     drop(weights);
@@ -125,7 +125,7 @@ pub fn run(args: RefineBench) -> Result<()> {
     for name in &names {
         let cam_name = name.clone();
         let cam = Cam::read(&found.cams[name], &CamOptions::default())?;
-        let image = read_rgb(&find_image(&args.images, name)?)?;
+        let image = images.get(name)?.rgb;
         let mut s = Stages::default();
 
         let (pseudo, t) = timed(|| Ok(cam.to_label(None, &to_label, &cam_name)?.label))?;

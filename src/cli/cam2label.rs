@@ -3,11 +3,11 @@
 //! skip-existing and atomic writes. The conversion is [`camsam::core::cam`]'s.
 
 use super::batch::{self, BatchArgs, Output, RunOptions};
+use super::images::ImageFolder;
 use camsam::core::cam::{self, Cam, CamFiles, CamOptions};
 use camsam::core::label::LabelFormat;
 use camsam::refine::saliency::Saliency;
 use camsam::refine::{derive, Inputs, Settings};
-use camsam::sam::preprocess::read_rgb;
 use camsam::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -66,9 +66,13 @@ pub struct Args {
     #[arg(long, value_name = "DIR", requires = "images")]
     pub saliency: Option<PathBuf>,
 
-    /// Folder of images <name>.jpg / .jpeg / .png (for --saliency's PAMR step).
+    /// Folder of images <name>.jpg / .jpeg / .png, or medical files whose slices are named as
+    /// `camsam convert` names them (for --saliency's PAMR step).
     #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub medical: super::images::MedicalArgs,
 
     #[command(flatten)]
     pub batch: BatchArgs,
@@ -115,6 +119,10 @@ pub fn run(args: Args) -> Result<()> {
             args.cams.display()
         );
     }
+    let images = match (&args.saliency, &args.images) {
+        (Some(_), Some(dir)) => Some(ImageFolder::open(dir, args.medical.options())?),
+        _ => None,
+    };
     let output = |name: &str| args.out.join(format!("{name}.png"));
     let job = |name: &str| -> Result<(Vec<Output>, ImageReport)> {
         let files = found.cams.get(name).ok_or_else(|| {
@@ -125,9 +133,9 @@ pub fn run(args: Args) -> Result<()> {
         })?;
         let present = present_classes(labels.as_ref(), args.labels.as_deref(), name)?;
         let cam = Cam::read(files, &opts)?;
-        let image = match (&args.saliency, &args.images) {
-            (Some(_), Some(images)) => Some(read_rgb(&super::refine::find_image(images, name)?)?),
-            _ => None,
+        let image = match &images {
+            Some(folder) => Some(folder.get(name)?.rgb),
+            None => None,
         };
         let saliency = match &args.saliency {
             Some(dir) => Some(Saliency::read(&dir.join(format!("{name}.png")))?),

@@ -4,7 +4,7 @@
 
 use super::batch::write_atomic;
 use camsam::core::npy::NpyArray;
-use camsam::medical::{self, MedicalOptions, Slice, Window};
+use camsam::medical::{self, MedicalOptions, Slice};
 use camsam::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,15 +14,9 @@ Medical files, or folders of them:
   .dcm / .dicom (or no extension, with DICM at byte 128)  DICOM, single- or multi-frame
   .nii / .nii.gz                                           NIfTI-1 or NIfTI-2, 2-D to 4-D
   .tif / .tiff, and .png named explicitly                  8- or 16-bit gray or RGB
-A folder contributes its DICOM, NIfTI and TIFF files (not its PNGs).";
-
-const WINDOW_HELP: &str = "\
-How gray values map onto 0..255:
-  file      the DICOM's first WindowCenter/WindowWidth (DICOM's linear VOI function)
-  minmax    the file's smallest value → 0, largest → 255
-  C,W       a centre and width, e.g. 40,400 (in modality units, e.g. HU)
-  ct-lung (-600,1500), ct-soft (40,400), ct-bone (400,1800), ct-brain (40,80)
-Default: file when the DICOM has a window, else minmax. Colour images keep their RGB.";
+A folder contributes its DICOM, NIfTI and TIFF files (not its PNGs); the files of a DICOM
+series are taken in series order (InstanceNumber, then ImagePositionPatient along the slice
+normal), each slice still named by its file's stem.";
 
 /// Convert medical images into slices: OUT/<slice>.png (8-bit RGB, what SAM sees) and
 /// OUT/<slice>.npy (float32 modality values: (H, W) gray, (H, W, 3) colour).
@@ -40,21 +34,13 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Window for gray images: file, minmax, C,W or a preset.
-    #[arg(long, value_name = "WINDOW", long_help = WINDOW_HELP, allow_hyphen_values = true)]
-    pub window: Option<Window>,
-
-    /// The volume of a 4-D NIfTI to slice (0-based).
-    #[arg(long, value_name = "N")]
-    pub volume: Option<usize>,
+    #[command(flatten)]
+    pub medical: super::images::MedicalArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let files = expand_inputs(&args.input)?;
-    let opts = MedicalOptions {
-        window: args.window,
-        volume: args.volume,
-    };
+    let opts = args.medical.options();
     // Slice name → the file it came from, so two files cannot overwrite each other's slices.
     let mut written: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut failures = Vec::new();
@@ -86,7 +72,8 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// The files to convert: each file as given, and the medical files of each folder (sorted).
+/// The files to convert: each file as given, and the medical files of each folder (by file
+/// name, the files of a DICOM series in series order: [`medical::sort_series`]).
 fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
@@ -94,17 +81,7 @@ fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             files.push(input.clone());
             continue;
         }
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(input).map_err(|e| Error::io(input, e))? {
-            let path = entry.map_err(|e| Error::io(input, e))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            let Some(name) = name.filter(|n| !n.starts_with('.')) else {
-                continue;
-            };
-            if path.is_file() && (medical::is_medical(&name) || sniff_dicom(&path, &name)) {
-                found.push(path);
-            }
-        }
+        let found = medical::folder_files(input)?;
         if found.is_empty() {
             return Err(Error::input(
                 input.display().to_string(),
@@ -112,22 +89,9 @@ fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                  an extension)",
             ));
         }
-        found.sort();
-        files.extend(found);
+        files.extend(medical::sort_series(found));
     }
     Ok(files)
-}
-
-/// Whether an extensionless file starts like a DICOM file (DICM at byte 128).
-fn sniff_dicom(path: &Path, name: &str) -> bool {
-    use std::io::Read;
-    if name.contains('.') {
-        return false;
-    }
-    let mut head = [0u8; 132];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok_and(|()| medical::is_dicom_bytes(&head))
 }
 
 fn convert_file(

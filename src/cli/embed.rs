@@ -3,7 +3,7 @@
 
 use super::model::BackendArg;
 use camsam::core::npy;
-use camsam::sam::{preprocess, Predictor, EMBED_DIM, EMBED_SIDE};
+use camsam::sam::{Predictor, EMBED_DIM, EMBED_SIDE};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -11,9 +11,8 @@ pub struct Args {
     /// MobileSAM weights: the official `mobile_sam.pt` or a `.safetensors` with official names.
     #[arg(long)]
     pub weights: PathBuf,
-    /// The image (PNG or JPEG).
-    #[arg(long)]
-    pub image: PathBuf,
+    #[command(flatten)]
+    pub image: super::images::ImageArgs,
     /// Output `.npy` file.
     #[arg(long)]
     pub out: PathBuf,
@@ -23,7 +22,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> camsam::Result<()> {
     let model = super::model::open(&args.weights, args.backend.backend, Default::default())?;
-    let image = preprocess::read_rgb(&args.image)?;
+    let image = args.image.read()?;
     let mut predictor = Predictor::new(&model);
     pollster::block_on(predictor.set_image(&image))?;
     let embedding = pollster::block_on(predictor.embedding())?;

@@ -10,7 +10,6 @@ use camsam::core::label::{LabelFormat, LabelMap};
 use camsam::refine::amg::output::metadata_csv;
 use camsam::refine::amg::{AmgConfig, AutomaticMaskGenerator, MaskRecord};
 use camsam::refine::se_map::{se_map_from_records, SeOrder};
-use camsam::sam::preprocess::read_rgb;
 use camsam::sam::Predictor;
 use camsam::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -85,9 +84,8 @@ pub struct Args {
     /// MobileSAM weights: the official `mobile_sam.pt` or its `.safetensors` conversion.
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
-    /// The image (PNG or JPEG).
-    #[arg(long, value_name = "FILE")]
-    pub image: PathBuf,
+    #[command(flatten)]
+    pub image: super::images::ImageArgs,
     /// Output folder for `<i>.png` and `metadata.csv` (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -109,13 +107,13 @@ pub fn run(args: Args) -> Result<()> {
     let generator = AutomaticMaskGenerator::new(args.generator.config())?;
     let model = super::model::open(&args.weights, args.backend.backend, Default::default())?;
     let mut predictor = Predictor::new(model);
-    let image = read_rgb(&args.image)?;
+    let image = args.image.read()?;
     let total = generator.batch_count((image.height() as usize, image.width() as usize));
     let bar = ProgressBar::new(total as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches, {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_message(args.image.display().to_string());
+    bar.set_message(args.image.image.display().to_string());
     let records = pollster::block_on(generator.generate_with_progress(
         &mut predictor,
         &image,
@@ -133,7 +131,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     eprintln!(
         "{}: {} masks → {}",
-        args.image.display(),
+        args.image.image.display(),
         records.len(),
         args.out.display()
     );

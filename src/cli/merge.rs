@@ -3,6 +3,7 @@
 //! `--list`, `--shard`, skip-existing and atomic writes, optional overlays and a JSON report.
 
 use super::batch::{self, BatchArgs, Output, RunOptions};
+use super::images::ImageFolder;
 use camsam::core::label::{LabelFormat, LabelMap};
 use camsam::core::masks::{MaskSet, MaskZip};
 use camsam::core::overlay::{overlay_rgb, RgbImage};
@@ -49,9 +50,14 @@ pub struct Args {
     #[arg(long)]
     pub overlay: bool,
 
-    /// Images <name>.png to draw overlays on (default: a gray background).
+    /// Images to draw overlays on (default: a gray background): <name>.jpg / .jpeg / .png,
+    /// or medical files (DICOM, NIfTI, TIFF) whose slices are named as `camsam convert` names
+    /// them.
     #[arg(long, value_name = "DIR", requires = "overlay")]
     pub images: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub medical: super::images::MedicalArgs,
 
     #[command(flatten)]
     pub batch: BatchArgs,
@@ -96,7 +102,7 @@ pub struct Job {
     pub params: MergeParams,
     pub format: LabelFormat,
     pub overlay: bool,
-    pub images: Option<PathBuf>,
+    pub images: Option<ImageFolder>,
 }
 
 /// What the merge did to one image.
@@ -146,18 +152,23 @@ impl Job {
             merged.label.encode_png(self.format)?,
         )];
         if self.overlay {
-            let image = match &self.images {
-                Some(dir) => Some(read_image(dir, name)?),
+            let found = match &self.images {
+                Some(folder) => Some(folder.get(name)?),
                 None => None,
             };
+            let image = found.as_ref().map(|f| RgbImage {
+                width: f.rgb.width() as usize,
+                height: f.rgb.height() as usize,
+                data: f.rgb.as_raw().clone(),
+            });
             let rgb = RgbImage {
                 width: merged.label.width,
                 height: merged.label.height,
                 data: overlay_rgb(&merged.label, image.as_ref()).map_err(|e| match e {
                     Error::Input { message, .. } => Error::input(
-                        self.images
+                        found
                             .as_ref()
-                            .map(|d| d.join(format!("{name}.png")).display().to_string())
+                            .map(|f| f.source.as_str())
                             .unwrap_or_default(),
                         message,
                     ),
@@ -200,13 +211,6 @@ impl Job {
     }
 }
 
-/// `DIR/<name>.jpg|.jpeg|.png` (as `camsam refine` finds images), decoded to RGB.
-fn read_image(dir: &Path, name: &str) -> Result<RgbImage> {
-    let path = super::refine::find_image(dir, name)?;
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    RgbImage::decode(&bytes, &path.display().to_string())
-}
-
 /// `Job` from the arguments.
 pub fn job_from(args: &Args) -> Result<Job> {
     Ok(Job {
@@ -216,7 +220,10 @@ pub fn job_from(args: &Args) -> Result<Job> {
         params: settings(args).merge_params(),
         format: args.format,
         overlay: args.overlay,
-        images: args.images.clone(),
+        images: match &args.images {
+            Some(dir) => Some(ImageFolder::open(dir, args.medical.options())?),
+            None => None,
+        },
     })
 }
 

@@ -12,6 +12,7 @@ mod demo;
 mod embed;
 mod eval;
 mod everything;
+mod images;
 mod merge;
 mod model;
 mod predict;
@@ -46,7 +47,7 @@ enum Command {
     Everything(everything::Args),
     /// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment
     /// everything → SEPL merge → OUT/<name>.png (resumable, --shard I/N).
-    Refine(refine::Args),
+    Refine(Box<refine::Args>),
     /// MobileSAM image embedding of one image → f32 .npy (1, 256, 64, 64).
     Embed(embed::Args),
     /// MobileSAM masks for one prompt (points, box, mask input) → DIR/mask<i>.png,
@@ -73,7 +74,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Everything(args) => everything::run(args),
-        Command::Refine(args) => refine::run(args),
+        Command::Refine(args) => refine::run(*args),
         Command::Embed(args) => embed::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Sweep(args) => sweep::run(args),

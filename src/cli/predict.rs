@@ -5,7 +5,7 @@
 use super::model::BackendArg;
 use camsam::core::npy::{self, NpyArray};
 use camsam::sam::predictor::{MaskPredictor, Prompt, LOW_RES};
-use camsam::sam::{preprocess, Predictor};
+use camsam::sam::Predictor;
 use camsam::Error;
 use std::path::{Path, PathBuf};
 
@@ -14,9 +14,8 @@ pub struct Args {
     /// MobileSAM weights: the official `mobile_sam.pt` or a `.safetensors` with official names.
     #[arg(long)]
     pub weights: PathBuf,
-    /// The image (PNG or JPEG).
-    #[arg(long)]
-    pub image: PathBuf,
+    #[command(flatten)]
+    pub image: super::images::ImageArgs,
     /// A point prompt `X,Y,L` in image pixels; label L is 1 (foreground) or 0 (background).
     /// Repeatable.
     #[arg(long = "point", value_name = "X,Y,L", allow_hyphen_values = true)]
@@ -113,7 +112,7 @@ fn write_mask(path: &Path, mask: &[bool], (h, w): (usize, usize)) -> camsam::Res
 pub fn run(args: Args) -> camsam::Result<()> {
     let prompt = prompt(&args)?;
     let model = super::model::open(&args.weights, args.backend.backend, Default::default())?;
-    let image = preprocess::read_rgb(&args.image)?;
+    let image = args.image.read()?;
     let original = (image.height() as usize, image.width() as usize);
     let mut predictor = Predictor::new(&model);
     pollster::block_on(predictor.set_image(&image))?;

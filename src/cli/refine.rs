@@ -14,27 +14,25 @@
 use super::batch::{self, BatchArgs, Output, RunOptions};
 use super::cam2label::{cam_name, present_classes, scan_cams};
 use super::everything::{amg_files, GeneratorArgs};
+use super::images::ImageFolder;
 use super::refiners::RefinerArgs;
 use camsam::core::cam::{self, Cam, CamOptions};
 use camsam::core::label::LabelFormat;
 use camsam::refine::saliency::Saliency;
 use camsam::refine::se_map::{se_map_from_records, SeOrder};
 use camsam::refine::{refine_image, ImageEntry, Inputs, Method, Report, Settings};
-use camsam::sam::preprocess::read_rgb;
 use camsam::sam::Predictor;
 use camsam::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Image file extensions looked for in `--images`, in this order.
-const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "JPG", "PNG"];
 
 /// Refine CAM pseudo-labels with SAM over a dataset: CAM → pseudo-label → segment everything
 /// → merge → OUT/<name>.png.
 ///
 /// Names are those of the CAMs in --cams (<name>.npy, <name>.npz or <name>_<class>.png
 /// heatmaps), or those in --list; each needs an image <name>.jpg/.jpeg/.png in --images of
-/// the CAM's size. Finished outputs are skipped (run again to resume); --shard I/N splits the
+/// the CAM's size, or a medical file holding the slice <name> (a CAM ct_0003 takes slice 3
+/// of ct.nii.gz or ct.dcm; see --window). Finished outputs are skipped (run again to resume); --shard I/N splits the
 /// names across machines.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -42,9 +40,12 @@ pub struct Args {
     /// (every mode but pamr).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
-    /// Folder of images <name>.jpg / .jpeg / .png.
+    /// Folder of images <name>.jpg / .jpeg / .png, or of medical files (DICOM, NIfTI, TIFF)
+    /// whose slices are named as `camsam convert` names them.
     #[arg(long, value_name = "DIR")]
     pub images: PathBuf,
+    #[command(flatten)]
+    pub medical: super::images::MedicalArgs,
     /// Folder of CAMs: <name>.npy (C,H,W) or an np.save'd CAM dict (IRN, AMN, LPCAM, PSA,
     /// CLIP-ES), <name>.npz (IRN keys + high_res/cam) or <name>_<class id>.png heatmaps.
     #[arg(long, value_name = "DIR")]
@@ -174,6 +175,7 @@ pub fn run(args: Args) -> Result<()> {
         None
     };
 
+    let images = ImageFolder::open(&args.images, args.medical.options())?;
     let out_dir = args.out.clone();
     let outcome = batch::run(
         &names,
@@ -187,8 +189,8 @@ pub fn run(args: Args) -> Result<()> {
                      <name>_<class>.png",
                 )
             })?;
-            let image_path = find_image(&args.images, name)?;
-            let image = read_rgb(&image_path)?;
+            let found = images.get(name)?;
+            let image = found.rgb;
             let (w, h) = (image.width() as usize, image.height() as usize);
             let cam_name = cam_name(files, name);
             let cam = Cam::read(files, &cam_opts)?;
@@ -197,9 +199,7 @@ pub fn run(args: Args) -> Result<()> {
                     &cam_name,
                     format!(
                         "a {}×{} CAM; expected the size of {} ({w}×{h})",
-                        cam.width,
-                        cam.height,
-                        image_path.display()
+                        cam.width, cam.height, found.source
                     ),
                 ));
             }
@@ -285,6 +285,11 @@ fn write_report(
             args.weights.as_deref().map(path).into(),
         ),
         ("images".to_string(), path(&args.images)),
+        (
+            "window".to_string(),
+            args.medical.window.as_ref().map(|w| w.to_string()).into(),
+        ),
+        ("volume".to_string(), args.medical.volume.into()),
         ("cams".to_string(), path(&args.cams)),
         ("out".to_string(), path(&args.out)),
         (
@@ -325,18 +330,4 @@ fn write_report(
         None => "report.json".to_string(),
     };
     batch::write_atomic(&args.out.join(report_name), &report.to_json()?)
-}
-
-/// `DIR/<name>.<ext>` for the first image extension that exists.
-pub(super) fn find_image(dir: &Path, name: &str) -> Result<PathBuf> {
-    IMAGE_EXTENSIONS
-        .iter()
-        .map(|ext| dir.join(format!("{name}.{ext}")))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::input(
-                dir.join(name).display().to_string(),
-                "no image for this CAM; expected <name>.jpg, .jpeg or .png",
-            )
-        })
 }

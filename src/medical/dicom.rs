@@ -93,7 +93,10 @@ struct Attributes {
 }
 
 /// The element `tag` of `obj`, if present.
-fn element(obj: &InMemDicomObject, tag: Tag) -> Option<&dicom_object::mem::InMemElement> {
+pub(super) fn element(
+    obj: &InMemDicomObject,
+    tag: Tag,
+) -> Option<&dicom_object::mem::InMemElement> {
     obj.element_opt(tag).ok().flatten()
 }
 
@@ -125,7 +128,7 @@ fn number(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
 }
 
 /// `tag` as a trimmed string, if present.
-fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+pub(super) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let s = element(obj, tag)?.to_str().ok()?;
     let s = s.trim_matches(['\0', ' ']).to_string();
     (!s.is_empty()).then_some(s)

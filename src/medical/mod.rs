@@ -21,7 +21,10 @@
 //! without an extension). A PNG is an ordinary image unless the caller hands it to
 //! [`read_slices`] explicitly, which then reads its 8- or 16-bit samples as values: so a folder
 //! of PNG photographs never turns into "medical" input by accident, and a 16-bit PNG named on
-//! the command line keeps its full range.
+//! the command line keeps its full range. [`folder_files`] lists a folder's medical files and
+//! [`sort_series`] puts the single-frame files of a DICOM series in series order
+//! (InstanceNumber, then ImagePositionPatient along the slice normal; see [`series_order`]);
+//! each file stays its own slice, named by its stem.
 //!
 //! ```no_run
 //! use camsam::medical::{read_slices, MedicalOptions, Window};
@@ -43,9 +46,11 @@ mod nifti;
 mod raster;
 mod rle;
 mod scan;
+mod series;
 mod volume;
 mod window;
 
+pub use series::{series_order, series_position, SeriesPosition};
 pub use volume::label_volume;
 pub use window::{Window, PRESETS};
 
@@ -167,6 +172,71 @@ pub fn read_slices(bytes: &[u8], name: &str, opts: &MedicalOptions) -> Result<Ve
 pub fn read_file(path: &std::path::Path, opts: &MedicalOptions) -> Result<Vec<Slice>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     read_slices(&bytes, &path.display().to_string(), opts)
+}
+
+/// The medical files of the folder `dir`, in file-name order: DICOM, NIfTI and TIFF files by
+/// [`is_medical`], and files without an extension that start like a DICOM file (`DICM` at
+/// byte 128). PNGs are not included (see the module docs), nor hidden files.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn folder_files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let Some(name) = name.filter(|n| !n.starts_with('.')) else {
+            continue;
+        };
+        // By name first: a folder of photographs costs no reads.
+        let medical = is_medical(&name);
+        if (medical || !name.contains('.')) && path.is_file() && (medical || sniff_dicom(&path)) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Whether the file at `path` starts like a DICOM file (`DICM` at byte 128).
+#[cfg(not(target_arch = "wasm32"))]
+fn sniff_dicom(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 132];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| is_dicom_bytes(&head))
+}
+
+/// `files` in series order ([`series_order`]): the DICOM files' headers are read to order
+/// each series by InstanceNumber, then ImagePositionPatient; other files, and DICOM files
+/// whose header cannot be read (their error comes when they are read), keep their place by
+/// file name.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn sort_series(files: Vec<std::path::PathBuf>) -> Vec<std::path::PathBuf> {
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        })
+        .collect();
+    let positions: Vec<Option<SeriesPosition>> = files
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).ok()?;
+            if detect(&bytes, &path.display().to_string()) != Some(Format::Dicom) {
+                return None;
+            }
+            series_position(&bytes, &path.display().to_string()).ok()
+        })
+        .collect();
+    let keys: Vec<(&str, Option<&SeriesPosition>)> = names
+        .iter()
+        .zip(&positions)
+        .map(|(n, p)| (n.as_str(), p.as_ref()))
+        .collect();
+    let order = series_order(&keys);
+    let mut slots: Vec<Option<std::path::PathBuf>> = files.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// The slice-name stem of a file: its name (without folders) up to the first dot.

@@ -72,6 +72,17 @@ impl std::str::FromStr for Window {
     }
 }
 
+impl std::fmt::Display for Window {
+    /// As [`Window::from_str`](std::str::FromStr) reads it: `file`, `minmax` or `C,W`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Window::File => f.write_str("file"),
+            Window::MinMax => f.write_str("minmax"),
+            Window::CenterWidth(c, w) => write!(f, "{c},{w}"),
+        }
+    }
+}
+
 /// DICOM's linear VOI function onto 0..255 (see the module docs), before rounding.
 pub fn linear_voi(x: f64, center: f64, width: f64) -> f64 {
     let low = center - 0.5 - (width - 1.0) / 2.0;
@@ -178,6 +189,13 @@ mod tests {
         );
         assert!("40,0.5".parse::<Window>().unwrap_err().contains("below 1"));
         assert!("lung".parse::<Window>().unwrap_err().contains("ct-lung"));
+        for w in [
+            Window::File,
+            Window::MinMax,
+            Window::CenterWidth(-600.0, 1500.5),
+        ] {
+            assert_eq!(w.to_string().parse::<Window>(), Ok(w));
+        }
         assert!("a,b"
             .parse::<Window>()
             .unwrap_err()

@@ -11,6 +11,7 @@ mod cam;
 mod cam2label;
 mod cam_formats;
 mod cli_everything;
+mod cli_medical;
 mod cli_merge;
 mod cli_refine;
 mod cli_refine_modes;
