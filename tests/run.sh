@@ -10,8 +10,8 @@ step "format"
 cargo fmt --check
 step "clippy"
 cargo clippy --all-targets -- -D warnings
-step "label core and models build for wasm32"
-cargo build --target wasm32-unknown-unknown --lib
+step "clippy for wasm32 (the page's library: web/ and the browser-only paths)"
+cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
 step "native tests"
 # lavapipe is installed by .ci/setup: WebGPU tests must run, not skip.
 export CAMSAM_REQUIRE_GPU=1

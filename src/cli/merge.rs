@@ -108,7 +108,9 @@ pub struct Job {
 /// What the merge did to one image.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageReport {
-    pub name: String,
+    /// Width × height of the label (the report entry's own fields).
+    #[serde(skip)]
+    pub size: (usize, usize),
     pub masks: usize,
     pub classes: Vec<ClassReport>,
     pub warnings: Vec<String>,
@@ -196,7 +198,7 @@ impl Job {
         Ok((
             outputs,
             ImageReport {
-                name: name.to_string(),
+                size: (pseudo.width, pseudo.height),
                 masks: set.masks.len(),
                 classes,
                 warnings: set.warnings,
@@ -289,6 +291,8 @@ pub fn run(args: Args) -> Result<()> {
     for (name, r, t) in &outcome.done {
         report.images.push(ImageEntry {
             name: name.clone(),
+            width: Some(r.size.0),
+            height: Some(r.size.1),
             method: Some(Method::Sepl),
             sam_masks: Some(r.masks),
             seconds: Some(t.as_secs_f64()),

@@ -186,13 +186,17 @@ impl GpuContext {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
+        // wgpu's buffers are Send + Sync natively; in the browser (one thread) they are not,
+        // and the pool is still shared by the tensors that return buffers to it.
+        #[allow(clippy::arc_with_non_send_sync)]
+        let pool = Arc::new(BufferPool::default());
         Ok(Self {
             device,
             queue,
             info: adapter.get_info(),
             limits,
             pipelines: Mutex::new(HashMap::new()),
-            pool: Arc::new(BufferPool::default()),
+            pool,
             textures: Mutex::new(HashMap::new()),
             error,
             matmul: options.matmul,

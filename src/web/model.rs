@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-/// The model on one backend; every caller goes through this enum.
 /// The model the page runs: MobileSAM on the backend [`backend::open`] chose.
 pub(crate) type Engine = Predictor<AnySam>;
 
@@ -101,7 +100,7 @@ type Shared = Rc<RefCell<Engine>>;
 /// Why a device stopped, set by wgpu's device-lost callback.
 type LostSlot = Arc<Mutex<Option<String>>>;
 
-/// Opens a WebGPU device and uploads the model; records a loss of the device in `lost`.
+/// MobileSAM, loaded from a checkpoint's bytes.
 #[wasm_bindgen]
 pub struct Sam {
     engine: Shared,
@@ -113,9 +112,34 @@ pub struct Sam {
     device: Option<wgpu::Device>,
 }
 
-/// Segment-everything options from the page (SAM's `SamAutomaticMaskGenerator` names).
 pub(super) fn busy() -> JsValue {
     js_error("busy", "SAM is busy with another request")
+}
+
+/// A job's per-batch report from the page's callbacks: `progress(done, total)` after each
+/// batch, then `cancelled()`, which stops the job with [`Error::Cancelled`] when it returns
+/// true. An exception in either callback stops the job with an error saying so.
+pub(super) fn job_report(
+    progress: Option<js_sys::Function>,
+    cancelled: Option<js_sys::Function>,
+) -> impl FnMut(usize, usize) -> Result<()> {
+    let thrown = |what: &str, e: JsValue| {
+        Error::input(
+            format!("the page's {what} callback"),
+            format!("threw {}", js_sys::Error::from(e).message()),
+        )
+    };
+    move |done, total| {
+        if let Some(f) = &progress {
+            f.call2(&JsValue::NULL, &done.into(), &total.into())
+                .map_err(|e| thrown("progress", e))?;
+        }
+        match cancelled.as_ref().map(|f| f.call0(&JsValue::NULL)) {
+            Some(Ok(v)) if v.is_truthy() => Err(Error::Cancelled),
+            Some(Err(e)) => Err(thrown("cancel", e)),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -167,6 +191,7 @@ impl Sam {
         })
     }
 
+    /// The backend in use, e.g. `cpu (1 threads)` or `webgpu (SwiftShader Device … (Vulkan))`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.backend.clone()
@@ -288,23 +313,7 @@ impl Sam {
             let generator = AutomaticMaskGenerator::new(config).map_err(js_err)?;
             let image = preprocess::decode_rgb(&bytes, &name).map_err(js_err)?;
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
-            // An exception in either callback stops the job with an error saying so.
-            let thrown = |what: &str, e: JsValue| {
-                Error::input(
-                    format!("the page's {what} callback"),
-                    format!("threw {}", js_sys::Error::from(e).message()),
-                )
-            };
-            let mut report = |done: usize, total: usize| -> Result<()> {
-                progress
-                    .call2(&JsValue::NULL, &done.into(), &total.into())
-                    .map_err(|e| thrown("progress", e))?;
-                match cancelled.call0(&JsValue::NULL) {
-                    Ok(v) if v.is_truthy() => Err(Error::Cancelled),
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(thrown("cancel", e)),
-                }
-            };
+            let mut report = job_report(Some(progress), Some(cancelled));
             let mut embedded = Embedded::new(&mut p, &image, embedding.as_deref())
                 .await
                 .map_err(js_err)?;
@@ -347,9 +356,10 @@ impl Sam {
         future_to_promise(async move {
             let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
             if points.len() != 2 * labels.len() {
-                return Err(
-                    js_error("bad-input", "prompt: expected one label per (x, y) point").into(),
-                );
+                return Err(js_error(
+                    "bad-input",
+                    "prompt: expected one label per (x, y) point",
+                ));
             }
             let prompt = Prompt {
                 points: points
@@ -364,9 +374,7 @@ impl Sam {
                         Some([x0, y0, x1, y1])
                     }
                     Some(_) => {
-                        return Err(
-                            js_error("bad-input", "prompt: a box is [x0, y0, x1, y1]").into()
-                        )
+                        return Err(js_error("bad-input", "prompt: a box is [x0, y0, x1, y1]"))
                     }
                     None => None,
                 },

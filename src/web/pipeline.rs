@@ -4,14 +4,13 @@
 //! The model's `RefCell` borrow is its busy lock, held across awaits as in `model`.
 #![allow(clippy::await_holding_refcell_ref)]
 
-use super::model::{busy, Embedded, Sam};
+use super::model::{busy, job_report, Embedded, Sam};
 use super::{js_err, js_error, Cams, Label, Masks};
 use crate::core::label::LabelMap;
 use crate::core::masks::{BitMask, MaskSet, SamMask};
-use crate::refine::saliency::Saliency;
 use crate::refine::{self, Edit, ImageEntry, Report, Settings};
 use crate::sam::preprocess;
-use crate::{Error, Result};
+use crate::Result;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -42,12 +41,6 @@ pub fn default_settings() -> std::result::Result<JsValue, JsValue> {
     to_js(&Settings::default(), "settings")
 }
 
-/// The settings as the page sent them, checked and completed with the defaults.
-#[wasm_bindgen(js_name = checkSettings)]
-pub fn check_settings(value: JsValue) -> std::result::Result<JsValue, JsValue> {
-    to_js(&settings(value)?, "settings")
-}
-
 /// One image's inputs.
 #[wasm_bindgen]
 #[derive(Clone)]
@@ -56,7 +49,6 @@ pub struct RefineInputs {
     image: Option<(Vec<u8>, String)>,
     cam: Option<Cams>,
     pseudo: Option<LabelMap>,
-    saliency: Option<Saliency>,
 }
 
 #[wasm_bindgen]
@@ -69,7 +61,6 @@ impl RefineInputs {
             image: None,
             cam: None,
             pseudo: None,
-            saliency: None,
         }
     }
 
@@ -82,10 +73,7 @@ impl RefineInputs {
     /// The image's CAM (copied).
     #[wasm_bindgen(js_name = setCams)]
     pub fn set_cams(&mut self, cams: &Cams) {
-        self.cam = Some(Cams {
-            inner: cams.inner.clone(),
-            name: cams.name.clone(),
-        });
+        self.cam = Some(cams.clone());
     }
 
     /// A pseudo-label file (used when there is no CAM).
@@ -104,13 +92,6 @@ impl RefineInputs {
     #[wasm_bindgen(getter)]
     pub fn height(&self) -> usize {
         self.size().1
-    }
-
-    /// EPS++'s saliency map (8/16-bit gray PNG).
-    #[wasm_bindgen(js_name = setSaliency)]
-    pub fn set_saliency(&mut self, bytes: &[u8], path: &str) -> std::result::Result<(), JsValue> {
-        self.saliency = Some(Saliency::decode_png(bytes, path).map_err(js_err)?);
-        Ok(())
     }
 }
 
@@ -145,7 +126,8 @@ impl RefineInputs {
             image,
             cam: self.cam.as_ref().map(|c| &c.inner),
             pseudo: self.pseudo.as_ref(),
-            saliency: self.saliency.as_ref(),
+            // the page has no saliency input (EPS++ runs in the CLI)
+            saliency: None,
             present: None,
         }
     }
@@ -346,23 +328,7 @@ fn run(
         let given: Option<Vec<BitMask>> = masks
             .as_ref()
             .map(|m| m.inner.masks.iter().map(|m| m.bits.clone()).collect());
-        let thrown = |what: &str, e: JsValue| {
-            Error::input(
-                format!("the page's {what} callback"),
-                format!("threw {}", js_sys::Error::from(e).message()),
-            )
-        };
-        let mut report = |done: usize, total: usize| -> Result<()> {
-            if let Some(f) = &progress {
-                f.call2(&JsValue::NULL, &done.into(), &total.into())
-                    .map_err(|e| thrown("progress", e))?;
-            }
-            match cancelled.as_ref().map(|f| f.call0(&JsValue::NULL)) {
-                Some(Ok(v)) if v.is_truthy() => Err(Error::Cancelled),
-                Some(Err(e)) => Err(thrown("cancel", e)),
-                _ => Ok(()),
-            }
-        };
+        let mut report = job_report(progress, cancelled);
         let refs = inputs.with(image.as_ref());
         let mut borrow = match &engine {
             Some(e) => Some(e.try_borrow_mut().map_err(|_| busy())?),

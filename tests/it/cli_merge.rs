@@ -114,6 +114,13 @@ fn merge_cli_reproduces_the_published_methods_on_a_subset() {
         let first = &r["images"][0];
         assert!(first["masks"].as_u64().unwrap_or(0) > 0, "{first}");
         assert!(first["classes"][0]["masks_taken"].is_u64(), "{first}");
+        assert!(
+            first["width"].is_u64() && first["height"].is_u64(),
+            "{first}"
+        );
+        // One `name` key per image entry (the merge's own details carry none).
+        let text = std::fs::read_to_string(out.join("report.json")).expect("report");
+        assert_eq!(text.matches("\"name\"").count(), names.len(), "{text}");
         // No temp files: only the outputs and the report.
         let mut want: Vec<String> = names.iter().map(|n| format!("{n}.png")).collect();
         want.push("report.json".into());

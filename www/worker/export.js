@@ -3,7 +3,7 @@
 
 import { state, bytesOf, cleanUpAndThrow } from './state.js';
 import { wasm } from './wasm.js';
-import { librarySettings } from './settings.js';
+import { librarySettings, settingsOf } from './settings.js';
 import { storedData } from './results.js';
 
 /** report.json of the stored results (the fields `camsam refine` writes): the settings that
@@ -14,7 +14,7 @@ export function report() {
   const m = state.metrics;
   return wasm.reportJson({
     // the run's method (the selector may show another one that has not run yet)
-    settings: results.length ? { ...librarySettings(), method: results[0].mode } : librarySettings(), backend: s.backend || state.backend, classes: state.classes,
+    settings: results.length ? settingsOf(results[0]) : librarySettings(), backend: s.backend || state.backend, classes: state.classes,
     images: results.map((r) => {
       const i = m ? m.images.find((x) => x.name === r.name) : null;
       return { name: r.name, width: r.width, height: r.height, method: r.mode, backend: r.backend, sam_masks: r.masks ?? null, edits: r.edits, miou_before: i ? i.before : null, miou_after: i ? i.after : null };
