@@ -13,6 +13,7 @@ pub mod error;
 pub mod gpu;
 pub mod limits;
 pub mod medical;
+pub mod profile;
 pub mod refine;
 pub mod sam;
 

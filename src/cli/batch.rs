@@ -250,9 +250,9 @@ where
     let start = Instant::now();
     let bar = if opts.progress {
         let bar = ProgressBar::new(names.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta} (failed: {prefix})",
-        ) {
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} (failed: {prefix})")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(opts.verb);
@@ -278,6 +278,7 @@ where
         );
     }
     let failures = AtomicU64::new(0);
+    let pace = Pace::new(names.len(), opts.progress && bar.is_hidden());
     let statuses: Vec<Status<T>> = names
         .par_iter()
         .map(|name| {
@@ -307,6 +308,9 @@ where
                 }
             };
             bar.inc(1);
+            if let Some(line) = pace.step(!matches!(status, Status::Skipped)) {
+                bar.set_message(format!("{}: {line}", opts.verb));
+            }
             status
         })
         .collect();
@@ -327,6 +331,63 @@ where
         }
     }
     outcome
+}
+
+/// Images per hour and the time left, from the images worked on so far (finished or failed;
+/// outputs already there are skipped at once and would inflate the rate). Shown in the
+/// progress bar, or — when stderr is not a terminal, as in a cluster job's log — printed as a
+/// line at most once a minute.
+struct Pace {
+    start: Instant,
+    total: usize,
+    counts: std::sync::Mutex<(usize, usize, Instant)>,
+    print: bool,
+}
+
+impl Pace {
+    fn new(total: usize, print: bool) -> Self {
+        let now = Instant::now();
+        Pace {
+            start: now,
+            total,
+            counts: std::sync::Mutex::new((0, 0, now)),
+            print,
+        }
+    }
+
+    /// One more name processed (`worked`: not skipped); returns the progress text.
+    fn step(&self, worked: bool) -> Option<String> {
+        let mut c = self.counts.lock().ok()?;
+        c.0 += 1;
+        c.1 += usize::from(worked);
+        let (processed, worked) = (c.0, c.1);
+        let elapsed = self.start.elapsed().as_secs_f64();
+        if worked == 0 || elapsed <= 0.0 {
+            return None;
+        }
+        let per_hour = worked as f64 * 3600.0 / elapsed;
+        let left = (self.total - processed) as f64 * 3600.0 / per_hour;
+        let line = if processed == self.total {
+            format!("{per_hour:.0} images/hour")
+        } else {
+            format!("{per_hour:.0} images/hour, ETA {}", duration_text(left))
+        };
+        if self.print && (c.2.elapsed().as_secs() >= 60 || processed == self.total) {
+            c.2 = Instant::now();
+            eprintln!("{processed}/{} · {line}", self.total);
+        }
+        Some(line)
+    }
+}
+
+/// `3 h 05 min`, `12 min 40 s`, `9 s`.
+fn duration_text(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, s) => format!("{m} min {s:02} s"),
+        (h, m, _) => format!("{h} h {m:02} min"),
+    }
 }
 
 impl<T> Outcome<T> {
@@ -493,6 +554,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pace_counts_only_images_worked_on() {
+        assert_eq!(duration_text(9.4), "9 s");
+        assert_eq!(duration_text(760.0), "12 min 40 s");
+        assert_eq!(duration_text(3.0 * 3600.0 + 300.0), "3 h 05 min");
+        let pace = Pace::new(4, false);
+        // A skipped name first: no rate yet.
+        assert_eq!(pace.step(false), None);
+        let line = pace.step(true).unwrap_or_default();
+        assert!(line.contains("images/hour, ETA"), "{line}");
+        pace.step(true);
+        let last = pace.step(true).unwrap_or_default();
+        assert!(last.ends_with("images/hour"), "{last}");
+    }
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("camsam-batch-{}-{name}", std::process::id()));

@@ -35,8 +35,9 @@ pub struct SamBench {
     /// Skip segment-everything (it runs the decoder on 1,024 points).
     #[arg(long)]
     no_everything: bool,
-    /// WebGPU only: time every op of one encoder pass and one decoder batch (submitting and
-    /// waiting per dispatch) and print the slowest kernels, instead of the figures.
+    /// Where the time goes, instead of the figures. WebGPU: every op of one encoder pass and
+    /// one decoder batch (submitting and waiting per dispatch), slowest kernels first. CPU: the
+    /// decoder's and the mask generator's stages on one thread, per prompt, with GFLOP/s.
     #[arg(long)]
     profile: bool,
     /// WebGPU only: time the encoder on WebGPU and on the CPU backend alternately, pass by
@@ -131,6 +132,21 @@ pub fn run(args: SamBench) -> Result<()> {
         t.elapsed().as_secs_f64() * 1e3
     );
     let input = preprocess::prepare(&image);
+    let (h, w) = input.input_size;
+    let batch = args.batch.max(1);
+    let prompts: Vec<Prompt> = (0..batch)
+        .map(|i| Prompt {
+            points: vec![(
+                (i % 8) as f64 * w as f64 / 8.0 + 10.0,
+                (i / 8 % 8) as f64 * h as f64 / 8.0 + 10.0,
+            )],
+            labels: vec![1],
+            ..Default::default()
+        })
+        .collect();
+    if args.profile {
+        return super::bench_profile::run(&model, &image, &prompts);
+    }
 
     let mut best = (f64::INFINITY, None);
     let mut walls = Vec::new();
@@ -156,18 +172,6 @@ pub fn run(args: SamBench) -> Result<()> {
         return Ok(());
     };
 
-    let (h, w) = input.input_size;
-    let batch = args.batch.max(1);
-    let prompts: Vec<Prompt> = (0..batch)
-        .map(|i| Prompt {
-            points: vec![(
-                (i % 8) as f64 * w as f64 / 8.0 + 10.0,
-                (i / 8 % 8) as f64 * h as f64 / 8.0 + 10.0,
-            )],
-            labels: vec![1],
-            ..Default::default()
-        })
-        .collect();
     for (n, multimask) in [(1, true), (batch, true), (batch, false)] {
         let (_, wall, cpu) =
             timed(|| pollster::block_on(model.decode(&embedding, &prompts[..n], multimask)))?;

@@ -3,6 +3,7 @@
 mod batch;
 mod bench;
 mod bench_memory;
+mod bench_profile;
 mod bench_refine;
 mod bench_sam;
 mod bench_webgpu;

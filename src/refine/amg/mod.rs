@@ -31,7 +31,7 @@ pub mod regions;
 use crate::core::masks::BitMask;
 use crate::sam::postprocess::{Postprocessor, MASK_THRESHOLD};
 use crate::sam::predictor::{ImagePredictor, Prompt, LOW_RES};
-use crate::{Error, Result};
+use crate::{profile, Error, Result};
 use crops::{generate_crop_boxes, is_box_near_crop_edge, uncrop_box, uncrop_point, xyxy_to_xywh};
 use mask_data::{mask_to_box, stability_score};
 use regions::{remove_small_regions, Mode};
@@ -310,7 +310,7 @@ impl AutomaticMaskGenerator {
             )));
         }
         let (in_h, in_w) = predictor.input_size();
-        let mut post = Postprocessor::new((in_h, in_w), (ch, cw))?;
+        let post = Postprocessor::new((in_h, in_w), (ch, cw))?;
         // ResizeLongestSide.apply_coords: x · (new_w / old_w), y · (new_h / old_h), in f64.
         let (sx, sy) = (in_w as f64 / cw as f64, in_h as f64 / ch as f64);
         let points: Vec<[f64; 2]> = self.point_grids[layer]
@@ -319,7 +319,6 @@ impl AutomaticMaskGenerator {
             .collect();
         let plane = LOW_RES * LOW_RES;
         let mut data = Vec::new();
-        let mut logits = Vec::new();
         for batch in points.chunks(cfg.points_per_batch) {
             let prompts: Vec<Prompt> = batch
                 .iter()
@@ -337,6 +336,8 @@ impl AutomaticMaskGenerator {
                     prompts.len()
                 )));
             }
+            // The masks whose predicted IoU passes, in the official order.
+            let mut passed = Vec::new();
             for (point, res) in batch.iter().zip(&out) {
                 if res.iou.len() != res.count || res.logits.len() != res.count * plane {
                     return Err(Error::Model(format!(
@@ -354,41 +355,109 @@ impl AutomaticMaskGenerator {
                     if cfg.pred_iou_thresh > 0.0 && !iou_ok {
                         continue;
                     }
-                    post.apply_into(&res.logits[j * plane..(j + 1) * plane], &mut logits)?;
-                    let stability =
-                        stability_score(&logits, MASK_THRESHOLD as f64, cfg.stability_score_offset);
-                    let stable_ok = stability >= cfg.stability_score_thresh as f32;
-                    if cfg.stability_score_thresh > 0.0 && !stable_ok {
-                        continue;
-                    }
-                    let mask: Vec<bool> = logits.iter().map(|&v| v > MASK_THRESHOLD).collect();
-                    let bbox = mask_to_box(&mask, cw, ch);
-                    if is_box_near_crop_edge(bbox, crop_box, [0, 0, orig_w, orig_h], CROP_EDGE_ATOL)
-                    {
-                        continue;
-                    }
-                    data.push(Candidate {
-                        mask: BitMask::uncrop(&mask, cw, x0, y0, orig_w, orig_h),
-                        bbox,
-                        iou,
-                        point: *point,
-                        stability,
-                        crop_box,
-                    });
+                    passed.push((*point, iou, &res.logits[j * plane..(j + 1) * plane]));
                 }
+            }
+            let kept = par_map(&passed, &post, |post, logits, &(point, iou, low_res)| {
+                self.postprocess(
+                    post,
+                    logits,
+                    low_res,
+                    point,
+                    iou,
+                    crop_box,
+                    (orig_w, orig_h),
+                )
+            });
+            for c in kept {
+                data.extend(c?);
             }
             batch_done(1)?;
         }
         // Remove duplicates within this crop (boxes still in the crop frame).
         let boxes: Vec<[f32; 4]> = data.iter().map(|c| c.bbox.map(|v| v as f32)).collect();
         let scores: Vec<f32> = data.iter().map(|c| c.iou).collect();
-        let keep = batched_nms(&boxes, &scores, cfg.box_nms_thresh);
+        let keep = profile::time("generator › box NMS", 0.0, || {
+            batched_nms(&boxes, &scores, cfg.box_nms_thresh)
+        });
         let mut data = select(data, &keep);
         for c in &mut data {
             c.bbox = uncrop_box(c.bbox, crop_box);
             c.point = uncrop_point(c.point, crop_box);
         }
         Ok(data)
+    }
+}
+
+impl AutomaticMaskGenerator {
+    /// One mask whose predicted IoU passed: its logits at the crop's size (`postprocess_masks`),
+    /// the stability filter, the binary mask, its box and the crop-edge filter; `None` where a
+    /// filter drops it. `logits` is scratch space.
+    #[allow(clippy::too_many_arguments)]
+    fn postprocess(
+        &self,
+        post: &mut Postprocessor,
+        logits: &mut Vec<f32>,
+        low_res: &[f32],
+        point: [f64; 2],
+        iou: f32,
+        crop_box: [usize; 4],
+        (orig_w, orig_h): (usize, usize),
+    ) -> Result<Option<Candidate>> {
+        let cfg = &self.config;
+        let (ch, cw) = post.original_size();
+        profile::time("generator › upsample", 0.0, || {
+            post.apply_into(low_res, logits)
+        })?;
+        let stability = profile::time("generator › stability", 0.0, || {
+            stability_score(logits, MASK_THRESHOLD as f64, cfg.stability_score_offset)
+        });
+        let stable_ok = stability >= cfg.stability_score_thresh as f32;
+        if cfg.stability_score_thresh > 0.0 && !stable_ok {
+            return Ok(None);
+        }
+        let (mask, bbox) = profile::time("generator › threshold + box", 0.0, || {
+            let mask: Vec<bool> = logits.iter().map(|&v| v > MASK_THRESHOLD).collect();
+            let bbox = mask_to_box(&mask, cw, ch);
+            (mask, bbox)
+        });
+        if is_box_near_crop_edge(bbox, crop_box, [0, 0, orig_w, orig_h], CROP_EDGE_ATOL) {
+            return Ok(None);
+        }
+        let [x0, y0, ..] = crop_box;
+        let mask = profile::time("generator › pack + uncrop", 0.0, || {
+            BitMask::uncrop(&mask, cw, x0, y0, orig_w, orig_h)
+        });
+        Ok(Some(Candidate {
+            mask,
+            bbox,
+            iou,
+            point,
+            stability,
+            crop_box,
+        }))
+    }
+}
+
+/// `f(state, scratch, item)` over `items`, in order; natively in parallel (each thread with
+/// its own copy of `state` and scratch vector), sequentially on wasm32.
+fn par_map<T: Sync, S: Clone + Send + Sync, U: Send>(
+    items: &[T],
+    state: &S,
+    f: impl Fn(&mut S, &mut Vec<f32>, &T) -> U + Sync + Send,
+) -> Vec<U> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        items
+            .par_iter()
+            .map_init(|| (state.clone(), Vec::new()), |(s, v), item| f(s, v, item))
+            .collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let (mut s, mut v) = (state.clone(), Vec::new());
+        items.iter().map(|item| f(&mut s, &mut v, item)).collect()
     }
 }
 

@@ -186,18 +186,18 @@ pub enum Act {
 
 /// Adds `bias` to each row and applies `act`, in place.
 pub fn bias_act(x: &mut [f32], bias: Option<&[f32]>, n: usize, act: Act) {
-    for_rows(x, n, |_, row| {
-        if let Some(b) = bias {
-            for (v, b) in row.iter_mut().zip(b) {
-                *v += b;
-            }
+    if bias.is_none() && act == Act::None {
+        return;
+    }
+    let zeros;
+    let bias = match bias {
+        Some(b) => b,
+        None => {
+            zeros = vec![0f32; n];
+            &zeros
         }
-        match act {
-            Act::None => {}
-            Act::Gelu => row.iter_mut().for_each(|v| *v = gelu(*v)),
-            Act::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
-        }
-    });
+    };
+    for_rows(x, n, |_, row| bias_act_slice(row, bias, act));
 }
 
 /// A linear layer with torch's weight layout (`out × in`), optional bias.
@@ -247,13 +247,92 @@ impl Linear {
 /// LayerNorm over the last dimension (`n` channels per row), in place.
 pub fn layer_norm(x: &mut [f32], n: usize, weight: &[f32], bias: &[f32], eps: f32) {
     for_rows(x, n, |_, row| {
-        let mean = row.iter().sum::<f32>() / n as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
+        layer_norm_row(row, weight, bias, eps, Act::None)
+    });
+}
+
+/// Compiles `fn name(args) { body }` twice on x86-64 — as built and with AVX2 enabled — and
+/// picks the AVX2 copy at run time where the CPU has it, so plain loops over `f32` vectorise 8
+/// lanes wide without a build for one CPU. Both copies do the same IEEE operations in the same
+/// order (no fused multiply-add is enabled), so they return the same bits.
+macro_rules! wide_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $body:block) => {
+        $(#[$m])* $vis fn $name($($a: $t),*) {
+            #[inline(always)]
+            fn imp($($a: $t),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn wide($($a: $t),*) {
+                    imp($($a),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    return unsafe { wide($($a),*) };
+                }
+            }
+            imp($($a),*)
+        }
+    };
+}
+
+/// The sum of `x` in 16 interleaved partial sums (so the loop vectorises), then pairwise.
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += f(*v);
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(rest) {
+        *a += f(*v);
+    }
+    let mut w = 16;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            acc[i] += acc[i + w];
+        }
+    }
+    acc[0]
+}
+
+wide_fn! {
+    /// LayerNorm of one row (its channels), then `act`, in place.
+    pub fn layer_norm_row(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f32, act: Act) {
+        let n = row.len() as f32;
+        let mean = lane_sum(row, |v| v) / n;
+        let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
         let inv = 1.0 / (var + eps).sqrt();
         for ((v, w), b) in row.iter_mut().zip(weight).zip(bias) {
             *v = (*v - mean) * inv * w + b;
         }
-    });
+        match act {
+            Act::None => {}
+            Act::Gelu => row.iter_mut().for_each(|v| *v = gelu(*v)),
+            Act::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
+        }
+    }
+}
+
+wide_fn! {
+    /// Adds `bias` (repeated along `x`) and applies `act`, in place; `x.len()` a multiple of
+    /// `bias.len()`.
+    pub fn bias_act_slice(x: &mut [f32], bias: &[f32], act: Act) {
+        for row in x.chunks_exact_mut(bias.len().max(1)) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+            match act {
+                Act::None => {}
+                Act::Gelu => row.iter_mut().for_each(|v| *v = gelu(*v)),
+                Act::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
+            }
+        }
+    }
 }
 
 /// Softmax over each row of length `n`, in place.
@@ -261,16 +340,57 @@ pub fn softmax_rows(x: &mut [f32], n: usize) {
     for_rows(x, n, |_, row| softmax(row));
 }
 
-/// Softmax of one row, in place.
-pub fn softmax(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+wide_fn! {
+    /// Softmax of one row, in place (with [`exp`]).
+    pub fn softmax(row: &mut [f32]) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        for v in row.iter_mut() {
+            *v = exp(*v - max);
+        }
+        let inv = 1.0 / lane_sum(row, |v| v);
+        row.iter_mut().for_each(|v| *v *= inv);
     }
-    let inv = 1.0 / sum;
-    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+wide_fn! {
+    /// Softmax of `scale · x` over each run of `group` values of `x`, in place: short rows (a
+    /// few prompt tokens per head) in one call.
+    pub fn softmax_groups(x: &mut [f32], group: usize, scale: f32) {
+        for row in x.chunks_exact_mut(group.max(1)) {
+            let mut max = f32::NEG_INFINITY;
+            for v in row.iter_mut() {
+                *v *= scale;
+                max = max.max(*v);
+            }
+            let mut sum = 0.0;
+            for v in row.iter_mut() {
+                *v = exp(*v - max);
+                sum += *v;
+            }
+            let inv = 1.0 / sum;
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+}
+
+/// `eˣ` for `f32` within 2 ULP on the range that does not overflow (Cephes' `expf`: `2ⁿ · e^r`
+/// with `|r| ≤ ln 2 / 2` and a degree-6 polynomial); branch-free, so loops over it
+/// vectorise. Below −87.3 it returns about 1e-38 instead of the denormal or 0 (a softmax
+/// weight that small adds nothing).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    let x = x.clamp(-87.3, 88.7);
+    let n = (x * LOG2E + 0.5).floor();
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_2e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// Depthwise 3×3 convolution, padding 1, channels-last: `x` is `h × w × c`, `weight` is
@@ -417,6 +537,47 @@ mod tests {
         assert!((erf(10.0) - 1.0).abs() <= TOL as f32);
         assert!((erf(-10.0) + 1.0).abs() <= TOL as f32);
         assert!(erf(f32::INFINITY).is_finite());
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp() {
+        let mut worst = (0.0f32, 0.0f64);
+        for i in -87_000..=88_000 {
+            let x = i as f32 / 1000.0 + 0.000_37;
+            let want = (x as f64).exp();
+            let ulp = (want as f32).abs() * f32::EPSILON;
+            let d = ((exp(x) as f64 - want) / ulp as f64).abs();
+            if d > worst.1 {
+                worst = (x, d);
+            }
+        }
+        assert!(
+            worst.1 <= 2.0,
+            "worst error {} ULP at x = {}",
+            worst.1,
+            worst.0
+        );
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1e30) < 1e-37 && exp(-1e30) >= 0.0);
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_keeps_order() {
+        let mut row: Vec<f32> = (0..37).map(|i| (i as f32 * 0.7).sin() * 9.0).collect();
+        let orig = row.clone();
+        softmax(&mut row);
+        let sum: f32 = row.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "sum {sum}");
+        let max = orig.iter().cloned().fold(f32::MIN, f32::max);
+        let z: f64 = orig.iter().map(|&v| ((v - max) as f64).exp()).sum();
+        for (i, (&p, &v)) in row.iter().zip(&orig).enumerate() {
+            let want = ((v - max) as f64).exp() / z;
+            assert!(
+                (p as f64 - want).abs() <= 1e-6 * want.max(1e-3),
+                "[{i}] {p} vs {want}"
+            );
+        }
     }
 
     #[test]

@@ -17,12 +17,12 @@
 //! # Ok(()) }
 //! ```
 
-use super::kernels::{self, gelu, Act, Linear, MatRef};
-use super::transformer::{ImageSide, TwoWayTransformer};
+use super::kernels::{self, Act, Linear, MatRef};
+use super::transformer::{self, ImageSide, TwoWayTransformer};
 use super::Vb;
 use crate::sam::predictor::LOW_RES;
 use crate::sam::{EMBED_DIM, EMBED_SIDE};
-use crate::Result;
+use crate::{profile, Result};
 
 const NUM_MASK_TOKENS: usize = 4;
 const UP1: usize = EMBED_DIM / 4; // 64
@@ -86,22 +86,19 @@ impl ConvT2x2 {
         })
     }
 
-    /// `x`: `rows × cin` → `rows × (4·cout)`, without threading (runs inside a task).
-    fn forward(&self, x: &[f32]) -> Vec<f32> {
+    /// `x`: `rows × cin` → `y`: `rows × (4·cout)`, without the bias and without threading
+    /// (it runs inside a prompt's task).
+    fn forward_into(&self, x: &[f32], y: &mut Vec<f32>) {
         let rows = x.len() / self.cin;
         let n = 4 * self.cout;
-        let mut y = vec![0f32; rows * n];
+        y.resize(rows * n, 0.0);
         kernels::matmul(
-            &mut y,
+            y,
             n,
             false,
             MatRef::rows(x, rows, self.cin),
             MatRef::rows(&self.weight, self.cin, n),
         );
-        for row in y.chunks_mut(n) {
-            row.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
-        }
-        y
     }
 }
 
@@ -159,6 +156,20 @@ impl MaskDecoder {
         batch: usize,
         multimask: bool,
     ) -> Vec<Decoded> {
+        profile::time("decoder", 0.0, || {
+            self.forward_batch(image, pe, sparse, t_sparse, batch, multimask)
+        })
+    }
+
+    fn forward_batch(
+        &self,
+        image: &ImageSide,
+        pe: &[f32],
+        sparse: &[f32],
+        t_sparse: usize,
+        batch: usize,
+        multimask: bool,
+    ) -> Vec<Decoded> {
         let d = EMBED_DIM;
         let t = 1 + NUM_MASK_TOKENS + t_sparse;
         let mut tokens = Vec::with_capacity(batch * t * d);
@@ -166,7 +177,9 @@ impl MaskDecoder {
             tokens.extend_from_slice(&self.output_tokens);
             tokens.extend_from_slice(&sparse[b * t_sparse * d..(b + 1) * t_sparse * d]);
         }
-        let (hs, src) = self.transformer.forward(&tokens, t, image, pe);
+        let (hs, src) = profile::time("decoder › transformer", 0.0, || {
+            self.transformer.forward(&tokens, t, image, pe)
+        });
 
         // Which masks to output: 1..4 with multimask, else 0.
         let picked: Vec<usize> = if multimask {
@@ -175,65 +188,45 @@ impl MaskDecoder {
             vec![0]
         };
         let m = picked.len();
-        let iou_in: Vec<f32> = (0..batch)
-            .flat_map(|b| hs[b * t * d..b * t * d + d].iter().copied())
-            .collect();
-        let iou_all = self.iou_head.forward(&iou_in);
-        // Hypernetwork weights: batch × m × 32.
-        let mut hyper = vec![0f32; batch * m * UP2];
-        for (j, &mi) in picked.iter().enumerate() {
-            let tok: Vec<f32> = (0..batch)
-                .flat_map(|b| {
-                    let s = (b * t + 1 + mi) * d;
-                    hs[s..s + d].iter().copied()
-                })
+        let (iou_all, hyper) = profile::time("decoder › hypernetworks + IoU head", 0.0, || {
+            let iou_in: Vec<f32> = (0..batch)
+                .flat_map(|b| hs[b * t * d..b * t * d + d].iter().copied())
                 .collect();
-            let h = self.hypernetworks[mi].forward(&tok);
-            for b in 0..batch {
-                hyper[(b * m + j) * UP2..(b * m + j + 1) * UP2]
-                    .copy_from_slice(&h[b * UP2..(b + 1) * UP2]);
+            let iou_all = self.iou_head.forward(&iou_in);
+            // Hypernetwork weights: batch × m × 32.
+            let mut hyper = vec![0f32; batch * m * UP2];
+            for (j, &mi) in picked.iter().enumerate() {
+                let tok: Vec<f32> = (0..batch)
+                    .flat_map(|b| {
+                        let s = (b * t + 1 + mi) * d;
+                        hs[s..s + d].iter().copied()
+                    })
+                    .collect();
+                let h = self.hypernetworks[mi].forward(&tok);
+                for b in 0..batch {
+                    hyper[(b * m + j) * UP2..(b * m + j + 1) * UP2]
+                        .copy_from_slice(&h[b * UP2..(b + 1) * UP2]);
+                }
             }
-        }
-
+            (iou_all, hyper)
+        });
         let plane = LOW_RES * LOW_RES;
         let n_img = EMBED_SIDE * EMBED_SIDE;
         let mut logits = vec![0f32; batch * m * plane];
         kernels::for_rows(&mut logits, m * plane, |b, out| {
             let x = &src[b * n_img * d..(b + 1) * n_img * d];
-            // 64×64×256 → (64·64·4)×64, rows (y, x, dy, dx).
-            let mut y1 = self.upscale1.forward(x);
-            for row in y1.chunks_mut(UP1) {
-                let (w, bb) = &self.upscale_ln;
-                ln_row(row, w, bb);
-                row.iter_mut().for_each(|v| *v = gelu(*v));
-            }
-            // → (64·64·4)×(4·32), rows (y, x, dy, dx), columns (dy2, dx2, c).
-            let mut y2 = self.upscale2.forward(&y1);
-            y2.iter_mut().for_each(|v| *v = gelu(*v));
-            // Per fine pixel: dot with each picked mask's hypernetwork weights.
             let hb = &hyper[b * m * UP2..(b + 1) * m * UP2];
-            let fine_rows = y2.len() / UP2;
-            let mut px = vec![0f32; fine_rows * m];
-            kernels::matmul(
-                &mut px,
-                m,
-                false,
-                MatRef::rows(&y2, fine_rows, UP2),
-                MatRef::transposed(hb, m, UP2),
-            );
-            // Scatter: row r = (((y·64 + x)·4 + dy·2 + dx)·4 + dy2·2 + dx2).
-            for (r, vals) in px.chunks(m).enumerate() {
-                let s2 = r % 4;
-                let s1 = (r / 4) % 4;
-                let cell = r / 16;
-                let (cy, cx) = (cell / EMBED_SIDE, cell % EMBED_SIDE);
-                let yy = 4 * cy + 2 * (s1 / 2) + s2 / 2;
-                let xx = 4 * cx + 2 * (s1 % 2) + s2 % 2;
-                for (j, v) in vals.iter().enumerate() {
-                    out[j * plane + yy * LOW_RES + xx] = *v;
+            SCRATCH.with(|s| {
+                let mut s = s.borrow_mut();
+                for tile in 0..n_img / TILE {
+                    self.upscale_tile(&x[tile * TILE * d..(tile + 1) * TILE * d], hb, &mut s);
+                    profile::time("decoder › mask product + scatter", 0.0, || {
+                        scatter(&s.px, m, tile * TILE, out)
+                    });
                 }
-            }
+            });
         });
+        transformer::recycle_keys(src);
         (0..batch)
             .map(|b| Decoded {
                 logits: logits[b * m * plane..(b + 1) * m * plane].to_vec(),
@@ -246,12 +239,90 @@ impl MaskDecoder {
     }
 }
 
-fn ln_row(row: &mut [f32], w: &[f32], b: &[f32]) {
-    let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-    let inv = 1.0 / (var + LN2D_EPS).sqrt();
-    for ((v, w), b) in row.iter_mut().zip(w).zip(b) {
-        *v = (*v - mean) * inv * w + b;
+/// Coarse cells (of the 64×64 grid) upscaled together: 4 rows of the grid, so a tile's
+/// intermediates (≈ 0.8 MB) stay in cache.
+const TILE: usize = 4 * EMBED_SIDE;
+
+/// One thread's buffers for [`MaskDecoder::upscale_tile`], reused across tiles and prompts.
+#[derive(Default)]
+struct Scratch {
+    y1: Vec<f32>,
+    y2: Vec<f32>,
+    px: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+impl MaskDecoder {
+    /// The upscaler and mask product for [`TILE`] coarse cells `x` (`TILE × 256`) of one prompt
+    /// with its hypernetwork weights `hyper` (`m × 32`): leaves `s.px`, `(TILE·16) × m` mask
+    /// logits in row order `(cell, dy, dx, dy2, dx2)`.
+    fn upscale_tile(&self, x: &[f32], hyper: &[f32], s: &mut Scratch) {
+        let m = hyper.len() / UP2;
+        // ConvT 1: TILE × 256 → TILE × (4·64), i.e. (TILE·4) rows of 64, rows (cell, dy, dx).
+        profile::time(
+            "decoder › upscale conv 1",
+            flops(TILE, EMBED_DIM, 4 * UP1),
+            || self.upscale1.forward_into(x, &mut s.y1),
+        );
+        profile::time("decoder › bias + LayerNorm2d + GELU", 0.0, || {
+            let (w, b) = &self.upscale_ln;
+            for (row, bias) in
+                s.y1.chunks_exact_mut(UP1)
+                    .zip(self.upscale1.bias.chunks_exact(UP1).cycle())
+            {
+                kernels::bias_act_slice(row, bias, Act::None);
+                kernels::layer_norm_row(row, w, b, LN2D_EPS, Act::Gelu);
+            }
+        });
+        // ConvT 2: (TILE·4) × 64 → (TILE·4) × (4·32), columns (dy2, dx2, c).
+        profile::time(
+            "decoder › upscale conv 2",
+            flops(4 * TILE, UP1, 4 * UP2),
+            || self.upscale2.forward_into(&s.y1, &mut s.y2),
+        );
+        profile::time("decoder › bias + GELU", 0.0, || {
+            kernels::bias_act_slice(&mut s.y2, &self.upscale2.bias, Act::Gelu)
+        });
+        // Per fine pixel: dot with each picked mask's hypernetwork weights.
+        let fine = 16 * TILE;
+        s.px.resize(fine * m, 0.0);
+        profile::time(
+            "decoder › mask product + scatter",
+            flops(fine, UP2, m),
+            || {
+                kernels::matmul(
+                    &mut s.px,
+                    m,
+                    false,
+                    MatRef::rows(&s.y2, fine, UP2),
+                    MatRef::transposed(hyper, m, UP2),
+                )
+            },
+        );
+    }
+}
+
+/// Multiply-adds of an `rows × k` by `k × n` product, as FLOPs.
+fn flops(rows: usize, k: usize, n: usize) -> f64 {
+    2.0 * (rows * k * n) as f64
+}
+
+/// Writes a tile's mask logits `px` (rows `(cell, dy, dx, dy2, dx2)`, `m` columns; cells from
+/// `first`) into the `m × 256 × 256` planes of `out`.
+fn scatter(px: &[f32], m: usize, first: usize, out: &mut [f32]) {
+    let plane = LOW_RES * LOW_RES;
+    for (r, vals) in px.chunks_exact(m).enumerate() {
+        let s2 = r % 4;
+        let s1 = (r / 4) % 4;
+        let cell = first + r / 16;
+        let (cy, cx) = (cell / EMBED_SIDE, cell % EMBED_SIDE);
+        let yy = 4 * cy + 2 * (s1 / 2) + s2 / 2;
+        let xx = 4 * cx + 2 * (s1 % 2) + s2 % 2;
+        for (j, v) in vals.iter().enumerate() {
+            out[j * plane + yy * LOW_RES + xx] = *v;
+        }
     }
 }

@@ -26,7 +26,7 @@
 
 use super::kernels::{self, Act, Linear, MatRef};
 use super::Vb;
-use crate::Result;
+use crate::{profile, Result};
 
 const LN_EPS: f32 = 1e-5;
 const HEADS: usize = 8;
@@ -116,26 +116,30 @@ impl Attention {
                 );
             }
             qk.iter_mut().for_each(|v| *v *= scale);
-            let xpe = add_rep(xb, pe);
-            // Scores `(HEADS·t) × n`, softmax over the image tokens.
-            let mut s = vec![0f32; ht * n];
-            kernels::matmul(
-                &mut s,
-                n,
-                false,
-                MatRef::rows(&qk, ht, DIM),
-                MatRef::transposed(&xpe, n, DIM),
-            );
-            s.chunks_mut(n).for_each(kernels::softmax);
-            // A · x: `(HEADS·t) × 256`; then per head · Wv_hᵀ + bv_h.
-            let mut ax = vec![0f32; ht * DIM];
-            kernels::matmul(
-                &mut ax,
-                DIM,
-                false,
-                MatRef::rows(&s, ht, n),
-                MatRef::rows(xb, n, DIM),
-            );
+            let ax = SCRATCH.with(|scratch| {
+                let (xpe, s) = &mut *scratch.borrow_mut();
+                add_rep_into(xb, pe, xpe);
+                // Scores `(HEADS·t) × n`, softmax over the image tokens.
+                s.resize(ht * n, 0.0);
+                kernels::matmul(
+                    s,
+                    n,
+                    false,
+                    MatRef::rows(&qk, ht, DIM),
+                    MatRef::transposed(xpe, n, DIM),
+                );
+                s.chunks_mut(n).for_each(kernels::softmax);
+                // A · x: `(HEADS·t) × 256`; then per head · Wv_hᵀ + bv_h.
+                let mut ax = vec![0f32; ht * DIM];
+                kernels::matmul(
+                    &mut ax,
+                    DIM,
+                    false,
+                    MatRef::rows(s, ht, n),
+                    MatRef::rows(xb, n, DIM),
+                );
+                ax
+            });
             for h in 0..HEADS {
                 let wvh = &wv[h * dh * DIM..(h + 1) * dh * DIM];
                 kernels::matmul(
@@ -170,25 +174,55 @@ impl Attention {
         let ht = HEADS * t;
         let scale = 1.0 / (dh as f32).sqrt();
         let (wq, wo) = (&self.q_proj.weight, &self.out_proj.weight);
+        let batch = kq.len() / (t * i_dim);
+        // With queries shared by the batch (the first block without mask inputs), every
+        // prompt's scores come from one product per head over the whole batch: `n × (B·t)`
+        // per head, head-major (`shared[i][h·B·t + b·t + j]`), gathered per prompt below.
+        let shared_scores = q_img.filter(|qi| qi.len() == n * i_dim).map(|qi| {
+            let bt = batch * t;
+            let mut shared = vec![0f32; n * HEADS * bt];
+            for h in 0..HEADS {
+                let kt = MatRef {
+                    data: &kq[h * dh..],
+                    rows: dh,
+                    cols: bt,
+                    rs: 1,
+                    cs: i_dim,
+                };
+                kernels::matmul(
+                    &mut shared[h * bt..],
+                    HEADS * bt,
+                    false,
+                    head(qi, h, n, dh, i_dim),
+                    kt,
+                );
+            }
+            shared
+        });
         kernels::for_rows(keys, n * DIM, |b, kb| {
             let kqb = &kq[b * t * i_dim..(b + 1) * t * i_dim];
             let vqb = &vq[b * t * i_dim..(b + 1) * t * i_dim];
             // Scores `n × (HEADS·t)`, column block h for head h.
             let mut s = vec![0f32; n * ht];
-            match q_img {
-                Some(qi) => {
-                    let off = if qi.len() == n * i_dim {
-                        0
-                    } else {
-                        b * n * i_dim
-                    };
+            match (q_img, &shared_scores) {
+                (_, Some(shared)) => {
+                    let bt = batch * t;
+                    for (row, all) in s.chunks_exact_mut(ht).zip(shared.chunks_exact(HEADS * bt)) {
+                        for h in 0..HEADS {
+                            let from = h * bt + b * t;
+                            row[h * t..(h + 1) * t].copy_from_slice(&all[from..from + t]);
+                        }
+                    }
+                }
+                (Some(qi), None) => {
+                    let off = b * n * i_dim;
                     for h in 0..HEADS {
                         let qh = head(&qi[off..], h, n, dh, i_dim);
                         let kt = head_t(kqb, h, t, dh, i_dim);
                         kernels::matmul(&mut s[h * t..], ht, false, qh, kt);
                     }
                 }
-                None => {
+                (None, None) => {
                     // Wq_hᵀ · k_hᵀ: `256 × (HEADS·t)`, and the query bias's part, per column.
                     let mut m = vec![0f32; DIM * ht];
                     let mut c = vec![0f32; ht];
@@ -209,22 +243,21 @@ impl Attention {
                             }
                         }
                     }
-                    let xpe = add_rep(kb, pe);
-                    kernels::matmul(
-                        &mut s,
-                        ht,
-                        false,
-                        MatRef::rows(&xpe, n, DIM),
-                        MatRef::rows(&m, DIM, ht),
-                    );
-                    s.chunks_mut(ht)
-                        .for_each(|row| row.iter_mut().zip(&c).for_each(|(a, b)| *a += b));
+                    SCRATCH.with(|scratch| {
+                        let (xpe, _) = &mut *scratch.borrow_mut();
+                        add_rep_into(kb, pe, xpe);
+                        kernels::matmul(
+                            &mut s,
+                            ht,
+                            false,
+                            MatRef::rows(xpe, n, DIM),
+                            MatRef::rows(&m, DIM, ht),
+                        );
+                    });
+                    kernels::bias_act_slice(&mut s, &c, Act::None);
                 }
             }
-            for row in s.chunks_mut(t) {
-                row.iter_mut().for_each(|v| *v *= scale);
-                kernels::softmax(row);
-            }
+            kernels::softmax_groups(&mut s, t, scale);
             // v_h · Wo_hᵀ: `(HEADS·t) × 256`; keys += A · that + b_o.
             let mut nv = vec![0f32; ht * DIM];
             for h in 0..HEADS {
@@ -242,6 +275,23 @@ impl Attention {
             kernels::bias_act(kb, self.out_proj.bias.as_deref(), DIM, Act::None);
         });
     }
+}
+
+/// The profile stages of the attentions between the tokens and the image tokens, per block.
+const TOKENS_TO_IMAGE: [&str; 3] = [
+    "decoder › transformer › tokens → image, block 1",
+    "decoder › transformer › tokens → image, block 2",
+    "decoder › transformer › tokens → image, final",
+];
+const IMAGE_TO_TOKENS: [&str; 2] = [
+    "decoder › transformer › image → tokens, block 1",
+    "decoder › transformer › image → tokens, block 2",
+];
+
+/// FLOPs of one attention between `batch × t` tokens and `n` image tokens as evaluated here
+/// (two `(8·t) × 256 × n` products per prompt; the token-side projections are negligible).
+fn image_flops(batch: usize, t: usize, n: usize) -> f64 {
+    4.0 * (batch * HEADS * t * DIM * n) as f64
 }
 
 /// Head `h`'s columns `h·dh..(h+1)·dh` of a row-major matrix with row stride `rs`: `rows × dh`.
@@ -264,6 +314,42 @@ fn head_t(x: &[f32], h: usize, cols: usize, dh: usize, rs: usize) -> MatRef<'_> 
         rs: 1,
         cs: rs,
     }
+}
+
+/// The batch's image tokens (`B × 4096 × 256`), kept between decoder calls: at 4 MB per
+/// prompt the buffer is above the allocator's mmap threshold, so a fresh one would be mapped
+/// and page-faulted in (≈ 1 ms per prompt) in every batch. The decoder hands it back with
+/// [`recycle_keys`] when the upscaler is done with it.
+static KEYS: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
+
+fn take_keys() -> Vec<f32> {
+    KEYS.lock()
+        .map(|mut k| std::mem::take(&mut *k))
+        .unwrap_or_default()
+}
+
+/// Keeps `keys` (the image tokens [`TwoWayTransformer::forward`] returned) for the next batch.
+pub fn recycle_keys(keys: Vec<f32>) {
+    if let Ok(mut k) = KEYS.lock() {
+        if keys.capacity() > k.capacity() {
+            *k = keys;
+        }
+    }
+}
+
+thread_local! {
+    /// One thread's buffers for a prompt's attention with the image: keys + positional
+    /// encoding (`4096 × 256`) and the scores; reused so no prompt allocates (and page-faults
+    /// in) megabytes.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// `out = a + b` (`a` and `b` of one length: one prompt's image tokens and the encoding).
+fn add_rep_into(a: &[f32], b: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(a.iter().zip(b).map(|(x, y)| x + y));
 }
 
 /// `a + b`, elementwise, with `b` repeated when shorter (a shared positional encoding).
@@ -402,11 +488,25 @@ impl TwoWayTransformer {
             // Tokens attend to the image.
             let a = &layer.cross_attn_token_to_image;
             let q = a.q_proj.forward(&add_rep(&queries, tokens));
-            let o = if li == 0 {
-                a.attend(&q, &image.k, &image.v, t, n_img)
+            let batch = queries.len() / (t * DIM);
+            // The first block attends to keys and values projected once per image.
+            let (token_flops, image_flops) = if li == 0 {
+                let bn = (batch * n_img) as f64;
+                let i_dim = a.internal as f64;
+                (
+                    4.0 * bn * t as f64 * i_dim,
+                    2.0 * bn * (i_dim * t as f64 + (HEADS * t * DIM) as f64),
+                )
             } else {
-                a.attend_to_image(&q, keys.as_deref().unwrap_or(&image.src), pe, t)
+                (image_flops(batch, t, n_img), image_flops(batch, t, n_img))
             };
+            let o = profile::time(TOKENS_TO_IMAGE[li], token_flops, || {
+                if li == 0 {
+                    a.attend(&q, &image.k, &image.v, t, n_img)
+                } else {
+                    a.attend_to_image(&q, keys.as_deref().unwrap_or(&image.src), pe, t)
+                }
+            });
             a.out_proj.forward_add(&o, &mut queries);
             layer.norm2.apply(&mut queries);
 
@@ -419,31 +519,41 @@ impl TwoWayTransformer {
             let a = &layer.cross_attn_image_to_token;
             let kq = a.k_proj.forward(&add_rep(&queries, tokens));
             let vq = a.v_proj.forward(&queries);
-            let mut new_keys = if li == 0 {
-                let mut base = if image.src.len() == n_img * DIM {
-                    let batch = queries.len() / (t * DIM);
-                    let mut rep = Vec::with_capacity(batch * image.src.len());
-                    for _ in 0..batch {
-                        rep.extend_from_slice(&image.src);
-                    }
-                    rep
+            let mut new_keys = profile::time(IMAGE_TO_TOKENS[li], image_flops, || {
+                if li == 0 {
+                    let mut base = if image.src.len() == n_img * DIM {
+                        let batch = queries.len() / (t * DIM);
+                        let mut rep = take_keys();
+                        rep.clear();
+                        for _ in 0..batch {
+                            rep.extend_from_slice(&image.src);
+                        }
+                        rep
+                    } else {
+                        image.src.clone()
+                    };
+                    a.image_to_tokens_add(&mut base, Some(&image.q_img), pe, &kq, &vq, t);
+                    base
                 } else {
-                    image.src.clone()
-                };
-                a.image_to_tokens_add(&mut base, Some(&image.q_img), pe, &kq, &vq, t);
-                base
-            } else {
-                let mut kv = keys.take().unwrap_or_default();
-                a.image_to_tokens_add(&mut kv, None, pe, &kq, &vq, t);
-                kv
-            };
-            layer.norm4.apply(&mut new_keys);
+                    let mut kv = keys.take().unwrap_or_default();
+                    a.image_to_tokens_add(&mut kv, None, pe, &kq, &vq, t);
+                    kv
+                }
+            });
+            profile::time(
+                "decoder › transformer › LayerNorm of image tokens",
+                0.0,
+                || layer.norm4.apply(&mut new_keys),
+            );
             keys = Some(new_keys);
         }
         let keys = keys.unwrap_or_default();
         let a = &self.final_attn_token_to_image;
         let q = a.q_proj.forward(&add_rep(&queries, tokens));
-        let o = a.attend_to_image(&q, &keys, pe, t);
+        let batch = queries.len() / (t * DIM);
+        let o = profile::time(TOKENS_TO_IMAGE[2], image_flops(batch, t, n_img), || {
+            a.attend_to_image(&q, &keys, pe, t)
+        });
         a.out_proj.forward_add(&o, &mut queries);
         self.norm_final_attn.apply(&mut queries);
         (queries, keys)
