@@ -63,6 +63,7 @@ pub fn time<T>(name: &'static str, flops: f64, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn add(name: &'static str, seconds: f64, flops: f64) {
     let Ok(mut stages) = STAGES.lock() else {
         return;

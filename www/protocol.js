@@ -47,6 +47,10 @@ export const CMD = strict('CMD', {
   edit: 'edit',
   /** The smallest SAM mask under a pixel. MaskAtArgs → number (-1: none) */
   maskAt: 'maskAt',
+  /** A medical slice under another window, not kept (live preview). WindowArgs → WindowPreview */
+  windowPreview: 'windowPreview',
+  /** The window of a medical slice's file: its slices' images change (SAM embeds them again). WindowArgs → WindowResult */
+  setWindow: 'setWindow',
   /** One result again with new settings (its label ids). RemergeOneArgs → Uint8Array | null */
   remergeOne: 'remergeOne',
   /** Every result again with new settings; a later remergeAll supersedes it. RemergeAllArgs → Metrics | null | {superseded: true} */
@@ -138,6 +142,8 @@ export const KIND = strict('KIND', {
  * @typedef {object} Plan
  * @property {number} images    image names found
  * @property {number} runnable  names that can be refined with the current method
+ * @property {number} scratch   of those, images with no CAM and no pseudo-label (labelled from scratch, starting as background)
+ * @property {string[]} review  what the image selector lists: the stored results and the images labelled from scratch, in load order
  * @property {boolean} demo     the demo is loaded
  * @property {boolean} weights  SAM weights are loaded
  * @property {Issue[]} issues   files and names that cannot be used, and why
@@ -207,6 +213,7 @@ export const KIND = strict('KIND', {
  * @property {Uint8Array[]} masks  one byte per pixel each
  * @property {Blob|null} image
  * @property {number[]} cams       the classes that have a CAM
+ * @property {WindowInfo|null} window  the window control of a gray medical slice (null: none)
  * @property {number} edits
  * @property {number} redo
  */
@@ -221,6 +228,19 @@ export const KIND = strict('KIND', {
 /** @typedef {{name: string, op: EditOp}} EditArgs */
 /** @typedef {{refined: Uint8Array, edits: number, redo: number, masks?: Uint8Array[]}} EditResult */
 /** @typedef {{name: string, x: number, y: number}} MaskAtArgs */
+/**
+ * The window of a gray medical slice's file.
+ * @typedef {object} WindowInfo
+ * @property {string} window   `file`, `minmax` or `C,W` (the library's window syntax)
+ * @property {number[]} numbers  its [centre, width] (min-max: the range's middle and extent)
+ * @property {number[]|null} fileWindow  the DICOM's own [centre, width]
+ * @property {number[]|null} range  the file's [min, max] value
+ * @property {{name: string, center: number, width: number}[]} presets  the library's CT presets
+ * @property {string} source   the file
+ */
+/** @typedef {{name: string, window: string}} WindowArgs  window: `file`, `minmax`, a preset name or `C,W` */
+/** @typedef {{rgba: Uint8Array, width: number, height: number}} WindowPreview */
+/** @typedef {{image: Blob, window: WindowInfo}} WindowResult */
 /** @typedef {{name: string, settings: PageSettings}} RemergeOneArgs */
 /** @typedef {{settings: PageSettings}} RemergeAllArgs */
 /** @typedef {{gray: boolean, overlays: boolean}} ExportArgs */

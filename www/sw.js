@@ -12,7 +12,7 @@
 // The Cache API entry of the weights (www/worker/model.js, 'camsam-weights-v1') is not touched.
 
 // Bump when the list or the way it is cached changes: activation deletes the other shell caches.
-const CACHE = 'camsam-shell-v2';
+const CACHE = 'camsam-shell-v3';
 // The app's root: the folder of index.html, one up from this file (the layout is fixed).
 const ROOT = new URL('../', self.location.href);
 // Every file the page loads (tests/e2e/offline.test.mjs fails when the page requests a
@@ -32,12 +32,14 @@ const SHELL = [
   'www/ui/review.js',
   'www/ui/run-panel.js',
   'www/ui/state.js',
+  'www/ui/window.js',
   'www/ui/worker-client.js',
   // the Web Worker's modules (www/worker/main.js and what it imports)
   'www/worker/main.js',
   'www/worker/bench.js',
   'www/worker/export.js',
   'www/worker/files.js',
+  'www/worker/medical.js',
   'www/worker/model.js',
   'www/worker/results.js',
   'www/worker/review.js',

@@ -16,6 +16,10 @@
 //!   `imshow(data[:, :, K].T, origin='lower')` shows. A 4-D NIfTI needs
 //!   [`MedicalOptions::volume`]; its slices are `<stem>_v<N>_<K>`.
 //!
+//! [`decode`] keeps a file decoded ([`Decoded`]: names and values) so that its slices can be
+//! drawn under another window without decoding it again (the page's window control); its
+//! images are [`read_slices`]'s under the same window.
+//!
 //! Which files are medical: [`is_medical`] decides by name (`.dcm`, `.dicom`, `.nii`,
 //! `.nii.gz`, `.tif`, `.tiff`) and [`is_dicom_bytes`] by the `DICM` magic (for DICOM files
 //! without an extension). A PNG is an ordinary image unless the caller hands it to
@@ -163,6 +167,121 @@ pub fn read_slices(bytes: &[u8], name: &str, opts: &MedicalOptions) -> Result<Ve
             "not a medical image: expected a DICOM file (DICM at byte 128), a NIfTI-1/2 file \
              (.nii or .nii.gz), or a PNG/TIFF",
         )),
+    }
+}
+
+/// A medical file decoded once and kept whole: its slices' names and modality values, each
+/// slice shown as the 8-bit image of any window without decoding the file again (the page's
+/// window control). [`Decoded::image`] with a window is slice for slice the `rgb` of
+/// [`read_slices`] with that window: the same window rule ([`window`]'s mapping, min-max over
+/// the whole file).
+#[derive(Debug)]
+pub struct Decoded {
+    frames: Frames,
+    names: Vec<String>,
+    range: Option<(f64, f64)>,
+    name: String,
+    format: Format,
+}
+
+/// Decode the medical file `bytes` (`name`: its file name, for the slice names and errors;
+/// `volume`: the volume of a 4-D NIfTI, as [`MedicalOptions::volume`]) into a [`Decoded`].
+pub fn decode(bytes: &[u8], name: &str, volume: Option<usize>) -> Result<Decoded> {
+    let stem = stem(name);
+    let format = detect(bytes, name).ok_or_else(|| {
+        Error::input(
+            name,
+            "not a medical image: expected a DICOM file (DICM at byte 128), a NIfTI-1/2 file \
+             (.nii or .nii.gz), or a PNG/TIFF",
+        )
+    })?;
+    let (frames, volume) = match format {
+        Format::Dicom => (dicom::read(bytes, name)?, None),
+        Format::Nifti => nifti::read(bytes, name, volume)?,
+        Format::Raster => (raster::read(bytes, name)?, None),
+    };
+    let count = frames.frames.len();
+    let names = (0..count)
+        .map(|k| slice_name(stem, volume, k, count))
+        .collect();
+    let range = window::finite_range(frames.frames.iter().flatten());
+    Ok(Decoded {
+        frames,
+        names,
+        range,
+        name: name.to_string(),
+        format,
+    })
+}
+
+impl Decoded {
+    /// The slices' names, in slice order (as [`read_slices`] names them).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The file's format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn width(&self) -> usize {
+        self.frames.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.frames.height
+    }
+
+    /// 1 (gray: shown through a window) or 3 (RGB: shown as it is).
+    pub fn channels(&self) -> usize {
+        self.frames.channels
+    }
+
+    /// Whether the slices are gray values shown through a window (else colour, which no
+    /// window changes).
+    pub fn is_gray(&self) -> bool {
+        matches!(self.frames.display, Display::Gray { .. })
+    }
+
+    /// The DICOM's own first (WindowCenter, WindowWidth), when it has a usable one.
+    pub fn file_window(&self) -> Option<(f64, f64)> {
+        match self.frames.display {
+            Display::Gray { file_window, .. } => file_window,
+            Display::Rgb { .. } => None,
+        }
+    }
+
+    /// The smallest and largest finite value over the whole file (what min-max maps).
+    pub fn range(&self) -> Option<(f64, f64)> {
+        self.range
+    }
+
+    /// The modality values of slice `index` (`height × width × channels`).
+    pub fn values(&self, index: usize) -> Option<&[f32]> {
+        self.frames.frames.get(index).map(Vec::as_slice)
+    }
+
+    /// Slice `index` as the 8-bit RGB image under `window` (`None`: the default, as in
+    /// [`MedicalOptions::window`]); gray is replicated to three channels.
+    pub fn image(&self, index: usize, window: Option<&Window>) -> Result<RgbImage> {
+        let values = self.values(index).ok_or_else(|| {
+            Error::input(
+                &self.name,
+                format!(
+                    "slice {index}: out of range; the file has {} slice(s)",
+                    self.names.len()
+                ),
+            )
+        })?;
+        let to_u8 = window::mapping(self.frames.display, self.range, window, &self.name)?;
+        let rgb: Vec<u8> = if self.frames.channels == 3 {
+            values.iter().map(|&v| to_u8(v)).collect()
+        } else {
+            values.iter().flat_map(|&v| [to_u8(v); 3]).collect()
+        };
+        RgbImage::from_raw(self.frames.width as u32, self.frames.height as u32, rgb)
+            .ok_or_else(|| Error::input(&self.name, "internal: slice buffer size mismatch"))
     }
 }
 
@@ -384,6 +503,41 @@ mod tests {
         assert!(is_dicom_bytes(&dicom));
         assert_eq!(detect(&dicom, "IM0001"), Some(Format::Dicom));
         assert_eq!(detect(b"hello", "x.txt"), None);
+    }
+
+    #[test]
+    fn decoded_slices_equal_read_slices_under_every_window() {
+        // A 16-bit gray PNG 3×2 with values spread over 0..4000.
+        let values: Vec<u16> = vec![0, 500, 1000, 1500, 2500, 4000];
+        let img = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(3, 2, values).unwrap();
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let decoded = decode(&png, "dir/scan.png", None).unwrap();
+        assert_eq!(decoded.names(), ["scan"]);
+        assert!(decoded.is_gray());
+        assert_eq!(decoded.range(), Some((0.0, 4000.0)));
+        for window in [
+            None,
+            Some(Window::MinMax),
+            Some(Window::CenterWidth(1000.0, 800.0)),
+        ] {
+            let opts = MedicalOptions {
+                window,
+                volume: None,
+            };
+            let slices = read_slices(&png, "dir/scan.png", &opts).unwrap();
+            assert_eq!(
+                decoded.image(0, window.as_ref()).unwrap(),
+                slices[0].rgb,
+                "{window:?}"
+            );
+        }
+        assert!(decoded.image(1, None).is_err());
+        assert!(decode(b"nope", "x.bin", None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("x.bin: not a medical image"));
     }
 
     #[test]

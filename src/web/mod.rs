@@ -102,6 +102,15 @@ impl Label {
             .map_err(js_err)
     }
 
+    /// An all-background label (every id 0) of `width × height`: where an image with no CAM
+    /// and no pseudo-label starts (labelling from scratch).
+    pub fn background(width: usize, height: usize) -> Result<Label, JsValue> {
+        crate::limits::check_pixels(width, height, "label", "label")
+            .and_then(|()| LabelMap::new(width, height, vec![0; width * height]))
+            .map(|inner| Label { inner })
+            .map_err(js_err)
+    }
+
     #[wasm_bindgen(getter)]
     pub fn width(&self) -> usize {
         self.inner.width
@@ -166,6 +175,23 @@ impl Zip {
     }
 }
 
+/// The size `[width, height]` of a PNG or JPEG image from its header (nothing decoded).
+#[wasm_bindgen(js_name = imageSize)]
+pub fn image_size(bytes: &[u8], name: &str) -> Result<Vec<u32>, JsValue> {
+    let bad = |e: image::ImageError| {
+        js_error(
+            "bad-input",
+            &format!("{name}: cannot read the image header ({e}); expected a PNG or JPEG file"),
+        )
+    };
+    let (w, h) = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(e.into()))?
+        .into_dimensions()
+        .map_err(bad)?;
+    Ok(vec![w, h])
+}
+
 /// The bundled demo as `[{path, bytes}]` (see [`crate::demo`]).
 #[wasm_bindgen(js_name = demoFiles)]
 pub fn demo_files() -> Result<js_sys::Array, JsValue> {
@@ -185,11 +211,13 @@ pub fn demo_files() -> Result<js_sys::Array, JsValue> {
 
 mod masks;
 mod measure;
+mod medical;
 mod model;
 mod pipeline;
 mod sweep;
 pub use masks::*;
 pub use measure::*;
+pub use medical::*;
 pub use model::*;
 pub use pipeline::*;
 pub use sweep::*;

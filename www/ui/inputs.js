@@ -7,17 +7,21 @@ import { $, setStatus, showError, escapeHtml } from './dom.js';
 import { ui } from './state.js';
 import { readClasses, fillClassSelects } from './classes.js';
 import { showBackend } from './run-panel.js';
-import { clearReview } from './review.js';
+import { clearReview, setReviewList } from './review.js';
 import { showKept } from './export-panel.js';
 
 // The summary and issues describe what Run will do: the worker answers in the order it was
 // asked (its queue), so the latest plan shown is the latest state; while files are still being
 // read it says so, and Run waits.
 export function showPlan(plan) {
-  if (plan) ui.plan = plan;
+  if (plan) {
+    ui.plan = plan;
+    setReviewList(plan.review);
+  }
   plan = ui.plan;
   if (!plan) return;
-  const text = `${plan.images} image name(s), ${plan.runnable} ready to refine${plan.demo ? ' (demo)' : ''}${plan.weights ? ' · weights loaded' : ''}`;
+  const scratch = plan.scratch ? ` (${plan.scratch} with no CAM: labelled from scratch, starting as background)` : '';
+  const text = `${plan.images} image name(s), ${plan.runnable} ready to refine${scratch}${plan.demo ? ' (demo)' : ''}${plan.weights ? ' · weights loaded' : ''}`;
   $('summary').textContent = ui.intake > 0 ? `reading files… (so far: ${text})` : text;
   $('demo-hint').hidden = !plan.demo;
   showIssues(plan.issues);

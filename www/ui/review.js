@@ -8,26 +8,53 @@ import { $, setStatus, showError, escapeHtml } from './dom.js';
 import { ui } from './state.js';
 import { paintSwatches } from './classes.js';
 import { showMetrics } from './measure.js';
+import { showKept } from './export-panel.js';
+import { initWindow, showWindowControl, dragsWindow, windowDragStart, windowDragMove, windowDragEnd } from './window.js';
 
-/** The image selector lists the stored results. */
+/** The image selector lists the stored results and the loaded images labelled from scratch
+ *  (the worker's plan.review, in load order), then any other stored result. */
 export function fillImageSelect() {
-  $('image-select').innerHTML = ui.names.map((n) => `<option>${escapeHtml(n)}</option>`).join('');
+  const list = [...ui.review, ...ui.names.filter((n) => !ui.review.includes(n))];
+  $('image-select').innerHTML = list.map((n) => `<option>${escapeHtml(n)}</option>`).join('');
+  if (ui.current && list.includes(ui.current.name)) $('image-select').value = ui.current.name;
 }
 
-/** Nothing to review (the results are gone). */
-export function clearReview() {
-  ui.current = null; ui.names = []; ui.bitmap = null; ui.unexported = false;
-  fillImageSelect(); showMetrics(null);
+/** The worker's review list changed (files loaded, a run, results cleared): refill the
+ *  selector; with nothing under review, open the first image that came in (a dropped scan
+ *  opens at once). */
+export function setReviewList(list) {
+  const before = new Set([...ui.review, ...ui.names]);
+  ui.review = list || [];
+  fillImageSelect();
+  if (ui.current && !ui.review.includes(ui.current.name) && !ui.names.includes(ui.current.name)) closeView();
+  const added = ui.review.filter((n) => !before.has(n));
+  if (!ui.current && !ui.opening && !ui.running && added.length) openImage(added[0]);
+}
+
+function closeView() {
+  ui.current = null; ui.bitmap = null;
+  showWindowControl(null);
+  $('review-info').textContent = '';
   const ctx = $('canvas').getContext('2d');
   ctx.clearRect(0, 0, $('canvas').width, $('canvas').height);
 }
 
-/** Show stored result `name`. */
+/** Nothing to review (the results are gone). */
+export function clearReview() {
+  ui.names = []; ui.unexported = false;
+  closeView();
+  fillImageSelect(); showMetrics(null);
+}
+
+/** Show stored result `name` (or a loaded image labelled from scratch). */
 export async function openImage(name) {
+  ui.opening = name;
   try {
     const v = await call(CMD.view, { name });
     ui.current = v;
     ui.bitmap = v.image ? await createImageBitmap(v.image) : null;
+    $('image-select').value = name;
+    showWindowControl(v.window);
     ui.cam = null;
     $('cam-class').innerHTML = v.cams.map((k) => `<option value="${k}">${escapeHtml(ui.classes[k] || k)}</option>`).join('');
     $('show-cam').disabled = !v.cams.length;
@@ -36,7 +63,7 @@ export async function openImage(name) {
     render();
     updateLegend();
     $('review-info').textContent = `${name}: ${v.width}×${v.height}, ${v.masks.length} SAM masks, ${v.edits} edit(s)`;
-  } catch (e) { showError(e); }
+  } catch (e) { showError(e); } finally { if (ui.opening === name) ui.opening = null; }
 }
 
 async function loadCam(cls) {
@@ -175,6 +202,7 @@ async function pointerDown(ev) {
   if (!ui.current) return;
   const p = toImage(ev);
   const t = tool();
+  if (dragsWindow(t, ev)) { windowDragStart(ev); drag = { window: true }; return; }
   if (t === 'pan') { drag = { x: ev.clientX, y: ev.clientY, px: ui.panX, py: ui.panY }; return; }
   if (!inside(p)) return;
   const [x, y] = p.map(Math.floor);
@@ -192,6 +220,13 @@ async function pointerDown(ev) {
   }
 }
 
+// An image labelled from scratch is stored as a result by its first edit.
+function kept(name) {
+  if (ui.names.includes(name)) return;
+  ui.names.push(name);
+  showKept(ui.names.length);
+}
+
 async function applyEdit(op) {
   try {
     const r = await call(CMD.edit, { name: ui.current.name, op });
@@ -199,6 +234,7 @@ async function applyEdit(op) {
     if (op.op === 'prompt' || r.masks) ui.current.masks = r.masks || ui.current.masks;
     $('review-info').textContent = `${ui.current.name}: ${r.edits} edit(s), ${r.redo} to redo`;
     render();
+    kept(ui.current.name);
     call(CMD.metrics).then(showMetrics).catch((e) => showError(e, 'metrics'));
   } catch (e) { showError(e); }
 }
@@ -211,6 +247,7 @@ async function prompt(p) {
     ui.current.masks = r.masks;
     $('review-info').textContent = `${ui.current.name}: ${r.masks.length} SAM masks, ${r.edits} edit(s), ${r.redo} to redo`;
     render();
+    kept(ui.current.name);
     setStatus('SAM: mask added');
     call(CMD.metrics).then(showMetrics).catch((e) => showError(e, 'metrics'));
   } catch (e) { showError(e); draw(); }
@@ -218,6 +255,7 @@ async function prompt(p) {
 
 /** Wire the Review panel: the image selector, layers, tools, undo/redo. */
 export function initReview() {
+  initWindow((bitmap) => { ui.bitmap = bitmap; render(); });
   $('image-select').addEventListener('change', (ev) => openImage(ev.target.value));
   $('cam-class').addEventListener('change', async (ev) => {
     try { await loadCam(+ev.target.value); render(); } catch (e) { showError(e, 'CAM'); }
@@ -238,7 +276,9 @@ export function initReview() {
   $('canvas').addEventListener('pointerdown', (ev) => pointerDown(ev).catch((e) => showError(e)));
   window.addEventListener('pointermove', (ev) => {
     if (!drag || !ui.current) return;
-    if (drag.x !== undefined) {
+    if (drag.window) {
+      windowDragMove(ev);
+    } else if (drag.x !== undefined) {
       ui.panX = drag.px + (ev.clientX - drag.x) * ($('canvas').width / $('canvas').getBoundingClientRect().width);
       ui.panY = drag.py + (ev.clientY - drag.y) * ($('canvas').height / $('canvas').getBoundingClientRect().height);
       draw();
@@ -254,6 +294,7 @@ export function initReview() {
     const d = drag;
     drag = null;
     if (!d || !ui.current) return;
+    if (d.window) await windowDragEnd();
     if (d.brush) await applyEdit({ op: 'brush', points: d.brush, radius: +$('brush-size').value, cls: +$('paint-class').value });
     if (d.box) {
       const [x0, y0] = ui.boxStart, [x1, y1] = ui.boxEnd;

@@ -103,7 +103,7 @@ async function runClicked() {
 export function setBgSlider(fromCams) {
   $('bg').disabled = !fromCams;
   $('bg').title = fromCams ? '' : 'the inputs are pseudo-label PNGs: there is no CAM to threshold';
-  $('bg-note').textContent = fromCams ? '' : '(inputs are pseudo-labels: no CAM to threshold)';
+  $('bg-note').textContent = fromCams ? '' : '(no CAM among the inputs: nothing to threshold)';
 }
 
 // Sliders and the preset re-merge instantly: the image under review first, then the data set.

@@ -6,6 +6,8 @@ export const ui = {
   palette: null,
   current: null,     // the view of the image under review (protocol.js View)
   names: [],         // the stored results, run order
+  review: [],        // what the image selector lists (the worker's plan.review)
+  opening: null,     // the image being opened
   zoom: 1, panX: 0, panY: 0,
   bitmap: null,
   camCls: null, cam: null,

@@ -5,6 +5,7 @@ import { state, bytesOf, cleanUpAndThrow } from './state.js';
 import { wasm } from './wasm.js';
 import { librarySettings, settingsOf } from './settings.js';
 import { storedData } from './results.js';
+import { labelVolumes } from './medical.js';
 
 /** report.json of the stored results (the fields `camsam refine` writes): the settings that
  *  produced the labels, the run's backend and issues. Its bytes. */
@@ -25,7 +26,8 @@ export function report() {
   });
 }
 
-/** The zip of the stored results (labels, optional overlays, report.json): its bytes. */
+/** The zip of the stored results (labels, optional overlays, `<stem>.nii.gz` label volumes of
+ *  the loaded NIfTI files, report.json): its bytes. */
 export async function exportZip({ gray, overlays }) {
   const zip = new wasm.Zip();
   try {
@@ -40,6 +42,10 @@ export async function exportZip({ gray, overlays }) {
         }
       } finally { label.free(); }
     }
+    // A loaded NIfTI with labelled slices: its label volume on its grid (unlabelled slices are
+    // background), built by the library from the same labels as the PNGs.
+    const labelOf = async (name) => (state.results.has(name) ? (await storedData(name)).refined : null);
+    for (const v of await labelVolumes(labelOf)) zip.add(v.name, v.bytes);
     zip.add('report.json', report());
   } catch (err) {
     cleanUpAndThrow(err, () => zip.free());

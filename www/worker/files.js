@@ -4,6 +4,7 @@
 import { state, bytesOf, messageOf } from './state.js';
 import { wasm, rethrowTrap } from './wasm.js';
 import { method, numClasses, MODEL_FREE } from './settings.js';
+import { clearMedical } from './medical.js';
 
 export const stem = (path) => {
   const base = path.split('/').pop();
@@ -16,11 +17,12 @@ export const ext = (path) => {
   return dot > 0 ? base.slice(dot + 1).toLowerCase() : '';
 };
 
-/** Add files of one kind (the demo, if loaded, goes first). */
+/** Add files of one kind (the demo, if loaded, goes first). Slices of medical files
+ *  (medical.js readMedical) come as `{path: '<slice>.png', file: null, medical}`. */
 export function addFiles(kind, list) {
   if (state.demo) clearInputs();
-  for (const { file, path } of list) {
-    state.files.push({ kind, path: path || file.name, file });
+  for (const { file, path, medical } of list) {
+    state.files.push(medical ? { kind, path, file: null, medical } : { kind, path: path || file.name, file });
   }
 }
 
@@ -33,6 +35,7 @@ export function clearInputs() {
   state.zips = new Map();
   state.zipIndex = new Map();
   state.zipNames = [];
+  clearMedical();
 }
 
 /**
@@ -92,10 +95,18 @@ export function group() {
   return { entries, issues };
 }
 
+/** Whether image entry `e` has no CAM and no pseudo-label: it is labelled from scratch,
+ *  starting as all background (SAM's masks, the point/box tool and the brush label it). */
+export const fromScratch = (e) => !!e.image && !e.cams.length && !e.camArray && !e.pseudo;
+
 /** Why image entry `e` cannot be refined with the current method (null when it can). */
 export function notRunnable(e) {
   const m = method();
   const hasCam = e.cams.length || e.camArray;
+  if (fromScratch(e)) {
+    // All background, plus segment-everything's masks when weights or mask files are there.
+    return m === 'sepl' ? null : `${m} needs a CAM (.npy, .npz or heatmap PNGs); with no CAM, choose a SEPL method to label the image from scratch`;
+  }
   if (!hasCam && !e.pseudo) return 'no CAM or pseudo-label for this name';
   if (m === 'sepl') {
     return e.maskFiles.length || e.maskZip || (e.image && state.model) ? null : 'no SAM masks for this name (and no weights loaded to compute them)';
@@ -106,21 +117,43 @@ export function notRunnable(e) {
   return null;
 }
 
+/** The names of `entries` in the order Run visits them: by name, then the slices of medical
+ *  files in the order they were loaded (a DICOM series in series order, a volume's slices in
+ *  slice order). */
+export function orderedNames(entries) {
+  const rank = new Map();
+  state.files.forEach((f, i) => { if (f.medical && !rank.has(stem(f.path))) rank.set(stem(f.path), i); });
+  const byName = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...entries.keys()].sort((a, b) => (rank.has(a) - rank.has(b)) || (rank.has(a) ? rank.get(a) - rank.get(b) : byName(a, b)));
+}
+
+/** What the image selector lists: the stored results, and the loaded images labelled from
+ *  scratch that have none yet (they open as all background), in load order. */
+export function reviewList(entries) {
+  const order = orderedNames(entries);
+  const at = new Map(order.map((n, i) => [n, i]));
+  const scratch = order.filter((n) => fromScratch(entries.get(n)) && !state.results.has(n));
+  const pos = (n) => (at.has(n) ? at.get(n) : -1);
+  return [...state.results.keys(), ...scratch].sort((a, b) => pos(a) - pos(b));
+}
+
 /** What Run would do with the loaded files (protocol.js Plan). */
 export function plan() {
   const { entries, issues } = group();
-  let runnable = 0;
+  let runnable = 0, scratch = 0;
   const names = [...entries.keys()].sort();
   const unmatched = [];
   for (const n of names) {
     const reason = notRunnable(entries.get(n));
     if (reason) unmatched.push({ file: n, reason });
     else runnable++;
+    if (!reason && fromScratch(entries.get(n))) scratch++;
   }
   return {
-    images: names.length, runnable, demo: state.demo,
+    images: names.length, runnable, scratch, demo: state.demo,
     issues: [...issues, ...unmatched, ...state.issues],
     weights: !!state.model,
+    review: reviewList(entries),
   };
 }
 

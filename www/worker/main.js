@@ -5,6 +5,7 @@
 // wasm library (../../pkg/camsam.js, through wasm.js).
 //
 //   files.js    the loaded files, grouped by image name; the plan; mask zips; the demo
+//   medical.js  DICOM / NIfTI / 16-bit files as slices, their windows, label volumes
 //   settings.js the library's defaults, the library's settings from the page's controls
 //   run.js      the run loop (one image at a time, each result stored as it finishes)
 //   results.js  the results kept in IndexedDB, the labels the user sees, the metrics
@@ -21,9 +22,10 @@ import { state, post, failure, messageOf } from './state.js';
 import { wasm, start, trapped, noteTrap, rethrowTrap, describeTrap, startJob } from './wasm.js';
 import { loadDefaults } from './settings.js';
 import { addFiles, clearInputs, indexZips, plan, loadDemo } from './files.js';
+import { readMedical } from './medical.js';
 import { run, memorySample } from './run.js';
-import { clearResults, restoreResults, saveSession, computeMetrics } from './results.js';
-import { view, camOf, edit, maskAt, promptMask, remergeOne, remergeAll, sweep } from './review.js';
+import { clearResults, restoreResults, saveSession, computeMetrics, closeUnstored } from './results.js';
+import { view, camOf, edit, maskAt, promptMask, remergeOne, remergeAll, sweep, windowPreview, windowSet } from './review.js';
 import { report, exportZip } from './export.js';
 import { detectBackend, loadWeights, restoreWeights, gpuFailure } from './model.js';
 import { bench } from './bench.js';
@@ -58,7 +60,14 @@ const commands = {
     if (state.session) { state.session.classes = classes; await saveSession(); }
     return plan();
   },
-  async [CMD.addFiles]({ kind, files }) { addFiles(kind, files); await indexZips(); return plan(); },
+  async [CMD.addFiles]({ kind, files }) {
+    // The demo goes before medical files are decoded (clearing it frees them).
+    if (state.demo) clearInputs();
+    addFiles(kind, kind === 'images' ? await readMedical(files) : files);
+    closeUnstored();
+    await indexZips();
+    return plan();
+  },
   async [CMD.clear]() { clearInputs(); await clearResults(); return plan(); },
   async [CMD.clearResults]() { await clearResults(); return plan(); },
   [CMD.loadDemo]: (args) => loadDemo(args),
@@ -68,6 +77,8 @@ const commands = {
   [CMD.cam]: ({ name, cls }) => camOf(name, cls),
   [CMD.edit]: ({ name, op }) => edit(name, op),
   [CMD.maskAt]: ({ name, x, y }) => maskAt(name, x, y),
+  [CMD.windowPreview]: ({ name, window }) => windowPreview(name, window),
+  [CMD.setWindow]: ({ name, window }) => windowSet(name, window),
   [CMD.remergeOne]: ({ name, settings }) => remergeOne(name, settings),
   [CMD.remergeAll]: ({ settings }, id) => remergeAll(settings, id),
   [CMD.exportZip]: (args) => exportZip(args),

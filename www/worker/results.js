@@ -7,6 +7,8 @@ import { state, bytesOf, failure, messageOf, cleanUpAndThrow } from './state.js'
 import { wasm, rethrowTrap } from './wasm.js';
 import { librarySettings, settingsOf, numClasses } from './settings.js';
 import * as store from './store.js';
+import { group, fromScratch } from './files.js';
+import { imageOf } from './medical.js';
 
 /** Free result `r`'s wasm objects. */
 export function freeResult(r) {
@@ -24,8 +26,11 @@ export async function persist(r) {
     pseudo: r.pseudo.ids(), base: ids(r.ref.base()), cpm: ids(r.ref.cpm()), refined: r.refined.ids(), gt: r.gt ? r.gt.ids() : null,
     masks, edits: r.edits, redo: r.redo,
     image: r.image || null, imagePath: r.imagePath || '', cams: r.camSource || null, numClasses: r.numClasses,
+    medical: r.medical || null,
   };
   const meta = { name: r.name, seq: r.seq, width: r.width, height: r.height, mode: r.mode, backend: r.backend, edits: r.edits.length, gt: !!r.gt, fromCams: !!r.camSource, everything: !!r.everything, masks: masks ? masks.files.length : null };
+  // A medical slice: its file and window (a new window updates the file's stored images).
+  if (r.medical) Object.assign(meta, { source: r.medical.source, window: r.medical.window });
   const notKept = (err) => failure(KIND.storage, `${r.name}: not kept in this browser (IndexedDB: ${messageOf(err)}); free disk space or clear the results`, err);
   try {
     await store.putResult(meta, data);
@@ -43,7 +48,7 @@ function hydrate(meta, data) {
   const { name, width: w, height: h } = meta;
   const r = {
     name, seq: meta.seq, width: w, height: h, mode: meta.mode, backend: meta.backend, everything: meta.everything, edits: data.edits, redo: data.redo,
-    image: data.image, imagePath: data.imagePath, camSource: data.cams, numClasses: data.numClasses,
+    image: data.image, imagePath: data.imagePath, camSource: data.cams, numClasses: data.numClasses, medical: data.medical || null,
   };
   try {
     r.pseudo = wasm.Label.fromIds(w, h, data.pseudo);
@@ -69,20 +74,52 @@ export async function storedData(name) {
   return data;
 }
 
-/** The result under review, as wasm objects; opening another one frees it. */
+/** The result under review, as wasm objects; opening another one frees it. An image loaded
+ *  with no CAM and no pseudo-label, and no result yet, opens from scratch: all background,
+ *  no SAM masks yet; its first edit stores it as a result. */
 export async function openResult(name) {
   if (state.open && state.open.name === name) return state.open;
   const meta = state.results.get(name);
-  if (!meta) throw failure(KIND.badInput, `${name}: no result yet (run first)`);
-  const r = hydrate(meta, await storedData(name));
+  const r = meta ? hydrate(meta, await storedData(name)) : await fromScratchResult(name);
+  if (!r) throw failure(KIND.badInput, `${name}: no result yet (run first)`);
   closeOpen();
   state.open = r;
   return r;
 }
 
+/** A result of loaded image `name` labelled from scratch (files.js fromScratch), or null. */
+async function fromScratchResult(name) {
+  const e = group().entries.get(name);
+  if (!e || !fromScratch(e)) return null;
+  const img = await imageOf(e.image);
+  let [w, h] = [img.width, img.height];
+  if (w === undefined) [w, h] = wasm.imageSize(await bytesOf(img.blob), img.path);
+  const seq = 1 + Math.max(-1, ...[...state.results.values()].map((m) => m.seq));
+  const r = {
+    name, seq, width: w, height: h, mode: 'sepl', backend: 'none', everything: false, edits: [], redo: [],
+    image: img.blob, imagePath: img.path, camSource: null, numClasses: numClasses(), medical: img.medical || null,
+  };
+  try {
+    r.pseudo = wasm.Label.background(w, h);
+    if (e.gt) r.gt = wasm.Label.fromPng(await bytesOf(e.gt.file), e.gt.path);
+    r.ref = wasm.Refined.restore(r.pseudo, r.pseudo, undefined, wasm.Masks.fromPacked(w, h, new Uint8Array(0), []));
+    relabel(r);
+    return r;
+  } catch (err) {
+    rethrowTrap(err);
+    return cleanUpAndThrow(err, () => freeResult(r));
+  }
+}
+
 function closeOpen() {
   if (state.open) freeResult(state.open);
   state.open = null;
+}
+
+/** Forget the open image when it is one labelled from scratch that no edit stored yet (only
+ *  looked at): new files may have given it a CAM; opened again, it is made afresh. */
+export function closeUnstored() {
+  if (state.open && !state.results.has(state.open.name)) closeOpen();
 }
 
 /** `fn(r)` on each stored result in run order (those passing `filter(summary)`), one at a

@@ -7,6 +7,7 @@ import { wasm } from './wasm.js';
 import { librarySettingsWith } from './settings.js';
 import { openResult, forEachResult, persist, rederive, relabel, camsOf, saveSession, metricsAccumulator } from './results.js';
 import { setImageCached } from './model.js';
+import { windowInfo, previewWindow, setWindow } from './medical.js';
 
 /** @returns {Promise<import('../protocol.js').View>} */
 export async function view(name) {
@@ -19,8 +20,21 @@ export async function view(name) {
     pseudo: r.pseudo.ids(), refined: r.refined.ids(), gt: r.gt ? r.gt.ids() : null,
     masks, image: r.image || null,
     cams: r.camSource ? Array.from((await camsOf(r)).classes()) : [],
+    window: windowInfo(r),
     edits: r.edits.length, redo: r.redo.length,
   };
+}
+
+/** Medical slice `name` under `window`, not kept: the live preview while the window moves.
+ *  @returns {Promise<import('../protocol.js').WindowPreview>} */
+export async function windowPreview(name, window) {
+  return previewWindow(await openResult(name), window);
+}
+
+/** The window of the file medical slice `name` comes from (every slice of it changes).
+ *  @returns {Promise<import('../protocol.js').WindowResult>} */
+export async function windowSet(name, window) {
+  return setWindow(await openResult(name), window);
 }
 
 /** One class's CAM of result `name`, normalised to 0–1 (null without a CAM). */

@@ -5,7 +5,8 @@ import { EVENT, KIND } from '../protocol.js';
 import { state, post, progress, bytesOf, failure, messageOf, cleanUpAndThrow } from './state.js';
 import { wasm, rethrowTrap } from './wasm.js';
 import { librarySettings, numClasses, MODEL_FREE } from './settings.js';
-import { indexZips, group, notRunnable, plan } from './files.js';
+import { indexZips, group, notRunnable, plan, orderedNames, fromScratch } from './files.js';
+import { imageOf } from './medical.js';
 import { persist, freeResult, clearResults, saveSession, decodeCams, relabel, metricsAccumulator } from './results.js';
 import { gpuFailure, fallBackToCpu, cancelled, embeddingKey } from './model.js';
 import { loseDeviceHook, trapHook } from './test-hooks.js';
@@ -38,9 +39,18 @@ async function runOne(e) {
   const r = { name: e.name, edits: [], redo: [], width: 0, height: 0, mode: settings.method, numClasses: n, camSource: null, everything: false };
   const inputs = new wasm.RefineInputs(e.name);
   try {
-    const bytes = e.image ? await bytesOf(e.image.file) : null;
-    if (bytes) { inputs.setImage(bytes, e.image.path); r.image = e.image.file; r.imagePath = e.image.path; }
-    if (e.pseudo) {
+    // A medical slice's image is drawn under its file's window now (medical.js).
+    const img = e.image ? await imageOf(e.image) : null;
+    const bytes = img ? await bytesOf(img.blob) : null;
+    if (bytes) { inputs.setImage(bytes, img.path); r.image = img.blob; r.imagePath = img.path; r.medical = img.medical || null; }
+    const scratch = fromScratch(e);
+    if (scratch) {
+      // No CAM, no pseudo-label: the image starts as all background.
+      const [w, h] = img.width !== undefined ? [img.width, img.height] : wasm.imageSize(bytes, img.path);
+      const label = wasm.Label.background(w, h);
+      inputs.setPseudo(label);
+      label.free();
+    } else if (e.pseudo) {
       const label = wasm.Label.fromPng(await bytesOf(e.pseudo.file), e.pseudo.path);
       inputs.setPseudo(label);
       label.free();
@@ -50,7 +60,9 @@ async function runOne(e) {
       inputs.setCams(r.cams);
     }
     r.width = inputs.width; r.height = inputs.height;
-    const masks = e.maskFiles.length || e.maskZip ? await loadMasks(e, r.width, r.height) : undefined;
+    let masks = e.maskFiles.length || e.maskZip ? await loadMasks(e, r.width, r.height) : undefined;
+    // From scratch without weights: no masks yet (the point/box tool adds them once weights load).
+    if (scratch && !masks && !state.model) masks = wasm.Masks.fromPacked(r.width, r.height, new Uint8Array(0), []);
     const sam = !MODEL_FREE.includes(r.mode) && !(r.mode === 'sepl' && masks);
     if (sam) {
       r.everything = !masks && r.mode !== 'cpm';
@@ -96,7 +108,7 @@ export async function run() {
   try {
     await indexZips();
     const { entries } = group();
-    const names = [...entries.keys()].sort().filter((n) => !notRunnable(entries.get(n)));
+    const names = orderedNames(entries).filter((n) => !notRunnable(entries.get(n)));
     await clearResults();
     state.session = { settings: { ...state.settings }, classes: state.classes, backend: state.backend, issues: [] };
     await saveSession();

@@ -15,6 +15,7 @@ export const state = {
   zips: new Map(),        // mask zip path -> wasm MaskZip (null when unreadable)
   zipIndex: new Map(),    // mask zip path -> image names in it
   zipNames: [],
+  medical: new Map(),     // medical file path -> its decoded slices and window (medical.js)
   results: new Map(),     // name -> summary of a finished image (store.js `results`), run order
   open: null,             // the one result held as wasm objects (see results.js hydrate), for review
   session: null,          // the run's settings, classes, backend and issues (store.js `session`)
