@@ -232,13 +232,19 @@ export function decodePng(buf) {
   return { width, height, channels, colorType, data };
 }
 
-/** Encode an 8-bit grayscale (channels 1) or RGB (3) PNG. */
-export function encodePng(width, height, channels, data) {
+/** Encode a grayscale (channels 1) or RGB (3) PNG: 8-bit from bytes `data`, or with `bits` 16
+ *  from sample values `data` (big-endian in the file). */
+export function encodePng(width, height, channels, data, bits = 8) {
   const type = channels === 3 ? 2 : 0;
-  const raw = Buffer.alloc((width * channels + 1) * height);
+  const bytes = bits / 8;
+  const stride = width * channels * bytes + 1;
+  const raw = Buffer.alloc(stride * height);
   for (let y = 0; y < height; y++) {
-    raw[y * (width * channels + 1)] = 0;
-    Buffer.from(data.buffer, data.byteOffset + y * width * channels, width * channels).copy(raw, y * (width * channels + 1) + 1);
+    for (let i = 0; i < width * channels; i++) {
+      const v = data[y * width * channels + i];
+      if (bits === 16) raw.writeUInt16BE(v, y * stride + 1 + 2 * i);
+      else raw[y * stride + 1 + i] = v;
+    }
   }
   const chunk = (tag, body) => {
     const len = Buffer.alloc(4); len.writeUInt32BE(body.length);
@@ -248,7 +254,7 @@ export function encodePng(width, height, channels, data) {
   };
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; ihdr[9] = type; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+  ihdr[8] = bits; ihdr[9] = type; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
   return Buffer.concat([
     Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
     chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { screenshots, sharedDir, startServer, launch, waitForStatus, readZip, decodePng, readNpyF32, download, tmpDir } from './lib.mjs';
+import { screenshots, sharedDir, startServer, launch, waitForStatus, readZip, decodePng, encodePng, readNpyF32, download, tmpDir } from './lib.mjs';
 
 let server;
 
@@ -270,21 +270,6 @@ test('medical view: a DICOM and a NIfTI dropped, windowed, labelled with a SAM b
   }
 });
 
-/** A 16-bit big-endian gray PNG of `values` (no filter). */
-function png16(width, height, values) {
-  const raw = Buffer.alloc((2 * width + 1) * height);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw.writeUInt16BE(values[y * width + x], y * (2 * width + 1) + 1 + 2 * x);
-  const chunk = (tag, body) => {
-    const len = Buffer.alloc(4); len.writeUInt32BE(body.length);
-    const tb = Buffer.concat([Buffer.from(tag, 'latin1'), body]);
-    const crc = Buffer.alloc(4); crc.writeUInt32BE(zlib.crc32(tb) >>> 0);
-    return Buffer.concat([len, tb, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4); ihdr[8] = 16; ihdr[9] = 0;
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
-
 test('a DICOM series folder opens in series order (InstanceNumber, not file name); a 16-bit PNG keeps its range (min–max, not ÷257); Run gives images with no CAM segment-everything masks to click', async () => {
   const work = tmpDir('series');
   const dir = path.join(work, 'series');
@@ -300,7 +285,7 @@ test('a DICOM series folder opens in series order (InstanceNumber, not file name
   }
   // A 16-bit gray PNG, 4×2, values 0 … 4000: an 8-bit reading would show it nearly black.
   const values = [0, 500, 1000, 1500, 2000, 2500, 3000, 4000];
-  fs.writeFileSync(path.join(work, 'scan16.png'), png16(4, 2, values));
+  fs.writeFileSync(path.join(work, 'scan16.png'), encodePng(4, 2, 1, values, 16));
   const b = await launch({ webgpu: false });
   try {
     // 2×2 points, every mask kept: a short segment-everything on the CPU model.

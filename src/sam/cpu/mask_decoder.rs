@@ -156,20 +156,6 @@ impl MaskDecoder {
         batch: usize,
         multimask: bool,
     ) -> Vec<Decoded> {
-        profile::time("decoder", 0.0, || {
-            self.forward_batch(image, pe, sparse, t_sparse, batch, multimask)
-        })
-    }
-
-    fn forward_batch(
-        &self,
-        image: &ImageSide,
-        pe: &[f32],
-        sparse: &[f32],
-        t_sparse: usize,
-        batch: usize,
-        multimask: bool,
-    ) -> Vec<Decoded> {
         let d = EMBED_DIM;
         let t = 1 + NUM_MASK_TOKENS + t_sparse;
         let mut tokens = Vec::with_capacity(batch * t * d);

@@ -171,14 +171,16 @@ impl CpuSam {
         } else {
             &emb.no_mask
         };
-        let out = self.decoder.forward(
-            image,
-            &self.dense_pe,
-            &sparse,
-            t_sparse,
-            prompts.len(),
-            multimask,
-        );
+        let out = crate::profile::time("decoder", 0.0, || {
+            self.decoder.forward(
+                image,
+                &self.dense_pe,
+                &sparse,
+                t_sparse,
+                prompts.len(),
+                multimask,
+            )
+        });
         Ok(out
             .into_iter()
             .map(|d| LowResMasks {
