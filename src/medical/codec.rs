@@ -5,9 +5,8 @@
 //!
 //! - JPEG baseline (8-bit) and lossless (2–16-bit, processes 14 and 14 SV1): `jpeg-decoder`.
 //!   Its DCT path is 8-bit only, so 12-bit JPEG Extended (process 4) is refused by name.
-//! - JPEG 2000 (and HTJ2K where the decoder reads it): `jpeg2k` on `openjp2`, the Rust port of
-//!   OpenJPEG, in strict mode (a truncated codestream is an error, not a blurred frame). Native
-//!   builds only: the port calls C's `malloc`, which wasm32-unknown-unknown lacks.
+//! - JPEG 2000: `rust-j2k` (pure Rust, no unsafe code; CLI and page alike), on the raw
+//!   codestream (inside a JP2 wrapper too); a truncated or malformed codestream is an error.
 //! - RLE Lossless: [`super::rle`].
 //! - JPEG-LS and others with no pure-Rust decoder: refused by [`Codec::from_syntax`].
 //!
@@ -278,10 +277,9 @@ fn jpeg(data: &[u8], g: Geometry, frame: usize, out: &mut Vec<u8>, name: &str) -
     Ok(())
 }
 
-/// Width, height and component count from a JPEG 2000 codestream's SIZ marker segment, found
-/// after its SOC (in a JP2 file, inside the `jp2c` box).
-#[cfg(not(target_arch = "wasm32"))]
-fn j2k_size(data: &[u8]) -> Option<(usize, usize, usize)> {
+/// Where a JPEG 2000 codestream starts (its SOC, followed by SIZ; in a JP2 file, inside the
+/// `jp2c` box), and its width, height and component count from the SIZ marker segment.
+fn j2k_size(data: &[u8]) -> Option<(usize, (usize, usize, usize))> {
     let at = data
         .windows(4)
         .take(1 << 16)
@@ -291,53 +289,41 @@ fn j2k_size(data: &[u8]) -> Option<(usize, usize, usize)> {
     let (x, y, x0, y0) = (u32_at(4), u32_at(8), u32_at(12), u32_at(16));
     let components = u16::from_be_bytes([siz[36], siz[37]]);
     Some((
-        x.checked_sub(x0)? as usize,
-        y.checked_sub(y0)? as usize,
-        usize::from(components),
+        at,
+        (
+            x.checked_sub(x0)? as usize,
+            y.checked_sub(y0)? as usize,
+            usize::from(components),
+        ),
     ))
 }
 
-/// JPEG 2000 in the browser build: refused, since openjp2 needs C's allocator (see
-/// Cargo.toml).
-#[cfg(target_arch = "wasm32")]
-fn jpeg2000(_: &[u8], _: Geometry, _: usize, _: &mut Vec<u8>, name: &str) -> Result<()> {
-    Err(Error::input(
-        name,
-        "JPEG 2000 pixel data is not supported in the browser build; convert the file with \
-         the camsam CLI (camsam convert) or to an uncompressed syntax first",
-    ))
-}
-
-#[cfg(not(target_arch = "wasm32"))]
+/// A JPEG 2000 frame with `rust-j2k` (pure Rust, so the browser build reads it too); the
+/// codestream's size is checked against the DICOM's before anything is decoded.
 fn jpeg2000(data: &[u8], g: Geometry, frame: usize, out: &mut Vec<u8>, name: &str) -> Result<()> {
-    let size = j2k_size(data).ok_or_else(|| {
+    let (at, size) = j2k_size(data).ok_or_else(|| {
         Error::input(
             name,
             format!("frame {frame}: no JPEG 2000 codestream header (SOC + SIZ)"),
         )
     })?;
     check_geometry("JPEG 2000", size, g, frame, name)?;
-    let params = jpeg2k::DecodeParameters::new().strict(true);
-    let image = jpeg2k::Image::from_bytes_with(data, params).map_err(|e| {
+    let image = rust_j2k::decode(&data[at..]).map_err(|e| {
         Error::input(
             name,
             format!("frame {frame}: cannot decode the JPEG 2000 data ({e})"),
         )
     })?;
-    let components = image.components();
+    let components = &image.components;
     for (c, comp) in components.iter().enumerate() {
-        let size = (
-            comp.width() as usize,
-            comp.height() as usize,
-            components.len(),
-        );
+        let size = (comp.width as usize, comp.height as usize, components.len());
         check_geometry("JPEG 2000", size, g, frame, name)?;
-        if comp.data().len() != g.pixels() {
+        if comp.samples.len() != g.pixels() {
             return Err(Error::input(
                 name,
                 format!(
                     "frame {frame}: JPEG 2000 component {c} has {} samples; expected {}",
-                    comp.data().len(),
+                    comp.samples.len(),
                     g.pixels()
                 ),
             ));
@@ -346,7 +332,7 @@ fn jpeg2000(data: &[u8], g: Geometry, frame: usize, out: &mut Vec<u8>, name: &st
     let width = g.bits_allocated / 8;
     for i in 0..g.pixels() {
         for comp in components {
-            out.extend_from_slice(&comp.data()[i].to_le_bytes()[..width.min(4)]);
+            out.extend_from_slice(&comp.samples[i].to_le_bytes()[..width.min(4)]);
         }
     }
     Ok(())
