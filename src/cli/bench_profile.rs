@@ -64,9 +64,17 @@ pub fn run(model: &CpuSam, image: &RgbImage, prompts: &[Prompt]) -> Result<()> {
 /// top-level total and GFLOP/s where the stage counted its arithmetic; a parent's time not
 /// covered by its children is printed as "(rest)".
 fn print(stages: &[StageTime], units: usize, unit: &str) {
+    // A stage's parent is the longest prefix that is itself a stage; stages without one
+    // (e.g. the generator's, whose parent is not timed as a whole) are roots.
+    let present = |p: &str| stages.iter().any(|t| t.name == p);
+    let ancestors = |name: &'static str| -> Vec<&'static str> {
+        prefixes(name)
+            .filter(|&p| p != name && present(p))
+            .collect()
+    };
     let total: f64 = stages
         .iter()
-        .filter(|s| !s.name.contains(" › "))
+        .filter(|s| ancestors(s.name).is_empty())
         .map(|s| s.seconds)
         .sum();
     println!(
@@ -93,7 +101,9 @@ fn print(stages: &[StageTime], units: usize, unit: &str) {
     let mut order: Vec<&StageTime> = stages.iter().collect();
     // Parents before their children, siblings in first-seen order.
     order.sort_by_key(|s| {
-        let path: Vec<usize> = prefixes(s.name)
+        let path: Vec<usize> = ancestors(s.name)
+            .into_iter()
+            .chain(std::iter::once(s.name))
             .map(|p| {
                 stages
                     .iter()
@@ -104,19 +114,18 @@ fn print(stages: &[StageTime], units: usize, unit: &str) {
         path
     });
     for s in &order {
-        let depth = s.name.matches(" › ").count();
-        let leaf = s.name.rsplit(" › ").next().unwrap_or(s.name);
-        line(leaf, depth, s.seconds, s.flops);
+        let up = ancestors(s.name);
+        let shown = match up.last() {
+            Some(parent) => &s.name[parent.len() + " › ".len()..],
+            None => s.name,
+        };
+        line(shown, up.len(), s.seconds, s.flops);
     }
     // The rest of each parent: its time less its direct children's.
     for s in stages {
         let direct: f64 = stages
             .iter()
-            .filter(|c| {
-                c.name
-                    .strip_prefix(s.name)
-                    .is_some_and(|r| r.starts_with(" › ") && !r[" › ".len()..].contains(" › "))
-            })
+            .filter(|c| ancestors(c.name).last() == Some(&s.name))
             .map(|c| c.seconds)
             .sum();
         if direct > 0.0 {
