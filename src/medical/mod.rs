@@ -154,20 +154,7 @@ pub fn detect(bytes: &[u8], name: &str) -> Option<Format> {
 /// Read every slice of a medical file held in memory; `name` (its file name or path) names
 /// the slices and the errors. Gray PNG/TIFF files are read too when handed over explicitly.
 pub fn read_slices(bytes: &[u8], name: &str, opts: &MedicalOptions) -> Result<Vec<Slice>> {
-    let stem = stem(name);
-    match detect(bytes, name) {
-        Some(Format::Dicom) => dicom::read(bytes, name)?.into_slices(stem, None, name, opts),
-        Some(Format::Nifti) => {
-            let (frames, volume) = nifti::read(bytes, name, opts.volume)?;
-            frames.into_slices(stem, volume, name, opts)
-        }
-        Some(Format::Raster) => raster::read(bytes, name)?.into_slices(stem, None, name, opts),
-        None => Err(Error::input(
-            name,
-            "not a medical image: expected a DICOM file (DICM at byte 128), a NIfTI-1/2 file \
-             (.nii or .nii.gz), or a PNG/TIFF",
-        )),
-    }
+    decode(bytes, name, opts.volume)?.into_slices(opts.window.as_ref())
 }
 
 /// A medical file decoded once and kept whole: its slices' names and modality values, each
@@ -275,6 +262,29 @@ impl Decoded {
             )
         })?;
         let to_u8 = window::mapping(self.frames.display, self.range, window, &self.name)?;
+        self.rgb(values, &to_u8)
+    }
+
+    /// Every slice with its values and its image under `window` (as [`Decoded::image`]).
+    pub fn into_slices(mut self, window: Option<&Window>) -> Result<Vec<Slice>> {
+        let to_u8 = window::mapping(self.frames.display, self.range, window, &self.name)?;
+        let mut slices = Vec::with_capacity(self.names.len());
+        let frames = std::mem::take(&mut self.frames.frames);
+        for (values, name) in frames.into_iter().zip(std::mem::take(&mut self.names)) {
+            slices.push(Slice {
+                name,
+                width: self.frames.width,
+                height: self.frames.height,
+                channels: self.frames.channels,
+                rgb: self.rgb(&values, &to_u8)?,
+                values,
+            });
+        }
+        Ok(slices)
+    }
+
+    /// One slice's values through `to_u8` as an RGB image (gray replicated to three channels).
+    fn rgb(&self, values: &[f32], to_u8: &impl Fn(f32) -> u8) -> Result<RgbImage> {
         let rgb: Vec<u8> = if self.frames.channels == 3 {
             values.iter().map(|&v| to_u8(v)).collect()
         } else {
@@ -401,46 +411,6 @@ struct Frames {
     channels: usize,
     frames: Vec<Vec<f32>>,
     display: Display,
-}
-
-impl Frames {
-    /// Window every frame and name it.
-    fn into_slices(
-        self,
-        stem: &str,
-        volume: Option<usize>,
-        name: &str,
-        opts: &MedicalOptions,
-    ) -> Result<Vec<Slice>> {
-        let range = window::finite_range(self.frames.iter().flatten());
-        let to_u8 = window::mapping(self.display, range, opts.window.as_ref(), name)?;
-        let count = self.frames.len();
-        let mut slices = Vec::with_capacity(count);
-        for (k, values) in self.frames.into_iter().enumerate() {
-            let rgb: Vec<u8> = if self.channels == 3 {
-                values.iter().map(|&v| to_u8(v)).collect()
-            } else {
-                values
-                    .iter()
-                    .flat_map(|&v| {
-                        let g = to_u8(v);
-                        [g, g, g]
-                    })
-                    .collect()
-            };
-            let rgb = RgbImage::from_raw(self.width as u32, self.height as u32, rgb)
-                .ok_or_else(|| Error::input(name, "internal: slice buffer size mismatch"))?;
-            slices.push(Slice {
-                name: slice_name(stem, volume, k, count),
-                width: self.width,
-                height: self.height,
-                channels: self.channels,
-                values,
-                rgb,
-            });
-        }
-        Ok(slices)
-    }
 }
 
 /// `Ok` when `count` frames of `width × height × channels` fit [`crate::limits::MAX_PIXELS`]
