@@ -21,8 +21,8 @@ step "fuzzing: every parser for ${CAMSAM_FUZZ_SECONDS} s each (cargo-fuzz, tests
 bash tests/fuzz/run.sh
 step "browser app: wasm release build, wasm-bindgen, wasm-opt (www/build.sh)"
 bash www/build.sh
-step "browser end-to-end tests (headless Chromium, tests/e2e): the app, offline and on a plain static host, recovery after a wasm trap"
-(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && node --test --test-concurrency=1 app.test.mjs methods.test.mjs medical.test.mjs offline.test.mjs recovery.test.mjs)
+step "browser end-to-end tests (headless Chromium, tests/e2e): the app, offline and on a plain static host, recovery after a wasm trap, the CPU model on helper workers"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && node --test --test-concurrency=1 app.test.mjs methods.test.mjs medical.test.mjs threads.test.mjs offline.test.mjs recovery.test.mjs)
 step "wasm tests in headless Chromium (wasm-bindgen-test: MobileSAM decoder on the fixtures, CPU and WebGPU; WebGPU kernel parity)"
 # SwiftShader's WebGPU is slow: some checks take longer than the runner's default 20 s.
 CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT=180 \

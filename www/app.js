@@ -76,6 +76,7 @@ async function start() {
     const info = await call(CMD.init, {
       backend, cancelFlag: ui.cancelFlag,
       loseGpuAfter: hook('lose-gpu-after'), memoryEvery: hook('memory-every'), wasmTrapAfter: hook('wasm-trap-after'),
+      threads: hook('threads'),
     });
     setClasses(info.classes);
     showDefaults(info.defaults);

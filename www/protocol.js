@@ -112,6 +112,8 @@ export const KIND = strict('KIND', {
   busy: 'busy',
   /** The browser's storage (IndexedDB) failed: full, blocked, or a stored result unreadable. */
   storage: 'storage',
+  /** This browser lacks a WebAssembly feature the library is built with (SIMD). */
+  unsupported: 'unsupported',
   /** The wasm module trapped (a Rust panic): the worker was replaced by a fresh one, the job failed. */
   trap: 'wasm-trap',
   /** Anything else (a bug: the message says what). */
@@ -156,6 +158,7 @@ export const KIND = strict('KIND', {
  * @property {string[]} [classes]     the class names (default: VOC's, or those of the restored run)
  * @property {number} [loseGpuAfter]  test hook `?lose-gpu-after=K`: destroy the WebGPU device after K prompt batches
  * @property {number} [memoryEvery]   test hook `?memory-every=N`: a memory event every N images
+ * @property {number} [threads]       `?threads=N`: the CPU model's threads (default: the browser's cores, up to 8; 1 where the page is not cross-origin isolated)
  * @property {number} [wasmTrapAfter] test hook `?wasm-trap-after=K`: a real wasm trap once K images of a run are done
  */
 
@@ -263,7 +266,7 @@ export const KIND = strict('KIND', {
 /** @typedef {{name: string, prompt: {points?: number[][], labels?: number[], box?: number[]}, cls: number}} PromptArgs */
 /** @typedef {EditResult & {masks: Uint8Array[]}} PromptResult */
 /** @typedef {{options: {points_per_side: number}}} AmgArgs */
-/** @typedef {{pointsPerSide?: number, decoderPoints?: number}} BenchArgs */
+/** @typedef {{pointsPerSide?: number, decoderPoints?: number, profile?: boolean}} BenchArgs */
 /** @typedef {{lines: string[]} & Record<string, unknown>} BenchResult */
 /** @typedef {{done: number|null, wasm_bytes: number|null}} MemorySample */
 /** @typedef {{done?: number, total?: number, name?: string, eta_s?: number, sub?: number}} Progress */

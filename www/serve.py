@@ -7,7 +7,7 @@ the page and its Web Worker can reach nothing but this origin; `Service-Worker-A
 www/sw.js lets the offline copy serve the page at the root. What each header enables: README,
 "Hosting the built site". No logging of file contents, no other routes.
 
-Usage: python3 www/serve.py [--port 8080] [--root DIR]
+Usage: python3 www/serve.py [--port 8080] [--root DIR] [--no-isolation]
 Prints "serving http://127.0.0.1:<port>/" once listening (port 0 picks a free one).
 """
 import argparse
@@ -48,10 +48,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Security-Policy", CSP)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
-        # Cross-origin isolation: lets the page share a cancel flag (SharedArrayBuffer) with
-        # its worker; everything the page loads is same-origin, so nothing else changes.
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        # Cross-origin isolation: lets the page share memory (SharedArrayBuffer) with its
+        # workers: the cancel flag, and the CPU model's helper workers (all cores); everything
+        # the page loads is same-origin, so nothing else changes. `--no-isolation` serves the
+        # page as a plain static host would (one thread).
+        if self.server.isolated:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("Cache-Control", "no-cache")
         # The offline copy (www/sw.js) serves the page at the root: a worker script in www/ may
         # only take the root as its scope when the response allows it.
@@ -69,9 +72,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    ap.add_argument("--no-isolation", action="store_true",
+                    help="no COOP/COEP headers, as a plain static host (the CPU model runs on one thread)")
     args = ap.parse_args()
     handler = functools.partial(Handler, directory=os.path.abspath(args.root))
     with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
+        httpd.isolated = not args.no_isolation
         port = httpd.server_address[1]
         print(f"serving http://127.0.0.1:{port}/", flush=True)
         try:

@@ -12,7 +12,7 @@
 // The Cache API entry of the weights (www/worker/model.js, 'camsam-weights-v1') is not touched.
 
 // Bump when the list or the way it is cached changes: activation deletes the other shell caches.
-const CACHE = 'camsam-shell-v3';
+const CACHE = 'camsam-shell-v4';
 // The app's root: the folder of index.html, one up from this file (the layout is fixed).
 const ROOT = new URL('../', self.location.href);
 // Every file the page loads (tests/e2e/offline.test.mjs fails when the page requests a
@@ -39,8 +39,10 @@ const SHELL = [
   'www/worker/bench.js',
   'www/worker/export.js',
   'www/worker/files.js',
+  'www/worker/helper.js',
   'www/worker/medical.js',
   'www/worker/model.js',
+  'www/worker/pool.js',
   'www/worker/results.js',
   'www/worker/review.js',
   'www/worker/run.js',

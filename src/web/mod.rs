@@ -209,6 +209,7 @@ pub fn demo_files() -> Result<js_sys::Array, JsValue> {
     Ok(out)
 }
 
+mod helpers;
 mod masks;
 mod measure;
 mod medical;
@@ -221,3 +222,15 @@ pub use medical::*;
 pub use model::*;
 pub use pipeline::*;
 pub use sweep::*;
+
+/// Starts recording the CPU model's stage times (`crate::profile`; the bench view's `?profile`).
+#[wasm_bindgen(js_name = profileStart)]
+pub fn profile_start() {
+    crate::profile::start();
+}
+
+/// Ends the recording: its stages as the lines of a table, times per `unit` (`units` of them).
+#[wasm_bindgen(js_name = profileTake)]
+pub fn profile_take(units: usize, unit: String) -> Vec<String> {
+    crate::profile::table(&crate::profile::take(), units, &unit)
+}

@@ -197,6 +197,13 @@ impl Sam {
         self.backend.clone()
     }
 
+    /// The backend's name again (after the helpers change).
+    pub(super) fn refresh_backend_name(&mut self) {
+        if let Ok(engine) = self.engine.try_borrow() {
+            self.backend = engine.backend().name();
+        }
+    }
+
     /// `webgpu` or `cpu`.
     #[wasm_bindgen(getter)]
     pub fn kind(&self) -> String {

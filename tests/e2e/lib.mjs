@@ -45,12 +45,13 @@ export function tmpDir(name) {
   return dir;
 }
 
-/** Serve the built app with www/serve.py on a free port of 127.0.0.1. */
-export async function startServer() {
+/** Serve the built app with www/serve.py on a free port of 127.0.0.1 (cross-origin isolated
+ *  unless `isolated: false`). */
+export async function startServer({ isolated = true } = {}) {
   if (!fs.existsSync(path.join(repo, 'pkg/camsam_bg.wasm'))) {
     throw new Error('pkg/camsam_bg.wasm is missing: run `bash www/build.sh` first');
   }
-  const proc = spawn('python3', [path.join(repo, 'www/serve.py'), '--port', '0', '--root', repo], {
+  const proc = spawn('python3', [path.join(repo, 'www/serve.py'), '--port', '0', '--root', repo, ...(isolated ? [] : ['--no-isolation'])], {
     stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CAMSAM_SERVE_QUIET: '1' },
   });
   const origin = await new Promise((resolve, reject) => {

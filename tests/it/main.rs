@@ -20,6 +20,7 @@ mod cli_sam;
 mod cli_sweep;
 mod cpm_sam;
 mod cpm_synthetic;
+mod cpu_helpers;
 mod crf;
 mod gpu_kernels;
 mod gpu_model;

@@ -69,7 +69,7 @@ async function loadWeights(file) {
   setStatus(`loading weights ${file.name}…`);
   try {
     const r = await call(CMD.loadWeights, { file, name: file.name, cache: true });
-    $('weights-state').textContent = `weights: ${r.name} (${r.backend})${r.cacheWarning ? ` — ${r.cacheWarning}` : ''}`;
+    $('weights-state').textContent = `weights: ${r.name} (${r.detail || r.backend})${r.cacheWarning ? ` — ${r.cacheWarning}` : ''}`;
     showBackend(r);
     setStatus(`weights loaded: ${r.name}`);
     showPlan(await call(CMD.plan));

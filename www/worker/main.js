@@ -33,9 +33,9 @@ import { bench } from './bench.js';
 /** The handlers, by command (protocol.js CMD; `cancel` is answered by the dispatcher). */
 const commands = {
   /** @param {import('../protocol.js').InitArgs} args @returns {Promise<import('../protocol.js').InitResult>} */
-  async [CMD.init]({ classes, backend, cancelFlag, loseGpuAfter, memoryEvery, wasmTrapAfter }) {
+  async [CMD.init]({ classes, backend, cancelFlag, loseGpuAfter, memoryEvery, wasmTrapAfter, threads }) {
     if (cancelFlag) state.cancelFlag = new Int32Array(cancelFlag);
-    state.hooks = { loseGpuAfter, memoryEvery, wasmTrapAfter };
+    state.hooks = { loseGpuAfter, memoryEvery, wasmTrapAfter, threads };
     // Set before the first await: queued commands wait for it, and find the defaults and the
     // classes set when it resolves.
     state.ready = state.ready || start().then((exports) => {

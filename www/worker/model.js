@@ -5,6 +5,7 @@ import { EVENT, KIND } from '../protocol.js';
 import { state, post, bytesOf, messageOf } from './state.js';
 import { wasm } from './wasm.js';
 import * as store from './store.js';
+import { attachHelpers } from './pool.js';
 
 /**
  * The backend the model will use: with `auto`, WebGPU when the browser offers an adapter (the
@@ -36,12 +37,14 @@ export async function detectBackend(prefer) {
 /** The WebGPU device failed under a job (device lost, or any GPU error): reload the same
  *  weights on the CPU; the run loop then restarts the job. Finished results stay. */
 export async function fallBackToCpu(reason) {
-  const model = await wasm.Sam.load(await bytesOf(state.weightsFile), state.weightsName, 'cpu');
+  const bytes = await bytesOf(state.weightsFile);
+  const model = await wasm.Sam.load(bytes, state.weightsName, 'cpu');
   state.model?.free();
   state.model = model;
   state.modelImage = null;
   state.backend = 'cpu';
-  state.notice = `WebGPU failed (${reason}): continuing on the CPU`;
+  const { note } = await attachHelpers(model, bytes, state.weightsName, state.weightsHash);
+  state.notice = `WebGPU failed (${reason}): continuing on the CPU${note ? ` (${note})` : ''}`;
   post({ event: EVENT.backend, backend: 'cpu', adapter: state.adapter, notice: state.notice });
 }
 
@@ -78,7 +81,8 @@ export async function loadWeights({ file, name, cache = true }) {
   state.weightsHash = await sha256(bytes);
   state.backend = model.kind;
   if (!state.adapter && model.adapter) state.adapter = model.adapter;
-  state.notice = model.fallback ? `WebGPU unavailable (${model.fallback}): running on the CPU` : '';
+  const { note } = await attachHelpers(model, bytes, name, state.weightsHash);
+  state.notice = [model.fallback ? `WebGPU unavailable (${model.fallback}): running on the CPU` : '', note].filter(Boolean).join('; ');
   let cacheWarning = '';
   if (cache && self.caches) {
     try {

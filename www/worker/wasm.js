@@ -6,6 +6,7 @@
 // more, and the page replaces this worker with a fresh one (www/ui/worker-client.js).
 
 import init, * as lib from '../../pkg/camsam.js';
+import { KIND } from '../protocol.js';
 
 let trap = null;
 
@@ -103,5 +104,18 @@ for (const [name, value] of Object.entries(lib)) {
 }
 Object.freeze(wasm);
 
-/** Instantiate the wasm module (once per worker); resolves to its exports (`memory`, …). */
-export const start = () => init();
+// A module with one SIMD instruction (i8x16.splat, i8x16.popcnt): valid where the browser has
+// WebAssembly SIMD (Chrome 91, Firefox 89, Safari 16.4 and later).
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+/** Whether this browser runs WebAssembly SIMD, which the library is built with. */
+export const hasSimd = () => WebAssembly.validate(SIMD_PROBE);
+
+/** Instantiate the wasm module (once per worker); resolves to its exports (`memory`, …).
+ *  Without WebAssembly SIMD it fails with kind `unsupported`, naming what is missing. */
+export function start() {
+  if (!hasSimd()) {
+    return Promise.reject(Object.assign(new Error('this browser has no WebAssembly SIMD, which camsam is built with: use Chrome or Edge 91+, Firefox 89+ or Safari 16.4+'), { kind: KIND.unsupported }));
+  }
+  return init();
+}

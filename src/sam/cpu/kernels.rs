@@ -80,14 +80,32 @@ fn parallelism() -> gemm::Parallelism {
 }
 
 /// `C = A · B` (or `C += A · B` with `accumulate`), `C` row-major with row stride `c_rs`.
+/// Large products are shared with this thread's helpers, if it has any (the page's helper
+/// workers, [`super::helpers`]), with the same result.
 pub fn matmul(c: &mut [f32], c_rs: usize, accumulate: bool, a: MatRef, b: MatRef) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "matmul: inner dimensions differ");
+    check(c, c_rs, a, b);
+    if !super::helpers::matmul(c, c_rs, accumulate, a, b) {
+        gemm_local(c, c_rs, accumulate, a, b);
+    }
+}
+
+fn check(c: &[f32], c_rs: usize, a: MatRef, b: MatRef) {
+    let (m, n) = (a.rows, b.cols);
+    assert_eq!(b.rows, a.cols, "matmul: inner dimensions differ");
     assert!(a.fits() && b.fits(), "matmul: operand views out of bounds");
+    assert!(
+        m == 0 || n == 0 || (m - 1) * c_rs + n <= c.len(),
+        "matmul: output too small"
+    );
+}
+
+/// [`matmul`] on this thread (and natively rayon's) only.
+pub(super) fn gemm_local(c: &mut [f32], c_rs: usize, accumulate: bool, a: MatRef, b: MatRef) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    check(c, c_rs, a, b);
     if m == 0 || n == 0 {
         return;
     }
-    assert!((m - 1) * c_rs + n <= c.len(), "matmul: output too small");
     if k == 0 {
         if !accumulate {
             for i in 0..m {

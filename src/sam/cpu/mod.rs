@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod helpers;
 pub mod kernels;
 pub mod mask_decoder;
 pub mod prompt_encoder;
@@ -100,6 +101,8 @@ pub struct CpuEmbedding {
     pub embedding: Vec<f32>,
     /// Image side for prompts without mask input (`embedding + no_mask_embed`).
     no_mask: ImageSide,
+    /// Unique per embedding made in this instance (helpers hold one by id).
+    id: u64,
 }
 
 impl CpuSam {
@@ -117,6 +120,14 @@ impl CpuSam {
 
     /// A decoder-only backend state from a host embedding (no encoder run).
     fn wrap(&self, embedding: Vec<f32>) -> CpuEmbedding {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.wrap_with_id(
+            embedding,
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    fn wrap_with_id(&self, embedding: Vec<f32>, id: u64) -> CpuEmbedding {
         // Tokens (4096 × 256) of embedding + no_mask_embed.
         let mut src = kernels::transpose(&embedding, EMBED_DIM, EMBED_SIDE * EMBED_SIDE);
         let nm = self.prompt_encoder.no_mask_embed().to_vec();
@@ -124,7 +135,11 @@ impl CpuSam {
             row.iter_mut().zip(&nm).for_each(|(v, e)| *v += e)
         });
         let no_mask = self.decoder.transformer().image_side(src, &self.dense_pe);
-        CpuEmbedding { embedding, no_mask }
+        CpuEmbedding {
+            embedding,
+            no_mask,
+            id,
+        }
     }
 
     /// Runs the image encoder: `3 × 1024 × 1024` → `256 × 64 × 64`.
@@ -202,7 +217,7 @@ impl SamBackend for CpuSam {
         #[cfg(not(target_arch = "wasm32"))]
         let threads = rayon::current_num_threads();
         #[cfg(target_arch = "wasm32")]
-        let threads = 1;
+        let threads = helpers::threads();
         format!("cpu ({threads} threads)")
     }
 
@@ -249,16 +264,24 @@ impl SamBackend for CpuSam {
                 None => groups.push((key, vec![i])),
             }
         }
+        let chunks: Vec<Vec<usize>> = groups
+            .iter()
+            .flat_map(|(_, idx)| idx.chunks(MAX_BATCH).map(<[usize]>::to_vec))
+            .collect();
+        let decoded = match helpers::decode_groups(self, embedding, prompts, &chunks, multimask) {
+            Some(r) => r?,
+            None => chunks
+                .iter()
+                .map(|chunk| {
+                    let ps: Vec<&Prompt> = chunk.iter().map(|&i| &prompts[i]).collect();
+                    self.decode_group(embedding, &ps, multimask)
+                })
+                .collect::<Result<_>>()?,
+        };
         let mut out: Vec<Option<LowResMasks>> = vec![None; prompts.len()];
-        for (_, idx) in groups {
-            for chunk in idx.chunks(MAX_BATCH) {
-                let ps: Vec<&Prompt> = chunk.iter().map(|&i| &prompts[i]).collect();
-                for (&i, r) in chunk
-                    .iter()
-                    .zip(self.decode_group(embedding, &ps, multimask)?)
-                {
-                    out[i] = Some(r);
-                }
+        for (chunk, masks) in chunks.iter().zip(decoded) {
+            for (&i, r) in chunk.iter().zip(masks) {
+                out[i] = Some(r);
             }
         }
         out.into_iter()

@@ -18,11 +18,13 @@
 //! # Ok(()) }
 //! ```
 
+use super::helpers::{self, RowJob};
 use super::kernels::{self, Act, Linear};
 use super::Vb;
+use crate::profile;
 use crate::sam::weights::tiny_vit_config::*;
 use crate::sam::{EMBED_SIDE, IMAGE_SIZE};
-use crate::Result;
+use crate::{Error, Result};
 
 const BN_EPS: f32 = 1e-5;
 const LN_EPS: f32 = 1e-5;
@@ -304,10 +306,12 @@ struct TinyViTBlock {
     fc2: Linear,
     window: usize,
     dim: usize,
+    /// Position among the encoder's blocks (how a helper finds it).
+    index: u32,
 }
 
 impl TinyViTBlock {
-    fn load(vb: &Vb, dim: usize, heads: usize, window: usize) -> Result<Self> {
+    fn load(vb: &Vb, dim: usize, heads: usize, window: usize, index: u32) -> Result<Self> {
         Ok(TinyViTBlock {
             attn: Attention::load(&vb.pp("attn"), dim, heads, window)?,
             local_conv: Depthwise::load(&vb.pp("local_conv"), 1)?,
@@ -317,10 +321,35 @@ impl TinyViTBlock {
             fc2: vb.linear("mlp.fc2", MLP_RATIO * dim, dim)?,
             window,
             dim,
+            index,
         })
     }
 
     fn forward(&self, x: Vec<f32>, side: usize) -> Vec<f32> {
+        let x = profile::time("encoder › window attention", 0.0, || {
+            self.attention(x, side)
+        });
+        let (x, _, _) = profile::time("encoder › local conv", 0.0, || {
+            self.local_conv.forward(&x, (side, side), Act::None)
+        });
+        profile::time("encoder › MLP", 0.0, || {
+            let c = self.dim;
+            helpers::rows(RowJob::Mlp(self.index), &x, (c, c), 64, |x| self.mlp(x))
+        })
+    }
+
+    /// The MLP with its residual on tokens `x` (`rows × C`).
+    fn mlp(&self, x: &[f32]) -> Vec<f32> {
+        let mut h = x.to_vec();
+        kernels::layer_norm(&mut h, self.dim, &self.mlp_norm_w, &self.mlp_norm_b, LN_EPS);
+        let h = self.fc1.forward_act(&h, Act::Gelu);
+        let mut out = x.to_vec();
+        self.fc2.forward_add(&h, &mut out);
+        out
+    }
+
+    /// Window attention with the residual added.
+    fn attention(&self, x: Vec<f32>, side: usize) -> Vec<f32> {
         let (c, ws) = (self.dim, self.window);
         let nw = side.div_ceil(ws);
         let n = ws * ws;
@@ -344,7 +373,13 @@ impl TinyViTBlock {
                 }
             }
         });
-        let attn = self.attn.forward(win);
+        let attn = helpers::rows(
+            RowJob::Attention(self.index),
+            &win,
+            (n * c, n * c),
+            1,
+            |w| self.attn.forward(w.to_vec()),
+        );
         // Un-partition, crop the padding, add the residual.
         let mut x = x;
         kernels::for_rows(&mut x, side * c, |y, row| {
@@ -360,11 +395,6 @@ impl TinyViTBlock {
                 }
             }
         });
-        let (mut x, _, _) = self.local_conv.forward(&x, (side, side), Act::None);
-        let mut h = x.clone();
-        kernels::layer_norm(&mut h, c, &self.mlp_norm_w, &self.mlp_norm_b, LN_EPS);
-        let h = self.fc1.forward_act(&h, Act::Gelu);
-        self.fc2.forward_add(&h, &mut x);
         x
     }
 }
@@ -401,6 +431,7 @@ impl TinyViT {
                         EMBED_DIMS[i],
                         NUM_HEADS[i],
                         WINDOW_SIZES[i],
+                        (DEPTHS[1..i].iter().sum::<usize>() + b) as u32,
                     )
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -433,28 +464,52 @@ impl TinyViT {
         })
     }
 
+    /// A helper's share of a row job ([`helpers::RowJob`]).
+    pub(super) fn rows(&self, job: RowJob, input: &[f32]) -> Result<Vec<f32>> {
+        let index = match job {
+            RowJob::Attention(i) | RowJob::Mlp(i) => i as usize,
+        };
+        let block = self
+            .stages
+            .iter()
+            .flat_map(|(blocks, _)| blocks)
+            .nth(index)
+            .ok_or_else(|| Error::Model(format!("the encoder has no block {index}")))?;
+        Ok(match job {
+            RowJob::Attention(_) => block.attn.forward(input.to_vec()),
+            RowJob::Mlp(_) => block.mlp(input),
+        })
+    }
+
     /// `input`: `3 × 1024 × 1024` (CHW, normalised, padded) → embedding `256 × 64 × 64` (CHW).
     pub fn forward(&self, input: &[f32]) -> Vec<f32> {
         let plane = IMAGE_SIZE * IMAGE_SIZE;
         let hwc = kernels::transpose(&input[..3 * plane], 3, plane);
-        let (mut x, mut side) = self.patch_embed.forward(&hwc);
+        let (mut x, mut side) = profile::time("encoder › patch embed", 0.0, || {
+            self.patch_embed.forward(&hwc)
+        });
         for block in &self.mbconvs {
-            x = block.forward(x, side);
+            x = profile::time("encoder › MBConv", 0.0, || block.forward(x, side));
         }
-        (x, side) = self.downsample0.forward(&x, side);
+        (x, side) = profile::time("encoder › patch merging", 0.0, || {
+            self.downsample0.forward(&x, side)
+        });
         for (blocks, down) in &self.stages {
             for block in blocks {
                 x = block.forward(x, side);
             }
             if let Some(down) = down {
-                (x, side) = down.forward(&x, side);
+                (x, side) =
+                    profile::time("encoder › patch merging", 0.0, || down.forward(&x, side));
             }
         }
         debug_assert_eq!(side, EMBED_SIDE);
-        let mut x = self.neck0.forward(&x);
-        kernels::layer_norm(&mut x, NECK_DIM, &self.neck1.0, &self.neck1.1, NECK_LN_EPS);
-        let (mut x, _, _) = self.neck2.forward(&x, (side, side), Act::None);
-        kernels::layer_norm(&mut x, NECK_DIM, &self.neck3.0, &self.neck3.1, NECK_LN_EPS);
-        kernels::transpose(&x, side * side, NECK_DIM)
+        profile::time("encoder › neck", 0.0, || {
+            let mut x = self.neck0.forward(&x);
+            kernels::layer_norm(&mut x, NECK_DIM, &self.neck1.0, &self.neck1.1, NECK_LN_EPS);
+            let (mut x, _, _) = self.neck2.forward(&x, (side, side), Act::None);
+            kernels::layer_norm(&mut x, NECK_DIM, &self.neck3.0, &self.neck3.1, NECK_LN_EPS);
+            kernels::transpose(&x, side * side, NECK_DIM)
+        })
     }
 }
