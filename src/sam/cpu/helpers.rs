@@ -61,6 +61,8 @@ pub enum RowJob {
     Attention(u32),
     /// Block `i`'s MLP with its residual (a row is one token).
     Mlp(u32),
+    /// MBConv `i` (a row is one image row; one row of context either side).
+    MbConv(u32),
 }
 
 impl RowJob {
@@ -68,6 +70,7 @@ impl RowJob {
         match self {
             RowJob::Attention(i) => [1, i],
             RowJob::Mlp(i) => [2, i],
+            RowJob::MbConv(i) => [3, i],
         }
     }
 
@@ -75,6 +78,7 @@ impl RowJob {
         match w[0] {
             1 => Some(RowJob::Attention(w[1])),
             2 => Some(RowJob::Mlp(w[1])),
+            3 => Some(RowJob::MbConv(w[1])),
             _ => None,
         }
     }
@@ -219,25 +223,31 @@ pub(super) fn matmul(c: &mut [f32], c_rs: usize, accumulate: bool, a: MatRef, b:
     true
 }
 
-/// `local` over the rows of `input` (`row_in` values each, giving `row_out` each), the rows
-/// shared with the helpers in contiguous parts of at least `min_rows`.
+/// Row-wise work over the rows of `input` (`row_in` values each, giving `row_out` each),
+/// shared with the helpers in contiguous parts of at least `min_rows`. `local(x, lead, count)`
+/// computes output rows `lead .. lead + count` of `x`, a run of input rows that has up to
+/// `halo` rows of context either side of them (`lead` of them before).
 pub(super) fn rows(
     job: RowJob,
     input: &[f32],
     (row_in, row_out): (usize, usize),
-    min_rows: usize,
-    local: impl Fn(&[f32]) -> Vec<f32>,
+    (min_rows, halo): (usize, usize),
+    local: impl Fn(&[f32], usize, usize) -> Vec<f32>,
 ) -> Vec<f32> {
     let n = input.len() / row_in.max(1);
     let min_rows = min_rows.max(1);
-    let Some(h) = current().filter(|_| n >= 2 * min_rows) else {
-        return local(input);
+    let part = |r0: usize, r1: usize| {
+        let (a, b) = (r0.saturating_sub(halo), (r1 + halo).min(n));
+        (&input[a * row_in..b * row_in], r0 - a)
     };
-    let fit = h.capacity() / (4 * (row_in + row_out));
+    let Some(h) = current().filter(|_| n >= 2 * min_rows) else {
+        return local(input, 0, n);
+    };
+    let fit = (h.capacity() / (4 * (row_in + row_out))).saturating_sub(2 * halo);
     let parts = (h.count() + 1).min(n / min_rows);
     let share = n.div_ceil(parts).min(fit);
     if parts < 2 || share < min_rows {
-        return local(input);
+        return local(input, 0, n);
     }
     let mut jobs = Vec::new();
     let mut end = n;
@@ -247,30 +257,27 @@ pub(super) fn rows(
             break;
         }
         let [kind, arg] = job.words();
-        h.write(i, 0, bytes(&input[start * row_in..end * row_in]));
-        h.start(
-            i,
-            &[
-                ROWS,
-                kind,
-                arg,
-                (end - start) as u32,
-                row_in as u32,
-                row_out as u32,
-            ],
-        );
-        jobs.push((i, start, end));
+        let (x, lead) = part(start, end);
+        h.write(i, 0, bytes(x));
+        let sizes = [x.len() / row_in, row_in, row_out, lead, end - start];
+        let [a, b, c, d, e] = sizes.map(|w| w as u32);
+        h.start(i, &[ROWS, kind, arg, a, b, c, d, e]);
+        jobs.push((i, start, end, x.len()));
         end = start;
     }
     let busy = Busy::new();
-    let mut out = local(&input[..end * row_in]);
+    let (x, lead) = part(0, end);
+    let mut out = local(x, lead, end);
     drop(busy);
     out.resize(n * row_out, 0.0);
-    for &(i, r0, r1) in jobs.iter().rev() {
-        let part = &mut out[r0 * row_out..r1 * row_out];
+    for &(i, r0, r1, sent) in jobs.iter().rev() {
+        let dst = &mut out[r0 * row_out..r1 * row_out];
         match h.wait(i) {
-            Ok(()) => h.read(i, 4 * (r1 - r0) * row_in, bytemuck::cast_slice_mut(part)),
-            Err(_) => part.copy_from_slice(&local(&input[r0 * row_in..r1 * row_in])),
+            Ok(()) => h.read(i, 4 * sent, bytemuck::cast_slice_mut(dst)),
+            Err(_) => {
+                let (x, lead) = part(r0, r1);
+                dst.copy_from_slice(&local(x, lead, r1 - r0));
+            }
         }
     }
     out
@@ -543,18 +550,18 @@ pub fn serve(model: &CpuSam, served: &mut Served, header: &[u32], buf: &dyn Buff
             let job = RowJob::from_words([word(1) as u32, word(2) as u32]).ok_or_else(|| {
                 Error::Model(format!("a helper got an unknown row job {header:?}"))
             })?;
-            let (n, row_in, row_out) = (word(3), word(4), word(5));
-            if 4 * n * (row_in + row_out) > buf.capacity() {
+            let (n, row_in, row_out, lead, count) = (word(3), word(4), word(5), word(6), word(7));
+            if 4 * (n * row_in + count * row_out) > buf.capacity() || lead + count > n {
                 return Err(Error::Model("a helper's rows do not fit its buffer".into()));
             }
             let mut input = vec![0f32; n * row_in];
             buf.read(0, bytemuck::cast_slice_mut(&mut input));
-            let out = model.encoder.rows(job, &input)?;
-            if out.len() != n * row_out {
+            let out = model.encoder.rows(job, &input, lead, count)?;
+            if out.len() != count * row_out {
                 return Err(Error::Model(format!(
                     "a helper's {job:?} gave {} values, expected {}",
                     out.len(),
-                    n * row_out
+                    count * row_out
                 )));
             }
             buf.write(4 * n * row_in, bytes(&out));

@@ -142,24 +142,45 @@ struct MBConv {
     conv1: Linear,
     conv2: Depthwise,
     conv3: Linear,
+    /// Position among the encoder's MBConvs (how a helper finds it).
+    index: u32,
 }
 
 impl MBConv {
-    fn load(vb: &Vb, dim: usize) -> Result<Self> {
+    fn load(vb: &Vb, dim: usize, index: u32) -> Result<Self> {
         let hidden = dim * MBCONV_EXPAND_RATIO;
         Ok(MBConv {
             conv1: pointwise(&vb.pp("conv1"), dim, hidden)?,
             conv2: Depthwise::load(&vb.pp("conv2"), 1)?,
             conv3: pointwise(&vb.pp("conv3"), hidden, dim)?,
+            index,
         })
     }
 
+    /// `x`: `side × side × C`; image rows shared with the helpers.
     fn forward(&self, x: Vec<f32>, side: usize) -> Vec<f32> {
-        let h = self.conv1.forward_act(&x, Act::Gelu);
-        let (h, _, _) = self.conv2.forward(&h, (side, side), Act::Gelu);
-        let mut out = x;
-        self.conv3.forward_add(&h, &mut out);
-        kernels::bias_act(&mut out, None, self.conv3.d_out, Act::Gelu);
+        let row = side * self.conv3.d_out;
+        helpers::rows(
+            RowJob::MbConv(self.index),
+            &x,
+            (row, row),
+            (8, 1),
+            |x, lead, count| self.forward_rows(x, side, lead, count),
+        )
+    }
+
+    /// Output rows `lead .. lead + count` of the rows `x` (`h × side × C`; the rows around
+    /// them are context for the depthwise convolution, zero padding beyond `x`).
+    fn forward_rows(&self, x: &[f32], side: usize, lead: usize, count: usize) -> Vec<f32> {
+        let c = self.conv3.d_out;
+        let rows = x.len() / (side * c);
+        let h = self.conv1.forward_act(x, Act::Gelu);
+        let (h, _, _) = self.conv2.forward(&h, (rows, side), Act::Gelu);
+        let hidden = self.conv1.d_out;
+        let h = &h[lead * side * hidden..(lead + count) * side * hidden];
+        let mut out = x[lead * side * c..(lead + count) * side * c].to_vec();
+        self.conv3.forward_add(h, &mut out);
+        kernels::bias_act(&mut out, None, c, Act::Gelu);
         out
     }
 }
@@ -334,7 +355,9 @@ impl TinyViTBlock {
         });
         profile::time("encoder › MLP", 0.0, || {
             let c = self.dim;
-            helpers::rows(RowJob::Mlp(self.index), &x, (c, c), 64, |x| self.mlp(x))
+            helpers::rows(RowJob::Mlp(self.index), &x, (c, c), (64, 0), |x, _, _| {
+                self.mlp(x)
+            })
         })
     }
 
@@ -377,8 +400,8 @@ impl TinyViTBlock {
             RowJob::Attention(self.index),
             &win,
             (n * c, n * c),
-            1,
-            |w| self.attn.forward(w.to_vec()),
+            (1, 0),
+            |w, _, _| self.attn.forward(w.to_vec()),
         );
         // Un-partition, crop the padding, add the residual.
         let mut x = x;
@@ -418,7 +441,7 @@ impl TinyViT {
         let vb = root.pp("image_encoder");
         let l0 = vb.pp("layers.0");
         let mbconvs = (0..DEPTHS[0])
-            .map(|b| MBConv::load(&l0.pp(&format!("blocks.{b}")), EMBED_DIMS[0]))
+            .map(|b| MBConv::load(&l0.pp(&format!("blocks.{b}")), EMBED_DIMS[0], b as u32))
             .collect::<Result<Vec<_>>>()?;
         let downsample0 = PatchMerging::load(&l0.pp("downsample"), EMBED_DIMS[0], EMBED_DIMS[1])?;
         let mut stages = Vec::new();
@@ -464,20 +487,34 @@ impl TinyViT {
         })
     }
 
-    /// A helper's share of a row job ([`helpers::RowJob`]).
-    pub(super) fn rows(&self, job: RowJob, input: &[f32]) -> Result<Vec<f32>> {
-        let index = match job {
-            RowJob::Attention(i) | RowJob::Mlp(i) => i as usize,
+    /// A helper's share of a row job ([`helpers::RowJob`]): output rows `lead .. lead +
+    /// count` of `input`.
+    pub(super) fn rows(
+        &self,
+        job: RowJob,
+        input: &[f32],
+        lead: usize,
+        count: usize,
+    ) -> Result<Vec<f32>> {
+        let missing = |what: &str, i: u32| Error::Model(format!("the encoder has no {what} {i}"));
+        let block = |i: u32| {
+            self.stages
+                .iter()
+                .flat_map(|(blocks, _)| blocks)
+                .nth(i as usize)
+                .ok_or_else(|| missing("block", i))
         };
-        let block = self
-            .stages
-            .iter()
-            .flat_map(|(blocks, _)| blocks)
-            .nth(index)
-            .ok_or_else(|| Error::Model(format!("the encoder has no block {index}")))?;
         Ok(match job {
-            RowJob::Attention(_) => block.attn.forward(input.to_vec()),
-            RowJob::Mlp(_) => block.mlp(input),
+            RowJob::MbConv(i) => {
+                let conv = self
+                    .mbconvs
+                    .get(i as usize)
+                    .ok_or_else(|| missing("MBConv", i))?;
+                // MBConvs run at the patch embedding's resolution.
+                conv.forward_rows(input, IMAGE_SIZE / 4, lead, count)
+            }
+            RowJob::Attention(i) => block(i)?.attn.forward(input.to_vec()),
+            RowJob::Mlp(i) => block(i)?.mlp(input),
         })
     }
 
