@@ -143,7 +143,15 @@ pub(super) fn sorted_median(times: &mut [f64]) -> f64 {
 /// Prints the adapter, the matmul kernel family, llvmpipe's thread count when set and the
 /// host's cores.
 fn print_device(ctx: &GpuContext) {
-    println!("adapter: {}", ctx.adapter_name());
+    println!(
+        "adapter: {} (shader-f16 {}; the model runs in f32)",
+        ctx.adapter_name(),
+        if ctx.offers_shader_f16() {
+            "offered"
+        } else {
+            "not offered"
+        }
+    );
     println!("matmul kernel: {:?}", ctx.matmul_kernel());
     if let Ok(threads) = std::env::var(camsam::gpu::context::SOFTWARE_VULKAN_THREADS) {
         println!(

@@ -105,6 +105,8 @@ pub struct GpuContext {
     matmul: MatmulKernel,
     /// Per-op times when profiling (`None` otherwise).
     profile: Option<Mutex<Vec<OpTime>>>,
+    /// Whether the adapter offers `shader-f16` (the model runs in f32 either way).
+    offers_f16: bool,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -168,6 +170,7 @@ impl GpuContext {
             .await
             .map_err(|e| Error::Gpu(format!("no WebGPU adapter: {e}")))?;
         let offered = adapter.limits();
+        let offers_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
         let limits = wanted_limits(&offered);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -201,6 +204,7 @@ impl GpuContext {
             error,
             matmul: options.matmul,
             profile: options.profile.then(|| Mutex::new(Vec::new())),
+            offers_f16,
         })
     }
 
@@ -236,6 +240,11 @@ impl GpuContext {
     /// Adapter name and backend, e.g. `llvmpipe (LLVM 19.1.7, 256 bits) (Vulkan)`.
     pub fn adapter_name(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// Whether the adapter offers WebGPU's `shader-f16` feature (f16 arithmetic in WGSL).
+    pub fn offers_shader_f16(&self) -> bool {
+        self.offers_f16
     }
 
     /// True for CPU (software) adapters such as lavapipe or SwiftShader.
