@@ -63,6 +63,10 @@ pub enum RowJob {
     Mlp(u32),
     /// MBConv `i` (a row is one image row; one row of context either side).
     MbConv(u32),
+    /// The patch embedding (a row is four input rows, one output row).
+    PatchEmbed,
+    /// Patch merging `i` (a row is `stride` input rows, one output row).
+    PatchMerging(u32),
 }
 
 impl RowJob {
@@ -71,6 +75,8 @@ impl RowJob {
             RowJob::Attention(i) => [1, i],
             RowJob::Mlp(i) => [2, i],
             RowJob::MbConv(i) => [3, i],
+            RowJob::PatchEmbed => [4, 0],
+            RowJob::PatchMerging(i) => [5, i],
         }
     }
 
@@ -79,6 +85,8 @@ impl RowJob {
             1 => Some(RowJob::Attention(w[1])),
             2 => Some(RowJob::Mlp(w[1])),
             3 => Some(RowJob::MbConv(w[1])),
+            4 => Some(RowJob::PatchEmbed),
+            5 => Some(RowJob::PatchMerging(w[1])),
             _ => None,
         }
     }

@@ -129,11 +129,27 @@ impl PatchEmbed {
         })
     }
 
-    /// `x`: `1024 × 1024 × 3` channels-last.
+    /// `x`: `1024 × 1024 × 3` channels-last; output rows shared with the helpers (one output
+    /// row is four input rows, with four rows of context either side).
     fn forward(&self, x: &[f32]) -> (Vec<f32>, usize) {
-        let (x, h, w) = self.conv1.forward(x, (IMAGE_SIZE, IMAGE_SIZE), Act::Gelu);
-        let (x, h, _) = self.conv2.forward(&x, (h, w), Act::None);
-        (x, h)
+        let side = IMAGE_SIZE / 4;
+        let out = helpers::rows(
+            RowJob::PatchEmbed,
+            x,
+            (4 * IMAGE_SIZE * 3, side * EMBED_DIMS[0]),
+            (8, 1),
+            |x, lead, count| self.forward_rows(x, lead, count),
+        );
+        (out, side)
+    }
+
+    /// Output rows `lead .. lead + count` of the input rows `x` (`4k × 1024 × 3`).
+    fn forward_rows(&self, x: &[f32], lead: usize, count: usize) -> Vec<f32> {
+        let rows = x.len() / (IMAGE_SIZE * 3);
+        let (x, h, w) = self.conv1.forward(x, (rows, IMAGE_SIZE), Act::Gelu);
+        let (x, _, w) = self.conv2.forward(&x, (h, w), Act::None);
+        let row = w * EMBED_DIMS[0];
+        x[lead * row..(lead + count) * row].to_vec()
     }
 }
 
@@ -190,22 +206,44 @@ struct PatchMerging {
     conv1: Linear,
     conv2: Depthwise,
     conv3: Linear,
+    /// Position among the encoder's patch mergings (how a helper finds it).
+    index: u32,
 }
 
 impl PatchMerging {
-    fn load(vb: &Vb, dim: usize, out: usize) -> Result<Self> {
+    fn load(vb: &Vb, dim: usize, out: usize, index: u32) -> Result<Self> {
         let stride = if [320, 448, 576].contains(&out) { 1 } else { 2 };
         Ok(PatchMerging {
             conv1: pointwise(&vb.pp("conv1"), dim, out)?,
             conv2: Depthwise::load(&vb.pp("conv2"), stride)?,
             conv3: pointwise(&vb.pp("conv3"), out, out)?,
+            index,
         })
     }
 
+    /// `x`: `side × side × C`; output rows shared with the helpers (one output row is
+    /// `stride` input rows, with as many rows of context either side).
     fn forward(&self, x: &[f32], side: usize) -> (Vec<f32>, usize) {
+        let stride = self.conv2.stride;
+        let out_side = side.div_ceil(stride);
+        let (cin, cout) = (self.conv1.d_in, self.conv3.d_out);
+        let out = helpers::rows(
+            RowJob::PatchMerging(self.index),
+            x,
+            (stride * side * cin, out_side * cout),
+            (4, 1),
+            |x, lead, count| self.forward_rows(x, side, lead, count),
+        );
+        (out, out_side)
+    }
+
+    /// Output rows `lead .. lead + count` of the input rows `x` (`k·stride × side × C`).
+    fn forward_rows(&self, x: &[f32], side: usize, lead: usize, count: usize) -> Vec<f32> {
+        let rows = x.len() / (side * self.conv1.d_in);
         let h = self.conv1.forward_act(x, Act::Gelu);
-        let (h, oh, _) = self.conv2.forward(&h, (side, side), Act::Gelu);
-        (self.conv3.forward(&h), oh)
+        let (h, _, ow) = self.conv2.forward(&h, (rows, side), Act::Gelu);
+        let row = ow * self.conv1.d_out;
+        self.conv3.forward(&h[lead * row..(lead + count) * row])
     }
 }
 
@@ -443,7 +481,8 @@ impl TinyViT {
         let mbconvs = (0..DEPTHS[0])
             .map(|b| MBConv::load(&l0.pp(&format!("blocks.{b}")), EMBED_DIMS[0], b as u32))
             .collect::<Result<Vec<_>>>()?;
-        let downsample0 = PatchMerging::load(&l0.pp("downsample"), EMBED_DIMS[0], EMBED_DIMS[1])?;
+        let downsample0 =
+            PatchMerging::load(&l0.pp("downsample"), EMBED_DIMS[0], EMBED_DIMS[1], 0)?;
         let mut stages = Vec::new();
         for i in 1..EMBED_DIMS.len() {
             let l = vb.pp(&format!("layers.{i}"));
@@ -463,6 +502,7 @@ impl TinyViT {
                     &l.pp("downsample"),
                     EMBED_DIMS[i],
                     EMBED_DIMS[i + 1],
+                    i as u32,
                 )?)
             } else {
                 None
@@ -505,6 +545,11 @@ impl TinyViT {
                 .ok_or_else(|| missing("block", i))
         };
         Ok(match job {
+            RowJob::PatchEmbed => self.patch_embed.forward_rows(input, lead, count),
+            RowJob::PatchMerging(i) => {
+                let (merging, side) = self.merging(i).ok_or_else(|| missing("patch merging", i))?;
+                merging.forward_rows(input, side, lead, count)
+            }
             RowJob::MbConv(i) => {
                 let conv = self
                     .mbconvs
@@ -516,6 +561,23 @@ impl TinyViT {
             RowJob::Attention(i) => block(i)?.attn.forward(input.to_vec()),
             RowJob::Mlp(i) => block(i)?.mlp(input),
         })
+    }
+
+    /// Patch merging `i` (0: stage 0's, then the attention stages') and its input side.
+    fn merging(&self, i: u32) -> Option<(&PatchMerging, usize)> {
+        let mut side = IMAGE_SIZE / 4;
+        if i == 0 {
+            return Some((&self.downsample0, side));
+        }
+        side = side.div_ceil(self.downsample0.conv2.stride);
+        for (_, down) in &self.stages {
+            let down = down.as_ref()?;
+            if down.index == i {
+                return Some((down, side));
+            }
+            side = side.div_ceil(down.conv2.stride);
+        }
+        None
     }
 
     /// `input`: `3 × 1024 × 1024` (CHW, normalised, padded) → embedding `256 × 64 × 64` (CHW).
