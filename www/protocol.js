@@ -266,7 +266,7 @@ export const KIND = strict('KIND', {
 /** @typedef {{name: string, prompt: {points?: number[][], labels?: number[], box?: number[]}, cls: number}} PromptArgs */
 /** @typedef {EditResult & {masks: Uint8Array[]}} PromptResult */
 /** @typedef {{options: {points_per_side: number}}} AmgArgs */
-/** @typedef {{pointsPerSide?: number, decoderPoints?: number, profile?: boolean}} BenchArgs */
+/** @typedef {{pointsPerSide?: number, decoderBatch?: number, profile?: boolean}} BenchArgs */
 /** @typedef {{lines: string[]} & Record<string, unknown>} BenchResult */
 /** @typedef {{done: number|null, wasm_bytes: number|null}} MemorySample */
 /** @typedef {{done?: number, total?: number, name?: string, eta_s?: number, sub?: number}} Progress */

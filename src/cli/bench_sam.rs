@@ -5,7 +5,7 @@
 use camsam::gpu::GpuOptions;
 use camsam::refine::amg::{AmgConfig, AutomaticMaskGenerator};
 use camsam::sam::backend::{AnySam, Backend};
-use camsam::sam::predictor::{MaskPredictor, Prompt};
+use camsam::sam::predictor::MaskPredictor;
 use camsam::sam::preprocess::{self, RgbImage};
 use camsam::sam::{Predictor, SamBackend};
 use camsam::Result;
@@ -132,18 +132,8 @@ pub fn run(args: SamBench) -> Result<()> {
         t.elapsed().as_secs_f64() * 1e3
     );
     let input = preprocess::prepare(&image);
-    let (h, w) = input.input_size;
     let batch = args.batch.max(1);
-    let prompts: Vec<Prompt> = (0..batch)
-        .map(|i| Prompt {
-            points: vec![(
-                (i % 8) as f64 * w as f64 / 8.0 + 10.0,
-                (i / 8 % 8) as f64 * h as f64 / 8.0 + 10.0,
-            )],
-            labels: vec![1],
-            ..Default::default()
-        })
-        .collect();
+    let prompts = camsam::sam::predictor::bench_prompts(input.input_size, batch);
     if args.profile {
         return super::bench_profile::run(&model, &image, &prompts);
     }

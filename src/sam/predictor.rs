@@ -28,6 +28,21 @@ pub struct Prompt {
     pub mask_input: Option<Vec<f32>>,
 }
 
+/// The benchmarks' decoder batch: `n` one-point foreground prompts on an 8×8 grid over the
+/// input frame `(height, width)` (`camsam bench sam` and the page's bench view decode the same).
+pub fn bench_prompts((h, w): (usize, usize), n: usize) -> Vec<Prompt> {
+    (0..n)
+        .map(|i| Prompt {
+            points: vec![(
+                (i % 8) as f64 * w as f64 / 8.0 + 10.0,
+                (i / 8 % 8) as f64 * h as f64 / 8.0 + 10.0,
+            )],
+            labels: vec![1],
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// The predictor's answer for one prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LowResMasks {

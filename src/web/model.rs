@@ -350,6 +350,20 @@ impl Sam {
         })
     }
 
+    /// Decodes the benchmarks' batch of `n` point prompts (`predictor::bench_prompts`, the
+    /// batch `camsam bench sam` times) on the current image, 3 masks each, and drops the
+    /// result: the bench view times it.
+    #[wasm_bindgen(js_name = benchDecode)]
+    pub fn bench_decode(&self, n: usize) -> js_sys::Promise {
+        let predictor = self.engine.clone();
+        future_to_promise(async move {
+            let mut p = predictor.try_borrow_mut().map_err(|_| busy())?;
+            let prompts = crate::sam::predictor::bench_prompts(p.input_size(), n);
+            p.predict_low_res(&prompts, true).await.map_err(js_err)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
     /// One prompt on the current image, in original-image pixels: `points` `[x0, y0, x1, y1,
     /// …]` with `labels` (1 foreground, 0 background) and/or a box `[x0, y0, x1, y1]`.
     /// Resolves to the best-scoring of SAM's three masks, one byte per pixel (255 inside).

@@ -847,7 +847,7 @@ test('bench view (?bench): adapter, encoder ms, decoder ms/prompt on the CPU mod
   const b = await launch();
   try {
     // The CPU model: one WebGPU encoder pass takes minutes on SwiftShader here.
-    await b.page.goto(`${server.origin}/?nodemo&bench&backend=cpu&points=0&decoder-points=1`);
+    await b.page.goto(`${server.origin}/?nodemo&bench&backend=cpu&points=0&decoder-batch=1`);
     await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
     await b.page.getByTestId('weights-input').setInputFiles(path.join(sharedDir(), 'fixtures/sam/weights', WEIGHTS));
     await waitForStatus(b.page, b.consoleLines, /weights loaded/, 120_000);

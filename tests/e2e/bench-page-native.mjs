@@ -48,7 +48,7 @@ const server = await startServer();
 const b = await launch({ webgpu: false });
 let page;
 try {
-  await b.page.goto(`${server.origin}/?nodemo&bench&backend=cpu&points=${points}&decoder-points=8${threads ? `&threads=${threads}` : ''}`);
+  await b.page.goto(`${server.origin}/?nodemo&bench&backend=cpu&points=${points}&decoder-batch=64${threads ? `&threads=${threads}` : ''}`);
   await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
   await b.page.getByTestId('weights-input').setInputFiles(weights);
   await waitForStatus(b.page, b.consoleLines, /weights loaded/, 300_000);

@@ -17,7 +17,7 @@ async function runPage({ isolated, threads }, work, name) {
   const server = await startServer({ isolated });
   const b = await launch({ webgpu: false });
   try {
-    const q = `nodemo&bench&backend=cpu&points=${POINTS}&decoder-points=2&iou=0&stability=0${threads ? `&threads=${threads}` : ''}`;
+    const q = `nodemo&bench&backend=cpu&points=${POINTS}&decoder-batch=4&iou=0&stability=0${threads ? `&threads=${threads}` : ''}`;
     await b.page.goto(`${server.origin}/?${q}`);
     await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
     await b.page.getByTestId('weights-input').setInputFiles(path.join(sharedDir(), 'fixtures/sam/weights/mobile_sam_random.safetensors'));

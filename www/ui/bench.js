@@ -12,7 +12,7 @@ export async function bench() {
   try {
     // Without `?points=N` the worker uses the library's default points per side.
     const pointsPerSide = params.has('points') ? Number(params.get('points')) : undefined;
-    const r = await call(CMD.bench, { pointsPerSide, decoderPoints: Number(params.get('decoder-points') || 4), profile: params.has('profile') });
+    const r = await call(CMD.bench, { pointsPerSide, decoderBatch: Number(params.get('decoder-batch') || 64), profile: params.has('profile') });
     $('bench-out').textContent = r.lines.join('\n');
     $('bench-out').dataset.result = JSON.stringify(r);
   } catch (e) { $('bench-out').textContent = `error: ${e.message}`; }

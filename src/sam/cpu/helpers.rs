@@ -67,6 +67,8 @@ pub enum RowJob {
     PatchEmbed,
     /// Patch merging `i` (a row is `stride` input rows, one output row).
     PatchMerging(u32),
+    /// The neck (a row is one row of the embedding grid; one row of context either side).
+    Neck,
 }
 
 impl RowJob {
@@ -77,6 +79,7 @@ impl RowJob {
             RowJob::MbConv(i) => [3, i],
             RowJob::PatchEmbed => [4, 0],
             RowJob::PatchMerging(i) => [5, i],
+            RowJob::Neck => [6, 0],
         }
     }
 
@@ -87,6 +90,7 @@ impl RowJob {
             3 => Some(RowJob::MbConv(w[1])),
             4 => Some(RowJob::PatchEmbed),
             5 => Some(RowJob::PatchMerging(w[1])),
+            6 => Some(RowJob::Neck),
             _ => None,
         }
     }

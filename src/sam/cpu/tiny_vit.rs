@@ -546,6 +546,7 @@ impl TinyViT {
         };
         Ok(match job {
             RowJob::PatchEmbed => self.patch_embed.forward_rows(input, lead, count),
+            RowJob::Neck => self.neck_rows(input, EMBED_SIDE, lead, count),
             RowJob::PatchMerging(i) => {
                 let (merging, side) = self.merging(i).ok_or_else(|| missing("patch merging", i))?;
                 merging.forward_rows(input, side, lead, count)
@@ -561,6 +562,19 @@ impl TinyViT {
             RowJob::Attention(i) => block(i)?.attn.forward(input.to_vec()),
             RowJob::Mlp(i) => block(i)?.mlp(input),
         })
+    }
+
+    /// The neck's output rows `lead .. lead + count` of the rows `x` (`k × side × 320`, the
+    /// rows around them context for its 3×3 convolution), channels-last.
+    fn neck_rows(&self, x: &[f32], side: usize, lead: usize, count: usize) -> Vec<f32> {
+        let mut x = self.neck0.forward(x);
+        kernels::layer_norm(&mut x, NECK_DIM, &self.neck1.0, &self.neck1.1, NECK_LN_EPS);
+        let rows = x.len() / (side * NECK_DIM);
+        let (x, _, _) = self.neck2.forward(&x, (rows, side), Act::None);
+        let row = side * NECK_DIM;
+        let mut x = x[lead * row..(lead + count) * row].to_vec();
+        kernels::layer_norm(&mut x, NECK_DIM, &self.neck3.0, &self.neck3.1, NECK_LN_EPS);
+        x
     }
 
     /// Patch merging `i` (0: stage 0's, then the attention stages') and its input side.
@@ -604,10 +618,14 @@ impl TinyViT {
         }
         debug_assert_eq!(side, EMBED_SIDE);
         profile::time("encoder › neck", 0.0, || {
-            let mut x = self.neck0.forward(&x);
-            kernels::layer_norm(&mut x, NECK_DIM, &self.neck1.0, &self.neck1.1, NECK_LN_EPS);
-            let (mut x, _, _) = self.neck2.forward(&x, (side, side), Act::None);
-            kernels::layer_norm(&mut x, NECK_DIM, &self.neck3.0, &self.neck3.1, NECK_LN_EPS);
+            let c = self.neck0.d_in;
+            let x = helpers::rows(
+                RowJob::Neck,
+                &x,
+                (side * c, side * NECK_DIM),
+                (4, 1),
+                |x, lead, count| self.neck_rows(x, side, lead, count),
+            );
             kernels::transpose(&x, side * side, NECK_DIM)
         })
     }
