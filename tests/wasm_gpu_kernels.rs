@@ -57,8 +57,10 @@ async fn depthwise3x3_in_the_browser() {
 
 #[wasm_bindgen_test]
 async fn layer_norm_in_the_browser() {
-    let ctx = context(MatmulKernel::Auto).await;
-    gpu_checks::layer_norm(&ctx).await;
+    // Both kernel families: the GPUs' one-workgroup-per-row kernel must pass Tint too.
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Blocked] {
+        gpu_checks::layer_norm(&context(kernel).await).await;
+    }
 }
 
 #[wasm_bindgen_test]
@@ -71,5 +73,7 @@ async fn window_attention_in_the_browser() {
 async fn batched_matmul_and_softmax_in_the_browser() {
     let ctx = context(MatmulKernel::Auto).await;
     gpu_checks::batched_matmul(&ctx).await;
-    gpu_checks::softmax(&ctx).await;
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Blocked] {
+        gpu_checks::softmax(&context(kernel).await).await;
+    }
 }

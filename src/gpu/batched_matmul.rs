@@ -27,7 +27,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::{Recorder, MAX_GROUPS_PER_DIM};
+use super::context::{MatmulKernel, Recorder, MAX_GROUPS_PER_DIM};
 use super::GpuTensor;
 use crate::{Error, Result};
 
@@ -61,6 +61,17 @@ impl<'a> Operand<'a> {
         let [sb, sh, rs, cs] = self.strides;
         (p.batch - 1) * sb + (p.heads - 1) * sh + (rows - 1) * rs + (cols - 1) * cs + 1
     }
+}
+
+/// How many ways to split k on GPUs: products with under 1024 output tiles of 64×64 leave
+/// most of a GPU idle while each tile walks all of k (the tokens → image attention's 56 × 256
+/// outputs per prompt over 4096 image tokens), so k is split until there are about 1024
+/// workgroups, keeping at least 256 of k per split. 1: no split.
+fn split_k(tiles: usize, k: usize) -> usize {
+    if tiles >= 1024 || k < 512 {
+        return 1;
+    }
+    1024usize.div_ceil(tiles).min(k / 256).max(1)
 }
 
 /// `out[b, h][i, j] = alpha · Σ_k a[b, h][i, k] · b[b, h][k, j] + bias + residual`.
@@ -113,50 +124,96 @@ pub fn batched_matmul(
         }
         flags |= 2;
     }
-    let groups = (p.n.div_ceil(64), p.m.div_ceil(64), p.batch * p.heads);
+    let products = p.batch * p.heads;
+    let tiles = p.n.div_ceil(64) * p.m.div_ceil(64) * products;
+    let splits = if rec.ctx.matmul_kernel() == MatmulKernel::Tiled {
+        split_k(tiles, p.k)
+    } else {
+        1
+    };
+    let groups = (p.n.div_ceil(64), p.m.div_ceil(64), products * splits);
     if groups.0.max(groups.1).max(groups.2) > MAX_GROUPS_PER_DIM as usize {
         return Err(bad("too large for one dispatch"));
     }
-    let words = [
-        p.m,
-        p.n,
-        p.k,
-        p.heads,
-        a.strides[0],
-        a.strides[1],
-        a.strides[2],
-        a.strides[3],
-        b.strides[0],
-        b.strides[1],
-        b.strides[2],
-        b.strides[3],
-        c_sb,
-        c_sh,
-        c_rs,
-        flags as usize,
-        bias_sb,
-        bias_sh,
-        0,
-        0,
-    ];
-    let mut params = Vec::with_capacity(words.len());
-    for w in words {
-        params.push(u32::try_from(w).map_err(|_| bad("a size or stride passes u32"))?);
-    }
-    params[18] = p.alpha.to_bits();
+    let plane = products * p.m * p.n;
+    let words = |c: [usize; 3], flags: u32, alpha: f32| -> Result<Vec<u32>> {
+        let words = [
+            p.m,
+            p.n,
+            p.k,
+            p.heads,
+            a.strides[0],
+            a.strides[1],
+            a.strides[2],
+            a.strides[3],
+            b.strides[0],
+            b.strides[1],
+            b.strides[2],
+            b.strides[3],
+            c[0],
+            c[1],
+            c[2],
+            flags as usize,
+            bias_sb,
+            bias_sh,
+            0,
+            splits,
+            plane,
+            0,
+            0,
+            0,
+        ];
+        let mut params = Vec::with_capacity(words.len());
+        for w in words {
+            params.push(u32::try_from(w).map_err(|_| bad("a size or stride passes u32"))?);
+        }
+        params[18] = alpha.to_bits();
+        Ok(params)
+    };
     let result = GpuTensor::empty(rec.ctx, shape)?;
     let res = residual.unwrap_or(a.t);
-    rec.dispatch(
-        "batched_matmul",
-        &params,
-        &[
-            a.t.buffer(),
-            b.t.buffer(),
-            bias_t.buffer(),
-            res.buffer(),
-            result.buffer(),
-        ],
-        (groups.0 as u32, groups.1 as u32, groups.2 as u32),
-    )?;
+    let grid = (groups.0 as u32, groups.1 as u32, groups.2 as u32);
+    if splits == 1 {
+        rec.dispatch(
+            "batched_matmul",
+            &words([c_sb, c_sh, c_rs], flags, p.alpha)?,
+            &[
+                a.t.buffer(),
+                b.t.buffer(),
+                bias_t.buffer(),
+                res.buffer(),
+                result.buffer(),
+            ],
+            grid,
+        )?;
+    } else {
+        // Partial sums in contiguous planes, then their sum with the epilogue.
+        let scratch = GpuTensor::empty(rec.ctx, &[splits, products, p.m, p.n])?;
+        let plain = [p.heads * p.m * p.n, p.m * p.n, p.n];
+        rec.dispatch(
+            "batched_matmul",
+            &words(plain, 0, 1.0)?,
+            &[
+                a.t.buffer(),
+                b.t.buffer(),
+                bias_t.buffer(),
+                res.buffer(),
+                scratch.buffer(),
+            ],
+            grid,
+        )?;
+        rec.dispatch_1d(
+            "batched_split_sum",
+            &words([c_sb, c_sh, c_rs], flags, p.alpha)?,
+            &[
+                scratch.buffer(),
+                bias_t.buffer(),
+                res.buffer(),
+                result.buffer(),
+            ],
+            plane,
+            64,
+        )?;
+    }
     Ok(result)
 }

@@ -5,33 +5,16 @@
 // b_*, C(z) = b * c_sb + h * c_sh, bias(z) = b * bias_sb + h * bias_sh, and res is read at the
 // output's address. Any strides (a stride of 0 shares an operand over the batch or heads), so
 // products with a transposed operand or one head's slice need no copy.
+// Split along k (GPUs, products with few output tiles and a long k): `splits` workgroups share
+// one product's tile, each summing its k range into its own plane of a scratch tensor (at
+// `split · c_split` past the product's offset; alpha 1, no bias or residual there), and
+// `batched_split_sum.wgsl` adds the planes up and applies the epilogue.
 // Like `matmul_blocked.wgsl`: no workgroup memory, each invocation keeps an 8×8 block of
 // outputs in registers (rows/columns past m/n clamped on load, skipped on store);
-// workgroup 8×8 → a 64×64 tile; grid (n tiles, m tiles, batch · heads).
+// workgroup 8×8 → a 64×64 tile; grid (n tiles, m tiles, batch · heads · splits).
 // flags: bit 0 bias, bit 1 residual.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    heads: u32,
-    a_sb: u32,
-    a_sh: u32,
-    a_rs: u32,
-    a_cs: u32,
-    b_sb: u32,
-    b_sh: u32,
-    b_rs: u32,
-    b_cs: u32,
-    c_sb: u32,
-    c_sh: u32,
-    c_rs: u32,
-    flags: u32,
-    bias_sb: u32,
-    bias_sh: u32,
-    alpha: f32,
-    _pad: u32,
-}
+// Params: `batched_params.wgsl`.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -59,11 +42,17 @@ fn store(c_off: u32, bias_off: u32, row: u32, col: u32, acc: f32) {
 // CPU compilers keep named values in registers, while indexed local arrays may live in memory.
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
-    let bi = wg.z / p.heads;
-    let hi = wg.z % p.heads;
+    let splits = max(p.splits, 1u);
+    let z = wg.z / splits;
+    let split = wg.z % splits;
+    let k_chunk = (p.k + splits - 1u) / splits;
+    let k_begin = split * k_chunk;
+    let k_end = min(p.k, k_begin + k_chunk);
+    let bi = z / p.heads;
+    let hi = z % p.heads;
     let a_off = bi * p.a_sb + hi * p.a_sh;
     let b_off = bi * p.b_sb + hi * p.b_sh;
-    let c_off = bi * p.c_sb + hi * p.c_sh;
+    let c_off = bi * p.c_sb + hi * p.c_sh + split * p.c_split;
     let bias_off = bi * p.bias_sb + hi * p.bias_sh;
     let r0 = wg.y * 64u + lid.y * 8u;
     let c0 = wg.x * 64u + lid.x * 8u;
@@ -99,7 +88,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     var acc6_1 = vec4<f32>(0.0);
     var acc7_0 = vec4<f32>(0.0);
     var acc7_1 = vec4<f32>(0.0);
-    for (var kk = 0u; kk < p.k; kk++) {
+    for (var kk = k_begin; kk < k_end; kk++) {
         let ka = kk * p.a_cs;
         let kb = kk * p.b_rs;
         let w0 = vec4<f32>(bm[rb0 + kb], bm[rb1 + kb], bm[rb2 + kb], bm[rb3 + kb]);

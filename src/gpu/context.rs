@@ -86,8 +86,49 @@ pub struct OpTime {
     pub params: Vec<u32>,
     /// Dispatches with these parameters.
     pub calls: usize,
-    /// Wall seconds from submit to completion, summed over the calls.
+    /// Seconds summed over the calls: the device's own time between the start and the end of
+    /// the dispatch's pass (timestamp queries) where the adapter offers them, else wall time
+    /// from submit to completion ([`GpuContext::profile_clock`] says which).
     pub seconds: f64,
+}
+
+/// Timestamp queries around each profiled dispatch (adapters with `timestamp-query`).
+struct Timestamps {
+    set: wgpu::QuerySet,
+    /// Where the two ticks are resolved, then copied to `read` for mapping.
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+    /// Nanoseconds per tick.
+    period: f64,
+}
+
+impl Timestamps {
+    fn new(device: &wgpu::Device, queue: &wgpu::Queue) -> Self {
+        let buffer = |label, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        Self {
+            set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolve: buffer(
+                "profile ticks",
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            ),
+            read: buffer(
+                "profile ticks readback",
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
+            period: queue.get_timestamp_period() as f64,
+        }
+    }
 }
 
 /// An open WebGPU device with its pipeline cache and buffer pool.
@@ -105,6 +146,8 @@ pub struct GpuContext {
     matmul: MatmulKernel,
     /// Per-op times when profiling (`None` otherwise).
     profile: Option<Mutex<Vec<OpTime>>>,
+    /// Device-side timing of profiled dispatches, where offered.
+    timestamps: Option<Timestamps>,
     /// Whether the adapter offers `shader-f16` (the model runs in f32 either way).
     offers_f16: bool,
 }
@@ -172,11 +215,17 @@ impl GpuContext {
         let offered = adapter.limits();
         let offers_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
         let limits = wanted_limits(&offered);
+        // Profiling reads the device's own clock where the adapter has one.
+        let clock = if options.profile && !cfg!(target_arch = "wasm32") {
+            adapter.features() & wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("camsam"),
                 // Subgroup operations when offered (`matmul_tex.wgsl` broadcasts through them).
-                required_features: adapter.features() & wgpu::Features::SUBGROUP,
+                required_features: (adapter.features() & wgpu::Features::SUBGROUP) | clock,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -193,6 +242,7 @@ impl GpuContext {
         // and the pool is still shared by the tensors that return buffers to it.
         #[allow(clippy::arc_with_non_send_sync)]
         let pool = Arc::new(BufferPool::default());
+        let timestamps = (!clock.is_empty()).then(|| Timestamps::new(&device, &queue));
         Ok(Self {
             device,
             queue,
@@ -204,6 +254,7 @@ impl GpuContext {
             error,
             matmul: options.matmul,
             profile: options.profile.then(|| Mutex::new(Vec::new())),
+            timestamps,
             offers_f16,
         })
     }
@@ -227,6 +278,15 @@ impl GpuContext {
             .unwrap_or_default();
         ops.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
         ops
+    }
+
+    /// How [`OpTime::seconds`] was measured: `"device timestamps"` or `"wall clock"`.
+    pub fn profile_clock(&self) -> &'static str {
+        if self.timestamps.is_some() {
+            "device timestamps"
+        } else {
+            "wall clock"
+        }
     }
 
     /// True when the device runs subgroup operations in subgroups of exactly 8 invocations
@@ -426,7 +486,13 @@ impl Recorder<'_> {
                 .encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(shader),
-                    timestamp_writes: None,
+                    timestamp_writes: self.ctx.timestamps.as_ref().map(|t| {
+                        wgpu::ComputePassTimestampWrites {
+                            query_set: &t.set,
+                            beginning_of_pass_write_index: Some(0),
+                            end_of_pass_write_index: Some(1),
+                        }
+                    }),
                 });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
@@ -447,19 +513,47 @@ impl Recorder<'_> {
     /// Profiling: submits what is recorded, waits for it and books the time under `shader`.
     #[cfg(not(target_arch = "wasm32"))]
     fn time_dispatch(&mut self, shader: &'static str, params: &[u32]) -> Result<()> {
-        let encoder = std::mem::replace(
+        let mut encoder = std::mem::replace(
             &mut self.encoder,
             self.ctx
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }),
         );
+        if let Some(ts) = &self.ctx.timestamps {
+            encoder.resolve_query_set(&ts.set, 0..2, &ts.resolve, 0);
+            encoder.copy_buffer_to_buffer(&ts.resolve, 0, &ts.read, 0, 16);
+        }
         let t = std::time::Instant::now();
         self.ctx.queue.submit([encoder.finish()]);
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
-        let seconds = t.elapsed().as_secs_f64();
+        let wait = || {
+            self.ctx
+                .device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map(|_| ())
+                .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))
+        };
+        wait()?;
+        let mut seconds = t.elapsed().as_secs_f64();
+        if let Some(ts) = &self.ctx.timestamps {
+            let (tx, rx) = std::sync::mpsc::channel();
+            ts.read.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            wait()?;
+            rx.recv()
+                .map_err(|_| Error::Gpu("the device was lost while profiling".into()))?
+                .map_err(|e| Error::Gpu(format!("mapping the profile ticks: {e}")))?;
+            let ticks: [u64; 2] = {
+                let view = ts
+                    .read
+                    .slice(..)
+                    .get_mapped_range()
+                    .map_err(|e| Error::Gpu(format!("reading the profile ticks: {e}")))?;
+                bytemuck::pod_read_unaligned(&view)
+            };
+            ts.read.unmap();
+            seconds = ticks[1].saturating_sub(ticks[0]) as f64 * ts.period * 1e-9;
+        }
         if let Some(Ok(mut ops)) = self.ctx.profile.as_ref().map(|p| p.lock()) {
             match ops
                 .iter_mut()

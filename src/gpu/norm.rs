@@ -74,12 +74,12 @@ pub fn layer_norm_act(
         )?;
         return Ok(out);
     }
-    rec.dispatch_1d(
-        "layer_norm",
-        &params,
-        &[x.buffer(), gamma.buffer(), beta.buffer(), out.buffer()],
-        rows,
-        64,
-    )?;
+    let buffers = [x.buffer(), gamma.buffer(), beta.buffer(), out.buffer()];
+    if rec.ctx.matmul_kernel() == MatmulKernel::Tiled {
+        // GPUs: one workgroup of 64 per row (`layer_norm_rows.wgsl`).
+        rec.dispatch_1d("layer_norm_rows", &params, &buffers, rows * 64, 64)?;
+    } else {
+        rec.dispatch_1d("layer_norm", &params, &buffers, rows, 64)?;
+    }
     Ok(out)
 }

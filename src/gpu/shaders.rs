@@ -85,6 +85,14 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "layer_norm_rows",
+        &[
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("row_reduce.wgsl", include_str!("row_reduce.wgsl")),
+            ("layer_norm_rows.wgsl", include_str!("layer_norm_rows.wgsl")),
+        ],
+    ),
+    (
         "layer_norm_tex",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
@@ -134,9 +142,29 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
     ("rows", &[("rows.wgsl", include_str!("rows.wgsl"))]),
     (
         "batched_matmul",
-        &[("batched_matmul.wgsl", include_str!("batched_matmul.wgsl"))],
+        &[
+            ("batched_params.wgsl", include_str!("batched_params.wgsl")),
+            ("batched_matmul.wgsl", include_str!("batched_matmul.wgsl")),
+        ],
+    ),
+    (
+        "batched_split_sum",
+        &[
+            ("batched_params.wgsl", include_str!("batched_params.wgsl")),
+            (
+                "batched_split_sum.wgsl",
+                include_str!("batched_split_sum.wgsl"),
+            ),
+        ],
     ),
     ("softmax", &[("softmax.wgsl", include_str!("softmax.wgsl"))]),
+    (
+        "softmax_wide",
+        &[
+            ("row_reduce.wgsl", include_str!("row_reduce.wgsl")),
+            ("softmax_wide.wgsl", include_str!("softmax_wide.wgsl")),
+        ],
+    ),
     (
         "mask_product",
         &[("mask_product.wgsl", include_str!("mask_product.wgsl"))],

@@ -12,9 +12,12 @@
 //! # Ok(()) }
 //! ```
 
-use super::context::Recorder;
+use super::context::{MatmulKernel, Recorder};
 use super::GpuTensor;
 use crate::{Error, Result};
+
+/// Rows at least this long get a workgroup each on GPUs.
+const WIDE: usize = 64;
 
 /// `x` viewed as rows of `len` values → the softmax of each row, in `x`'s shape.
 pub fn softmax_rows(rec: &mut Recorder, x: &GpuTensor, len: usize) -> Result<GpuTensor> {
@@ -27,6 +30,12 @@ pub fn softmax_rows(rec: &mut Recorder, x: &GpuTensor, len: usize) -> Result<Gpu
     let rows = x.len() / len;
     let out = GpuTensor::empty(rec.ctx, x.shape())?;
     let params = [rows, len, 0, 0].map(|v| v as u32);
-    rec.dispatch_1d("softmax", &params, &[x.buffer(), out.buffer()], rows, 64)?;
+    let buffers = [x.buffer(), out.buffer()];
+    if rec.ctx.matmul_kernel() == MatmulKernel::Tiled && len >= WIDE {
+        // GPUs, long rows: one workgroup of 64 per row (`softmax_wide.wgsl`).
+        rec.dispatch_1d("softmax_wide", &params, &buffers, rows * 64, 64)?;
+    } else {
+        rec.dispatch_1d("softmax", &params, &buffers, rows, 64)?;
+    }
     Ok(out)
 }

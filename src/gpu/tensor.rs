@@ -194,9 +194,17 @@ impl GpuTensor {
 
     /// Reads the tensor back to the host (submits any pending work first).
     pub async fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        self.start_read(ctx).finish(ctx).await
+    }
+
+    /// Starts reading the tensor back: submits a copy into a staging buffer behind the work
+    /// already submitted and asks for its mapping. [`Readback::finish`] waits for that copy
+    /// alone, so work submitted after this call keeps the device busy meanwhile (the decoder
+    /// reads one prompt batch back while the next one runs).
+    pub fn start_read(&self, ctx: &GpuContext) -> Readback {
         let bytes = (self.len() * 4) as u64;
         if bytes == 0 {
-            return Ok(Vec::new());
+            return Readback { pending: None };
         }
         let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -208,14 +216,41 @@ impl GpuTensor {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, bytes);
-        ctx.queue.submit([encoder.finish()]);
+        let index = ctx.queue.submit([encoder.finish()]);
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
+        Readback {
+            pending: Some((staging, index, rx)),
+        }
+    }
+}
+
+/// A readback under way ([`GpuTensor::start_read`]).
+#[must_use = "a readback does nothing until it is finished"]
+pub struct Readback {
+    #[allow(clippy::type_complexity)]
+    pending: Option<(
+        wgpu::Buffer,
+        wgpu::SubmissionIndex,
+        futures_channel::oneshot::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+    )>,
+}
+
+impl Readback {
+    /// Waits for the copy (natively by polling the device up to its submission; in the
+    /// browser the mapping resolves by itself) and returns the values.
+    pub async fn finish(self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        let Some((staging, _index, rx)) = self.pending else {
+            return Ok(Vec::new());
+        };
         #[cfg(not(target_arch = "wasm32"))]
         ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(_index),
+                timeout: None,
+            })
             .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
         let mapped = rx
             .await

@@ -84,14 +84,18 @@ fn window_attention_should_match_reference() {
 
 #[test]
 fn batched_matmul_should_match_reference() {
-    if let Some(ctx) = gpu::context("batched_matmul_should_match_reference") {
-        pollster::block_on(gpu_checks::batched_matmul(&ctx));
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Blocked] {
+        if let Some(ctx) = context_for("batched_matmul_should_match_reference", kernel) {
+            pollster::block_on(gpu_checks::batched_matmul(&ctx));
+        }
     }
 }
 
 #[test]
 fn softmax_should_match_reference() {
-    if let Some(ctx) = gpu::context("softmax_should_match_reference") {
-        pollster::block_on(gpu_checks::softmax(&ctx));
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Blocked] {
+        if let Some(ctx) = context_for("softmax_should_match_reference", kernel) {
+            pollster::block_on(gpu_checks::softmax(&ctx));
+        }
     }
 }

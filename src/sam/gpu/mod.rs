@@ -27,6 +27,7 @@ use self::prompt_encoder::{sparse_points, GpuPromptEncoder, DIM};
 use self::tiny_vit::{chw_to_tokens, tokens_to_chw, GpuTinyVit, EMBED_DIM, EMBED_SIDE};
 use crate::gpu::add::add;
 use crate::gpu::context::GpuContext;
+use crate::gpu::tensor::Readback;
 use crate::gpu::GpuTensor;
 use crate::sam::predictor::{LowResMasks, Prompt, LOW_RES};
 use crate::sam::preprocess::ModelInput;
@@ -86,13 +87,9 @@ impl GpuSam {
         self.batch_size().min(fit).max(1)
     }
 
-    /// Decodes one uniform batch (same token count, all with or all without mask input);
-    /// returns all four masks and IoUs per prompt.
-    async fn decode_batch(
-        &self,
-        emb: &GpuTensor,
-        prompts: &[&Prompt],
-    ) -> Result<(Vec<f32>, Vec<f32>)> {
+    /// Records and submits one uniform batch (same token count, all with or all without mask
+    /// input) and starts reading back all four masks and IoUs per prompt.
+    fn start_batch(&self, emb: &GpuTensor, prompts: &[&Prompt]) -> Result<(Readback, Readback)> {
         let b = prompts.len();
         let mut rec = self.ctx.recorder();
         let tokens = self
@@ -122,9 +119,10 @@ impl GpuSam {
             .decoder
             .forward(&mut rec, &tokens, src, self.prompt.dense_pe())?;
         rec.submit();
-        let masks = out.masks.read(&self.ctx).await?;
-        let iou = out.iou.read(&self.ctx).await?;
-        Ok((masks, iou))
+        Ok((
+            out.masks.start_read(&self.ctx),
+            out.iou.start_read(&self.ctx),
+        ))
     }
 }
 
@@ -181,19 +179,32 @@ impl SamBackend for GpuSam {
         let plane = LOW_RES * LOW_RES;
         let (first, count) = if multimask { (1, 3) } else { (0, 1) };
         let mut results: Vec<Option<LowResMasks>> = vec![None; prompts.len()];
-        for ((sparse, _), idx) in groups {
-            for chunk in idx.chunks(self.batch_size_for(sparse)) {
-                let refs: Vec<&Prompt> = chunk.iter().map(|&i| &prompts[i]).collect();
-                let (masks, iou) = self.decode_batch(embedding, &refs).await?;
-                for (j, &i) in chunk.iter().enumerate() {
-                    let base = j * MASK_TOKENS;
-                    results[i] = Some(LowResMasks {
-                        count,
-                        logits: masks[(base + first) * plane..(base + first + count) * plane]
-                            .to_vec(),
-                        iou: iou[base + first..base + first + count].to_vec(),
-                    });
+        // One batch runs on the device while the one before is read back and unpacked.
+        let chunks: Vec<&[usize]> = groups
+            .iter()
+            .flat_map(|((sparse, _), idx)| idx.chunks(self.batch_size_for(*sparse)))
+            .collect();
+        let mut in_flight: Option<(&[usize], (Readback, Readback))> = None;
+        for next in chunks.iter().map(Some).chain([None]) {
+            let started = match next {
+                Some(chunk) => {
+                    let refs: Vec<&Prompt> = chunk.iter().map(|&i| &prompts[i]).collect();
+                    Some((*chunk, self.start_batch(embedding, &refs)?))
                 }
+                None => None,
+            };
+            let Some((chunk, (masks, iou))) = std::mem::replace(&mut in_flight, started) else {
+                continue;
+            };
+            let masks = masks.finish(&self.ctx).await?;
+            let iou = iou.finish(&self.ctx).await?;
+            for (j, &i) in chunk.iter().enumerate() {
+                let base = j * MASK_TOKENS;
+                results[i] = Some(LowResMasks {
+                    count,
+                    logits: masks[(base + first) * plane..(base + first + count) * plane].to_vec(),
+                    iou: iou[base + first..base + first + count].to_vec(),
+                });
             }
         }
         results

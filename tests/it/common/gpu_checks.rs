@@ -435,6 +435,9 @@ pub async fn batched_matmul(ctx: &GpuContext) {
         (5, 256, 70, 2, 2, false, true, false, true, true),
         (70, 67, 36, 2, 2, false, false, false, true, true),
         (9, 20, 12, 2, 1, false, true, true, false, false),
+        // Long k: split along k on GPUs (4 and 2 ways, the last split shorter).
+        (9, 70, 1037, 2, 3, false, true, false, true, true),
+        (20, 9, 600, 1, 2, true, false, true, false, true),
     ];
     for (seed, &(m, n, k, batch, heads, a_t, b_rows, b_shared, bias, res)) in
         cases.iter().enumerate()
@@ -555,7 +558,9 @@ pub async fn batched_matmul(ctx: &GpuContext) {
 /// and odd lengths, with large logits (the max is subtracted).
 pub async fn softmax(ctx: &GpuContext) {
     use camsam::gpu::softmax::softmax_rows;
-    for (seed, &(rows, len)) in [(1, 1), (3, 4096), (130, 7), (65, 33)].iter().enumerate() {
+    // Long rows (≥ 64) take the one-workgroup-per-row kernel on GPUs.
+    let shapes = [(1, 1), (3, 4096), (130, 7), (65, 33), (70, 64), (4, 300)];
+    for (seed, &(rows, len)) in shapes.iter().enumerate() {
         let x = random(200 + seed as u64, rows * len, 30.0);
         let mut want = vec![0f32; x.len()];
         for r in 0..rows {

@@ -1,0 +1,28 @@
+// Parameters of the strided batched matmul (`batched_matmul.wgsl`) and of its split-k sum
+// (`batched_split_sum.wgsl`); `batched_matmul.rs` writes them in this order.
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    heads: u32,
+    a_sb: u32,
+    a_sh: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_sb: u32,
+    b_sh: u32,
+    b_rs: u32,
+    b_cs: u32,
+    c_sb: u32,
+    c_sh: u32,
+    c_rs: u32,
+    flags: u32,
+    bias_sb: u32,
+    bias_sh: u32,
+    alpha: f32,
+    splits: u32,
+    c_split: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
