@@ -92,7 +92,9 @@ pub struct OpTime {
     pub seconds: f64,
 }
 
-/// Timestamp queries around each profiled dispatch (adapters with `timestamp-query`).
+/// Timestamp queries around each profiled dispatch (adapters with `timestamp-query`; native
+/// only, like profiling).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 struct Timestamps {
     set: wgpu::QuerySet,
     /// Where the two ticks are resolved, then copied to `read` for mapping.
