@@ -173,47 +173,23 @@ pub fn batched_matmul(
     let result = GpuTensor::empty(rec.ctx, shape)?;
     let res = residual.unwrap_or(a.t);
     let grid = (groups.0 as u32, groups.1 as u32, groups.2 as u32);
-    if splits == 1 {
-        rec.dispatch(
-            "batched_matmul",
-            &words([c_sb, c_sh, c_rs], flags, p.alpha)?,
-            &[
-                a.t.buffer(),
-                b.t.buffer(),
-                bias_t.buffer(),
-                res.buffer(),
-                result.buffer(),
-            ],
-            grid,
-        )?;
+    // Split: partial sums in contiguous planes, then their sum with the epilogue.
+    let scratch = if splits > 1 {
+        Some(GpuTensor::empty(rec.ctx, &[splits, products, p.m, p.n])?)
     } else {
-        // Partial sums in contiguous planes, then their sum with the epilogue.
-        let scratch = GpuTensor::empty(rec.ctx, &[splits, products, p.m, p.n])?;
-        let plain = [p.heads * p.m * p.n, p.m * p.n, p.n];
-        rec.dispatch(
-            "batched_matmul",
-            &words(plain, 0, 1.0)?,
-            &[
-                a.t.buffer(),
-                b.t.buffer(),
-                bias_t.buffer(),
-                res.buffer(),
-                scratch.buffer(),
-            ],
-            grid,
-        )?;
-        rec.dispatch_1d(
-            "batched_split_sum",
-            &words([c_sb, c_sh, c_rs], flags, p.alpha)?,
-            &[
-                scratch.buffer(),
-                bias_t.buffer(),
-                res.buffer(),
-                result.buffer(),
-            ],
-            plane,
-            64,
-        )?;
+        None
+    };
+    let (target, first) = match &scratch {
+        None => (&result, words([c_sb, c_sh, c_rs], flags, p.alpha)?),
+        Some(s) => (s, words([p.heads * p.m * p.n, p.m * p.n, p.n], 0, 1.0)?),
+    };
+    let operands = [a.t.buffer(), b.t.buffer(), bias_t.buffer(), res.buffer()];
+    let buffers = [&operands[..], &[target.buffer()]].concat();
+    rec.dispatch("batched_matmul", &first, &buffers, grid)?;
+    if let Some(s) = &scratch {
+        let buffers = [&[s.buffer()], &operands[2..], &[result.buffer()]].concat();
+        let params = words([c_sb, c_sh, c_rs], flags, p.alpha)?;
+        rec.dispatch_1d("batched_split_sum", &params, &buffers, plane, 64)?;
     }
     Ok(result)
 }

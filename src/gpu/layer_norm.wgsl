@@ -3,14 +3,7 @@
 // (rows hold at most a few hundred channels); mean and variance in two passes, as PyTorch.
 // `gelu` != 0 applies GELU after the affine (the upscaler's LayerNorm2d → GELU).
 
-struct Params {
-    rows: u32,
-    c: u32,
-    eps: f32,
-    gelu: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params: `layer_norm_params.wgsl`.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;

@@ -3,14 +3,7 @@
 // waiting on its loads in turn (0.3 ms for 224 rows of 256 on an H200); here the row's loads
 // are spread over the workgroup and coalesced. Mean and variance in two passes, as PyTorch.
 
-struct Params {
-    rows: u32,
-    c: u32,
-    eps: f32,
-    gelu: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params: `layer_norm_params.wgsl`.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;

@@ -3,14 +3,7 @@
 // time; c is a multiple of 4. Same contract: one invocation per row, mean and variance in two
 // passes as PyTorch, `gelu` != 0 applies GELU after the affine.
 
-struct Params {
-    rows: u32,
-    c: u32,
-    eps: f32,
-    gelu: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params: `layer_norm_params.wgsl`.
 @group(0) @binding(1) var x: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(2) var gamma: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(3) var beta: texture_storage_2d<rgba32float, read>;

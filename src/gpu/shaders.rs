@@ -81,6 +81,10 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         "layer_norm",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
+            (
+                "layer_norm_params.wgsl",
+                include_str!("layer_norm_params.wgsl"),
+            ),
             ("layer_norm.wgsl", include_str!("layer_norm.wgsl")),
         ],
     ),
@@ -89,6 +93,10 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
             ("row_reduce.wgsl", include_str!("row_reduce.wgsl")),
+            (
+                "layer_norm_params.wgsl",
+                include_str!("layer_norm_params.wgsl"),
+            ),
             ("layer_norm_rows.wgsl", include_str!("layer_norm_rows.wgsl")),
         ],
     ),
@@ -97,6 +105,10 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
             ("texels.wgsl", include_str!("texels.wgsl")),
+            (
+                "layer_norm_params.wgsl",
+                include_str!("layer_norm_params.wgsl"),
+            ),
             ("layer_norm_tex.wgsl", include_str!("layer_norm_tex.wgsl")),
         ],
     ),
@@ -157,10 +169,17 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
             ),
         ],
     ),
-    ("softmax", &[("softmax.wgsl", include_str!("softmax.wgsl"))]),
+    (
+        "softmax",
+        &[
+            ("softmax_io.wgsl", include_str!("softmax_io.wgsl")),
+            ("softmax.wgsl", include_str!("softmax.wgsl")),
+        ],
+    ),
     (
         "softmax_wide",
         &[
+            ("softmax_io.wgsl", include_str!("softmax_io.wgsl")),
             ("row_reduce.wgsl", include_str!("row_reduce.wgsl")),
             ("softmax_wide.wgsl", include_str!("softmax_wide.wgsl")),
         ],

@@ -3,16 +3,7 @@
 // of the two-way transformer (`batched_matmul.rs`) normalise their score matrices with it:
 // rows of 4096 image tokens (tokens → image) or of one head's few tokens (image → tokens).
 
-struct Params {
-    rows: u32,
-    len: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// Params and bindings: `softmax_io.wgsl`.
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -3,16 +3,7 @@
 // invocation per row walks serially (2.5 ms for 1792 rows on an H200). Short rows (the image →
 // tokens attentions' few tokens) stay one invocation per row.
 
-struct Params {
-    rows: u32,
-    len: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// Params and bindings: `softmax_io.wgsl`.
 
 @compute @workgroup_size(ROW_WG, 1, 1)
 fn main(
