@@ -58,7 +58,11 @@ pub fn run(
     };
     // Encoder time includes reading the embedding back (so the work is finished).
     let encode = |sam: &GpuSam| encode(sam, &input);
-    let (warm, emb) = encode(sam)?;
+    let Pass {
+        seconds: warm,
+        embedding: emb,
+        ..
+    } = encode(sam)?;
     println!(
         "encoder warm-up (pipeline compilation): {:.0} ms",
         warm * 1e3
@@ -87,9 +91,9 @@ pub fn run(
     }
     let (mut times, mut host) = (Vec::new(), Vec::new());
     for _ in 0..runs.max(1) {
-        let (total, recorded) = encode_split(sam, &input)?;
-        times.push(total);
-        host.push(recorded);
+        let pass = encode(sam)?;
+        times.push(pass.seconds);
+        host.push(pass.recorded);
     }
     let enc = sorted_median(&mut times);
     println!(
@@ -118,7 +122,11 @@ pub fn run(
         let n = points_per_side * points_per_side;
         let prompts = grid(n);
         let t = Instant::now();
-        let (e, emb) = encode(sam)?;
+        let Pass {
+            seconds: e,
+            embedding: emb,
+            ..
+        } = encode(sam)?;
         pollster::block_on(sam.decode(&emb, &prompts, true))?;
         let s = t.elapsed().as_secs_f64();
         println!(
@@ -128,24 +136,27 @@ pub fn run(
     Ok(())
 }
 
-/// One encoder pass on `input`, timed up to the embedding read back (so the work is finished).
-fn encode(sam: &GpuSam, input: &ModelInput) -> Result<(f64, camsam::gpu::GpuTensor)> {
-    let t = Instant::now();
-    let e = pollster::block_on(async {
-        let e = sam.embed(input).await?;
-        sam.download_embedding(&e).await.map(|_| e)
-    })?;
-    Ok((t.elapsed().as_secs_f64(), e))
+/// A timed encoder pass ([`encode`]).
+struct Pass {
+    /// Seconds up to the embedding read back (so the work is finished).
+    seconds: f64,
+    /// The host's part of it, up to the submit: uploading the image, recording and submitting
+    /// the dispatches.
+    recorded: f64,
+    embedding: camsam::gpu::GpuTensor,
 }
 
-/// One encoder pass: the whole time up to the embedding read back, and the host's part of it
-/// up to the submit (uploading the image, recording and submitting the dispatches).
-fn encode_split(sam: &GpuSam, input: &ModelInput) -> Result<(f64, f64)> {
+/// One encoder pass on `input`.
+fn encode(sam: &GpuSam, input: &ModelInput) -> Result<Pass> {
     let t = Instant::now();
-    let e = pollster::block_on(sam.embed(input))?;
+    let embedding = pollster::block_on(sam.embed(input))?;
     let recorded = t.elapsed().as_secs_f64();
-    pollster::block_on(sam.download_embedding(&e))?;
-    Ok((t.elapsed().as_secs_f64(), recorded))
+    pollster::block_on(sam.download_embedding(&embedding))?;
+    Ok(Pass {
+        seconds: t.elapsed().as_secs_f64(),
+        recorded,
+        embedding,
+    })
 }
 
 /// Sorts `times` (ascending, so `times[0]` is the best) and returns the median. `times` must
@@ -189,7 +200,7 @@ fn print_device(ctx: &GpuContext) {
 pub fn against_cpu(gpu: &GpuSam, cpu: &CpuSam, input: &ModelInput, pairs: usize) -> Result<()> {
     println!("backend: webgpu against cpu");
     print_device(gpu.context());
-    let gpu_pass = || encode(gpu, input).map(|(t, _)| t);
+    let gpu_pass = || encode(gpu, input).map(|p| p.seconds);
     let cpu_pass = || -> Result<f64> {
         let t = Instant::now();
         pollster::block_on(cpu.embed(input))?;

@@ -25,6 +25,8 @@ pub(crate) const TEXELS_WIDTH: u32 = 4096;
 
 /// WebGPU's default `maxComputeWorkgroupsPerDimension`.
 pub(crate) const MAX_GROUPS_PER_DIM: u32 = 65_535;
+/// Invocations of the one-workgroup-per-row kernels (`row_reduce.wgsl`'s `ROW_WG`).
+pub(crate) const ROW_WG: u32 = 64;
 
 /// Which kernel family runs: the matmul of [`super::matmul::linear`], and for depthwise
 /// convolution and window attention whether their inputs are read as texels (`Blocked`, for
@@ -527,21 +529,19 @@ impl Recorder<'_> {
         }
         let t = std::time::Instant::now();
         self.ctx.queue.submit([encoder.finish()]);
-        let wait = || {
-            self.ctx
-                .device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map(|_| ())
-                .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))
-        };
-        wait()?;
-        let mut seconds = t.elapsed().as_secs_f64();
+        // The ticks' mapping resolves in the same wait as the dispatch.
+        let (tx, rx) = std::sync::mpsc::channel();
         if let Some(ts) = &self.ctx.timestamps {
-            let (tx, rx) = std::sync::mpsc::channel();
             ts.read.slice(..).map_async(wgpu::MapMode::Read, move |r| {
                 let _ = tx.send(r);
             });
-            wait()?;
+        }
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+        let mut seconds = t.elapsed().as_secs_f64();
+        if let Some(ts) = &self.ctx.timestamps {
             rx.recv()
                 .map_err(|_| Error::Gpu("the device was lost while profiling".into()))?
                 .map_err(|e| Error::Gpu(format!("mapping the profile ticks: {e}")))?;
@@ -580,6 +580,18 @@ impl Recorder<'_> {
     #[cfg(target_arch = "wasm32")]
     fn time_dispatch(&mut self, _shader: &'static str, _params: &[u32]) -> Result<()> {
         Ok(())
+    }
+
+    /// Records a dispatch of a kernel built on `row_reduce.wgsl`: one workgroup of [`ROW_WG`]
+    /// invocations per row, spread over x and y like [`Recorder::dispatch_1d`].
+    pub(crate) fn dispatch_rows(
+        &mut self,
+        shader: &'static str,
+        params: &[u32],
+        buffers: &[&wgpu::Buffer],
+        rows: usize,
+    ) -> Result<()> {
+        self.dispatch_1d(shader, params, buffers, rows * ROW_WG as usize, ROW_WG)
     }
 
     /// Records a dispatch of `total` invocations of a kernel with a 1-D workgroup of

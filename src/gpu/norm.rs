@@ -76,8 +76,8 @@ pub fn layer_norm_act(
     }
     let buffers = [x.buffer(), gamma.buffer(), beta.buffer(), out.buffer()];
     if rec.ctx.matmul_kernel() == MatmulKernel::Tiled {
-        // GPUs: one workgroup of 64 per row (`layer_norm_rows.wgsl`).
-        rec.dispatch_1d("layer_norm_rows", &params, &buffers, rows * 64, 64)?;
+        // GPUs: one workgroup per row (`layer_norm_rows.wgsl`).
+        rec.dispatch_rows("layer_norm_rows", &params, &buffers, rows)?;
     } else {
         rec.dispatch_1d("layer_norm", &params, &buffers, rows, 64)?;
     }

@@ -242,6 +242,15 @@ mod tests {
     }
 
     #[test]
+    fn row_kernels_have_the_workgroup_size_they_are_dispatched_with() {
+        let want = format!("const ROW_WG: u32 = {}u;", crate::gpu::context::ROW_WG);
+        assert!(
+            include_str!("row_reduce.wgsl").contains(&want),
+            "row_reduce.wgsl must declare `{want}` (Recorder::dispatch_rows)"
+        );
+    }
+
+    #[test]
     fn every_wgsl_file_belongs_to_a_kernel() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gpu");
         let used: Vec<&str> = KERNELS

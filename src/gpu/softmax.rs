@@ -16,8 +16,8 @@ use super::context::{MatmulKernel, Recorder};
 use super::GpuTensor;
 use crate::{Error, Result};
 
-/// Rows at least this long get a workgroup each on GPUs.
-const WIDE: usize = 64;
+/// Rows at least this long get a workgroup each on GPUs (as many values as its invocations).
+const WIDE: usize = super::context::ROW_WG as usize;
 
 /// `x` viewed as rows of `len` values → the softmax of each row, in `x`'s shape.
 pub fn softmax_rows(rec: &mut Recorder, x: &GpuTensor, len: usize) -> Result<GpuTensor> {
@@ -32,8 +32,8 @@ pub fn softmax_rows(rec: &mut Recorder, x: &GpuTensor, len: usize) -> Result<Gpu
     let params = [rows, len, 0, 0].map(|v| v as u32);
     let buffers = [x.buffer(), out.buffer()];
     if rec.ctx.matmul_kernel() == MatmulKernel::Tiled && len >= WIDE {
-        // GPUs, long rows: one workgroup of 64 per row (`softmax_wide.wgsl`).
-        rec.dispatch_1d("softmax_wide", &params, &buffers, rows * 64, 64)?;
+        // GPUs, long rows: one workgroup per row (`softmax_wide.wgsl`).
+        rec.dispatch_rows("softmax_wide", &params, &buffers, rows)?;
     } else {
         rec.dispatch_1d("softmax", &params, &buffers, rows, 64)?;
     }
