@@ -89,7 +89,7 @@ pub fn run(args: SamBench) -> Result<()> {
     let t = Instant::now();
     let gpu = GpuOptions {
         profile: args.profile,
-        ..Default::default()
+        ..args.backend.gpu_options()
     };
     let model = match super::model::open(&args.weights, args.backend.backend, gpu)? {
         AnySam::Webgpu(sam) if args.against_cpu => {

@@ -170,13 +170,14 @@ pub(super) fn sorted_median(times: &mut [f64]) -> f64 {
 /// host's cores.
 fn print_device(ctx: &GpuContext) {
     println!(
-        "adapter: {} (shader-f16 {}; the model runs in f32)",
+        "adapter: {} (shader-f16 {}; matmul operands {})",
         ctx.adapter_name(),
         if ctx.offers_shader_f16() {
             "offered"
         } else {
             "not offered"
-        }
+        },
+        if ctx.f16_operands() { "f16" } else { "f32" }
     );
     println!("matmul kernel: {:?}", ctx.matmul_kernel());
     if let Ok(threads) = std::env::var(camsam::gpu::context::SOFTWARE_VULKAN_THREADS) {

@@ -21,7 +21,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> camsam::Result<()> {
-    let model = super::model::open(&args.weights, args.backend.backend, Default::default())?;
+    let model = super::model::open(
+        &args.weights,
+        args.backend.backend,
+        args.backend.gpu_options(),
+    )?;
     let image = args.image.read()?;
     let mut predictor = Predictor::new(&model);
     pollster::block_on(predictor.set_image(&image))?;

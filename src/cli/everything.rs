@@ -105,7 +105,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let generator = AutomaticMaskGenerator::new(args.generator.config())?;
-    let model = super::model::open(&args.weights, args.backend.backend, Default::default())?;
+    let model = super::model::open(
+        &args.weights,
+        args.backend.backend,
+        args.backend.gpu_options(),
+    )?;
     let mut predictor = Predictor::new(model);
     let image = args.image.read()?;
     let total = generator.batch_count((image.height() as usize, image.width() as usize));

@@ -23,6 +23,20 @@ pub struct BackendArg {
     /// slower than the CPU backend, so auto passes over it).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
+    /// With WebGPU on a GPU whose adapter offers shader-f16: f16 operands in the matmuls
+    /// (weights stored as f16, activations rounded to f16, f32 accumulation). Ignored elsewhere.
+    #[arg(long)]
+    pub f16: bool,
+}
+
+impl BackendArg {
+    /// The WebGPU device options these flags ask for.
+    pub fn gpu_options(&self) -> GpuOptions {
+        GpuOptions {
+            f16: self.f16,
+            ..Default::default()
+        }
+    }
 }
 
 /// Loads `weights` onto `backend` (with `gpu`'s device options) and says on stderr which

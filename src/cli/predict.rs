@@ -111,7 +111,11 @@ fn write_mask(path: &Path, mask: &[bool], (h, w): (usize, usize)) -> camsam::Res
 
 pub fn run(args: Args) -> camsam::Result<()> {
     let prompt = prompt(&args)?;
-    let model = super::model::open(&args.weights, args.backend.backend, Default::default())?;
+    let model = super::model::open(
+        &args.weights,
+        args.backend.backend,
+        args.backend.gpu_options(),
+    )?;
     let image = args.image.read()?;
     let original = (image.height() as usize, image.width() as usize);
     let mut predictor = Predictor::new(&model);

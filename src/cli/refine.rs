@@ -169,7 +169,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(super::model::open(
             path,
             args.backend.backend,
-            Default::default(),
+            args.backend.gpu_options(),
         )?)
     } else {
         None

@@ -77,6 +77,12 @@ pub struct GpuOptions {
     /// Act as if no adapter existed: [`GpuContext::with_options`] fails like on a machine
     /// without WebGPU (tests of the CPU fallback).
     pub no_adapter: bool,
+    /// f16 operands in the storage-buffer matmuls (`operands_f16.wgsl`): weights stored as
+    /// f16, activations rounded to f16 where a matmul stages them, products accumulated in
+    /// f32. Only where the adapter offers `shader-f16` and the GPU family
+    /// ([`MatmulKernel::Tiled`]) runs; ignored elsewhere ([`GpuContext::f16_operands`] says
+    /// whether it took effect). Tolerance: ARCHITECTURE.md, WebGPU engine.
+    pub f16: bool,
 }
 
 /// Time spent in one op (kernel and its parameter words) over a profiled run.
@@ -152,8 +158,10 @@ pub struct GpuContext {
     profile: Option<Mutex<Vec<OpTime>>>,
     /// Device-side timing of profiled dispatches, where offered.
     timestamps: Option<Timestamps>,
-    /// Whether the adapter offers `shader-f16` (the model runs in f32 either way).
+    /// Whether the adapter offers `shader-f16`.
     offers_f16: bool,
+    /// Whether the matmuls take f16 operands ([`GpuOptions::f16`] where it applies).
+    f16: bool,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -219,6 +227,17 @@ impl GpuContext {
         let offered = adapter.limits();
         let offers_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
         let limits = wanted_limits(&offered);
+        let software = adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+        let tiled = match options.matmul {
+            MatmulKernel::Auto => !software,
+            chosen => chosen == MatmulKernel::Tiled,
+        };
+        let f16 = options.f16 && offers_f16 && tiled;
+        let f16_feature = if f16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        };
         // Profiling reads the device's own clock where the adapter has one.
         let clock = if options.profile && !cfg!(target_arch = "wasm32") {
             adapter.features() & wgpu::Features::TIMESTAMP_QUERY
@@ -229,7 +248,9 @@ impl GpuContext {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("camsam"),
                 // Subgroup operations when offered (`matmul_tex.wgsl` broadcasts through them).
-                required_features: (adapter.features() & wgpu::Features::SUBGROUP) | clock,
+                required_features: (adapter.features() & wgpu::Features::SUBGROUP)
+                    | clock
+                    | f16_feature,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -260,6 +281,7 @@ impl GpuContext {
             profile: options.profile.then(|| Mutex::new(Vec::new())),
             timestamps,
             offers_f16,
+            f16,
         })
     }
 
@@ -309,6 +331,11 @@ impl GpuContext {
     /// Whether the adapter offers WebGPU's `shader-f16` feature (f16 arithmetic in WGSL).
     pub fn offers_shader_f16(&self) -> bool {
         self.offers_f16
+    }
+
+    /// Whether the matmuls run with f16 operands ([`GpuOptions::f16`], where it applies).
+    pub fn f16_operands(&self) -> bool {
+        self.f16
     }
 
     /// True for CPU (software) adapters such as lavapipe or SwiftShader.

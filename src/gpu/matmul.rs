@@ -3,7 +3,8 @@
 //! Pointwise (1×1) convolutions and im2col'd 3×3 convolutions run through it too.
 //!
 //! Kernels with the same contract, chosen per device ([`super::context::MatmulKernel`]):
-//! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs) and, for CPU adapters,
+//! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs; 128×128 in
+//! `matmul_wide.wgsl` for large products, see [`wide_tiles`]) and, for CPU adapters,
 //! where a barrier switches between all of a workgroup's invocations, two without workgroup
 //! memory: `matmul_tex.wgsl` when the weight was uploaded with [`GpuTensor::upload_weight`]
 //! (k a multiple of 4) and so also lives in a texture, n is a multiple of 4 and the device
@@ -90,7 +91,6 @@ pub fn linear(
     if epi.relu {
         flags |= 8;
     }
-    let groups_y = m.div_ceil(64);
     // The texel variant's tiles are 16 rows high.
     if m.div_ceil(16) > super::context::MAX_GROUPS_PER_DIM as usize {
         return Err(Error::Model(format!(
@@ -127,20 +127,43 @@ pub fn linear(
                 (n.div_ceil(tile) as u32, m.div_ceil(16) as u32, 1),
             )?
         }
-        _ => rec.dispatch(
-            if blocked { "matmul_blocked" } else { "matmul" },
-            &params,
-            &[
-                a.buffer(),
-                w.buffer(),
-                bias.buffer(),
-                res.buffer(),
-                out.buffer(),
-            ],
-            (n.div_ceil(64) as u32, groups_y as u32, 1),
-        )?,
+        _ => {
+            // f16 operands where the weight has its f16 copy (GPU family only).
+            let half = w.half().filter(|_| !blocked);
+            let wide = !blocked && k % 4 == 0 && wide_tiles(m, n);
+            let (shader, tile) = match (blocked, wide, half.is_some()) {
+                (true, _, _) => ("matmul_blocked", 64),
+                (false, true, false) => ("matmul_wide", 128),
+                (false, true, true) => ("matmul_wide_f16", 128),
+                (false, false, false) => ("matmul", 64),
+                (false, false, true) => ("matmul_f16", 64),
+            };
+            rec.dispatch(
+                shader,
+                &params,
+                &[
+                    a.buffer(),
+                    half.unwrap_or(w.buffer()),
+                    bias.buffer(),
+                    res.buffer(),
+                    out.buffer(),
+                ],
+                (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1),
+            )?
+        }
     }
     Ok(out)
+}
+
+/// Whether a GPU takes the 128×128 tiles of `matmul_wide.wgsl` for an `m × n` output: when
+/// there are enough of them to fill a large GPU twice over (256: an H200 has 132
+/// multiprocessors, each running two such workgroups at once), and they leave under an eighth
+/// of their outputs idle. Smaller products keep the 64×64 tiles of `matmul.wgsl`, four times
+/// as many workgroups.
+fn wide_tiles(m: usize, n: usize) -> bool {
+    let (rows, cols) = (m.div_ceil(128), n.div_ceil(128));
+    let idle = rows * cols * 128 * 128 - m * n;
+    rows * cols >= 256 && 8 * idle < m * n
 }
 
 /// Whether the texel matmul takes 32-column tiles (`matmul_tex_narrow.wgsl`) for `n` output

@@ -2,29 +2,19 @@
 //   out[m, n] = act(sum_k a[m, k] * w[n, k] + bias[n] + res[m, n])
 // `w` is in PyTorch's Linear layout (out × in), so both operands are contiguous along k.
 // Workgroup 16×16, tile 64×64×16 in workgroup memory (8 KiB), 4×4 outputs per invocation.
-// flags: bit 0 bias, bit 1 residual, bit 2 GELU, bit 3 ReLU (activations after the residual add).
+// Parameters, epilogue and output: `matmul_io.wgsl`; operand precision `op`: `operands_*.wgsl`
+// (the weight and the staged tiles; f32 accumulators).
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<op>;
 
 const TM: u32 = 64u;
 const TN: u32 = 64u;
 const TK: u32 = 16u;
 
 // k-major tiles: tile_a[kk * TM + row], tile_w[kk * TN + col].
-var<workgroup> tile_a: array<f32, 1024>;
-var<workgroup> tile_w: array<f32, 1024>;
+var<workgroup> tile_a: array<op, 1024>;
+var<workgroup> tile_w: array<op, 1024>;
 
 @compute @workgroup_size(16, 16, 1)
 fn main(
@@ -49,9 +39,9 @@ fn main(
             if (gr < p.m && gk < p.k) {
                 va = a[gr * p.k + gk];
             }
-            tile_a[kk * TM + r] = va;
+            tile_a[kk * TM + r] = op(va);
             let gc = col0 + r;
-            var vw = 0.0;
+            var vw = op(0.0);
             if (gc < p.n && gk < p.k) {
                 vw = w[gc * p.k + gk];
             }
@@ -59,42 +49,21 @@ fn main(
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk++) {
-            let wv = vec4<f32>(
+            let wv = vec4<f32>(vec4<op>(
                 tile_w[kk * TN + lid.x],
                 tile_w[kk * TN + lid.x + 16u],
                 tile_w[kk * TN + lid.x + 32u],
                 tile_w[kk * TN + lid.x + 48u],
-            );
+            ));
             for (var i = 0u; i < 4u; i++) {
-                acc[i] = fma(vec4<f32>(tile_a[kk * TM + lid.y + 16u * i]), wv, acc[i]);
+                acc[i] = fma(vec4<f32>(f32(tile_a[kk * TM + lid.y + 16u * i])), wv, acc[i]);
             }
         }
         workgroupBarrier();
     }
     for (var i = 0u; i < 4u; i++) {
-        let row = row0 + lid.y + 16u * i;
-        if (row >= p.m) {
-            continue;
-        }
         for (var j = 0u; j < 4u; j++) {
-            let col = col0 + lid.x + 16u * j;
-            if (col >= p.n) {
-                continue;
-            }
-            var v = acc[i][j];
-            if ((p.flags & 1u) != 0u) {
-                v += bias[col];
-            }
-            if ((p.flags & 2u) != 0u) {
-                v += res[row * p.n + col];
-            }
-            if ((p.flags & 4u) != 0u) {
-                v = gelu(v);
-            }
-            if ((p.flags & 8u) != 0u) {
-                v = max(v, 0.0);
-            }
-            out[row * p.n + col] = v;
+            store_output(row0 + lid.y + 16u * i, col0 + lid.x + 16u * j, acc[i][j]);
         }
     }
 }

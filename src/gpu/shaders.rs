@@ -8,8 +8,37 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
     (
         "matmul",
         &[
+            ("operands_f32.wgsl", include_str!("operands_f32.wgsl")),
             ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
             ("matmul.wgsl", include_str!("matmul.wgsl")),
+        ],
+    ),
+    (
+        "matmul_f16",
+        &[
+            ("operands_f16.wgsl", include_str!("operands_f16.wgsl")),
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
+            ("matmul.wgsl", include_str!("matmul.wgsl")),
+        ],
+    ),
+    (
+        "matmul_wide",
+        &[
+            ("operands_f32.wgsl", include_str!("operands_f32.wgsl")),
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
+            ("matmul_wide.wgsl", include_str!("matmul_wide.wgsl")),
+        ],
+    ),
+    (
+        "matmul_wide_f16",
+        &[
+            ("operands_f16.wgsl", include_str!("operands_f16.wgsl")),
+            ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
+            ("matmul_wide.wgsl", include_str!("matmul_wide.wgsl")),
         ],
     ),
     (
@@ -218,11 +247,11 @@ mod tests {
                     continue;
                 }
             };
-            // Subgroup operations are the only capability beyond WebGPU's core (`matmul_tex`
-            // broadcasts through them; the device asks for them when offered).
+            // Beyond WebGPU's core: subgroup operations (`matmul_tex` broadcasts through them)
+            // and f16 (the `_f16` kernels); the device asks for each when offered.
             let mut validator = naga::valid::Validator::new(
                 naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::SUBGROUP,
+                naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SHADER_FLOAT16,
             );
             validator
                 .subgroup_stages(naga::valid::ShaderStages::COMPUTE)

@@ -53,6 +53,9 @@ pub struct GpuTensor {
     /// A matmul weight `[n, k]` on CPU adapters also lives in an rgba32float texture of
     /// k/4 × n texels, which `matmul_tex.wgsl` reads ([`GpuTensor::upload_weight`]).
     texture: Option<wgpu::TextureView>,
+    /// A matmul weight's values as f16 too, where the matmuls take f16 operands
+    /// ([`super::GpuOptions::f16`]).
+    half: Option<wgpu::Buffer>,
 }
 
 impl std::fmt::Debug for GpuTensor {
@@ -100,6 +103,7 @@ impl GpuTensor {
             shape: shape.to_vec(),
             pool: ctx.pool.clone(),
             texture: None,
+            half: None,
         })
     }
 
@@ -123,7 +127,8 @@ impl GpuTensor {
     /// Uploads a matmul weight `[n, k]` (PyTorch's `Linear` layout). On devices that run the
     /// blocked matmul (CPU adapters) it is also written to a texture when k is a multiple of 4
     /// and it fits the device's texture size, so [`super::matmul::linear`] reads it with texel
-    /// fetches.
+    /// fetches. Where the matmuls take f16 operands ([`GpuContext::f16_operands`]) it also
+    /// keeps an f16 copy, which they read.
     pub fn upload_weight(ctx: &GpuContext, shape: &[usize], data: &[f32]) -> Result<Self> {
         let mut t = Self::upload(ctx, shape, data)?;
         let max = ctx.max_texture_side();
@@ -150,7 +155,29 @@ impl GpuTensor {
                 t.texture = Some(texture.create_view(&wgpu::TextureViewDescriptor::default()));
             }
         }
+        if ctx.f16_operands() && shape.len() == 2 {
+            let mut half: Vec<u16> = data
+                .iter()
+                .map(|&v| half::f16::from_f32(v).to_bits())
+                .collect();
+            // Storage bindings are whole 4-byte words.
+            half.resize(half.len().max(2).next_multiple_of(2), 0);
+            t.half = Some(wgpu::util::DeviceExt::create_buffer_init(
+                &ctx.device,
+                &wgpu::util::BufferInitDescriptor {
+                    label: Some("matmul weight (f16)"),
+                    contents: bytemuck::cast_slice(&half),
+                    usage: wgpu::BufferUsages::STORAGE,
+                },
+            ));
+        }
         Ok(t)
+    }
+
+    /// The f16 copy of a weight from [`GpuTensor::upload_weight`], where the matmuls take f16
+    /// operands.
+    pub(crate) fn half(&self) -> Option<&wgpu::Buffer> {
+        self.half.as_ref()
     }
 
     /// The weight texture of [`GpuTensor::upload_weight`], if it made one.

@@ -24,6 +24,29 @@ fn matmul_tiled_should_match_reference() {
     matmul_should_match_reference(MatmulKernel::Tiled);
 }
 
+/// The GPU family with f16 operands, where the adapter offers `shader-f16` (lavapipe does):
+/// against the reference on the f16 roundings of the operands.
+#[test]
+fn matmul_tiled_f16_should_match_reference() {
+    let test = "matmul_tiled_f16_should_match_reference";
+    let options = GpuOptions {
+        matmul: MatmulKernel::Tiled,
+        f16: true,
+        ..Default::default()
+    };
+    if let Some(ctx) = gpu::context_with(test, options) {
+        if !ctx.offers_shader_f16() {
+            eprintln!(
+                "{test}: skipped: {} does not offer shader-f16",
+                ctx.adapter_name()
+            );
+            return;
+        }
+        assert!(ctx.f16_operands());
+        pollster::block_on(gpu_checks::matmul(&ctx, MatmulKernel::Tiled));
+    }
+}
+
 #[test]
 fn matmul_blocked_should_match_reference() {
     matmul_should_match_reference(MatmulKernel::Blocked);

@@ -165,32 +165,122 @@ fn json_pairs(v: &serde_json::Value) -> Vec<(f64, f64)> {
         .unwrap_or_default()
 }
 
+/// How close a model's prompt cases must come to the official ones.
+struct CaseTol {
+    /// |Δ| of the IoU predictions.
+    iou_abs: f32,
+    /// Low-res logits: max |Δ| ≤ this · max |reference| (unchecked when `None`).
+    logits_rel: Option<f32>,
+    /// Masks at original size against the official PNGs.
+    mask_iou_min: f64,
+}
+
 /// Decoder only (the official embedding uploaded to the device), every prompt case of one
 /// image (lavapipe is slow; the CPU path's tests cover the other images). Runs in CI.
 #[test]
 fn decoder_matches_official_fixture_cases() {
-    use camsam::sam::predictor::{MaskPredictor, Prompt};
     let shared = common::shared_dir();
     let Some(ctx) = gpu::context("decoder_matches_official_fixture_cases") else {
         return;
     };
     let mut sam = Predictor::new(GpuSam::new(ctx, &weights(&shared)).expect("load model"));
-    for name in ["voc_a"] {
-        let dir = shared.join("fixtures/sam/predict").join(name);
-        let cases: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("cases.json")).expect("cases.json"),
+    let dir = shared.join("fixtures/sam/predict/voc_a");
+    let (_, emb) = read_npy(&dir.join("embedding.npy"));
+    let cases = read_cases(&dir);
+    pollster::block_on(sam.set_embedding(&emb, case_sizes(&cases).0)).expect("set_embedding");
+    check_prompt_cases(
+        &mut sam,
+        &dir,
+        &cases,
+        &CaseTol {
+            iou_abs: IOU_ABS,
+            logits_rel: Some(2e-3),
+            mask_iou_min: MASK_IOU_MIN,
+        },
+    );
+}
+
+/// f16 operands in the matmuls ([`GpuOptions::f16`](camsam::gpu::GpuOptions)) through the
+/// whole model, where the adapter offers `shader-f16` (lavapipe does; the GPU kernel family is
+/// forced, as f16 only runs there): the encoder on voc_a's image, then every prompt case. The
+/// tolerance f16 must keep (issue 18): masks IoU ≥ 0.99 with the official ones, IoU
+/// predictions within 1e-2.
+#[test]
+fn f16_operands_keep_the_official_masks() {
+    use camsam::gpu::{GpuOptions, MatmulKernel};
+    let test = "f16_operands_keep_the_official_masks";
+    let shared = common::shared_dir();
+    let options = GpuOptions {
+        matmul: MatmulKernel::Tiled,
+        f16: true,
+        ..Default::default()
+    };
+    let Some(ctx) = gpu::context_with(test, options) else {
+        return;
+    };
+    if !ctx.f16_operands() {
+        eprintln!(
+            "{test}: skipped: {} does not offer shader-f16",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    let mut sam = Predictor::new(GpuSam::new(ctx, &weights(&shared)).expect("load model"));
+    let dir = shared.join("fixtures/sam/predict/voc_a");
+    let cases = read_cases(&dir);
+    let (original, _) = case_sizes(&cases);
+    let input = ModelInput {
+        pixels: model_input(&dir),
+        input_size: (1024, 1024),
+        original_size: original,
+    };
+    let t = std::time::Instant::now();
+    pollster::block_on(sam.set_input(&input)).expect("encoder");
+    eprintln!("{test}: encoder {:.2?}", t.elapsed());
+    check_prompt_cases(
+        &mut sam,
+        &dir,
+        &cases,
+        &CaseTol {
+            iou_abs: 1e-2,
+            logits_rel: None,
+            mask_iou_min: 0.99,
+        },
+    );
+}
+
+fn read_cases(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).expect("cases.json"))
+        .expect("cases.json is JSON")
+}
+
+/// (original size, model input size) of a fixture image, (h, w).
+fn case_sizes(cases: &serde_json::Value) -> ((usize, usize), (usize, usize)) {
+    let hw = |k: &str| {
+        let a = &cases[k];
+        (
+            a[0].as_u64().unwrap_or(0) as usize,
+            a[1].as_u64().unwrap_or(0) as usize,
         )
-        .expect("cases.json is JSON");
-        let hw = |k: &str| {
-            let a = &cases[k];
-            (
-                a[0].as_u64().unwrap_or(0) as usize,
-                a[1].as_u64().unwrap_or(0) as usize,
-            )
-        };
-        let (original, input) = (hw("size_hw"), hw("input_size_hw"));
-        let (_, emb) = read_npy(&dir.join("embedding.npy"));
-        pollster::block_on(sam.set_embedding(&emb, original)).expect("set_embedding");
+    };
+    (hw("size_hw"), hw("input_size_hw"))
+}
+
+/// Every prompt case of `cases.json` in `dir` against the official outputs, on the image
+/// `sam` has set.
+fn check_prompt_cases(
+    sam: &mut Predictor<GpuSam>,
+    dir: &Path,
+    cases: &serde_json::Value,
+    tol: &CaseTol,
+) {
+    use camsam::sam::predictor::{MaskPredictor, Prompt};
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (original, input) = case_sizes(cases);
+    {
         assert_eq!(sam.input_size(), input, "{name}: input size");
         let sx = input.1 as f64 / original.1 as f64;
         let sy = input.0 as f64 / original.0 as f64;
@@ -237,30 +327,41 @@ fn decoder_matches_official_fixture_cases() {
                 })
                 .unwrap_or_default();
             assert_eq!(got.count, want_iou.len(), "{name}/{case}: mask count");
+            let worst_iou = got
+                .iou
+                .iter()
+                .zip(&want_iou)
+                .map(|(g, w)| (g - w).abs())
+                .fold(0f32, f32::max);
+            eprintln!("{name}/{case} IoU predictions: max |Δ| = {worst_iou:e}");
             gpu::assert_close(
                 &format!("{name}/{case} iou_predictions"),
                 &got.iou,
                 &want_iou,
                 gpu::Tol {
                     name: "IoU predictions",
-                    atol: IOU_ABS,
+                    atol: tol.iou_abs,
                     rtol: 0.0,
                 },
             );
-            let (_, want_low) = read_npy(&dir.join(format!("{case}_low_res_logits.npy")));
-            assert_rel_max(
-                &format!("{name}/{case} low-res logits"),
-                &got.logits,
-                &want_low,
-                2e-3,
-            );
+            if let Some(rel) = tol.logits_rel {
+                let (_, want_low) = read_npy(&dir.join(format!("{case}_low_res_logits.npy")));
+                assert_rel_max(
+                    &format!("{name}/{case} low-res logits"),
+                    &got.logits,
+                    &want_low,
+                    rel,
+                );
+            }
             for i in 0..got.count {
                 let mask = postprocess(&got.logits[i * 65536..(i + 1) * 65536], input, original);
                 let want = read_mask_png(&dir.join(format!("{case}_mask{i}.png")));
                 let iou = mask_iou(&mask, &want);
+                eprintln!("{name}/{case} mask {i}: IoU {iou:.5} with the official mask");
                 assert!(
-                    iou >= MASK_IOU_MIN,
-                    "{name}/{case} mask {i}: IoU {iou:.5} with the official mask < {MASK_IOU_MIN}"
+                    iou >= tol.mask_iou_min,
+                    "{name}/{case} mask {i}: IoU {iou:.5} with the official mask < {}",
+                    tol.mask_iou_min
                 );
             }
         }

@@ -84,6 +84,9 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
         // filling n = 160 exactly.
         (45, 500, 52, true, true, false),
         (33, 160, 44, true, false, true),
+        // GPU family: enough 128×128 tiles for `matmul_wide.wgsl` (16 × 16, the last row and
+        // column partial), k a multiple of 4 but not of its 16-deep slices.
+        (2043, 1990, 36, true, true, true),
     ];
     // Weights as `upload_weight` makes them (a texture too on CPU adapters when k is a multiple
     // of 4; with n a multiple of 4 and subgroups of 8 the input is then copied into one:
@@ -114,6 +117,17 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
             };
             let out = linear(&mut rec, &ga, &gw, epi).expect("matmul");
             rec.submit();
+            // With f16 operands (weights uploaded as weights) the products are of the f16
+            // roundings of both operands: the reference takes the same roundings.
+            let f16 = as_weight && ctx.f16_operands();
+            let round = |v: &[f32]| -> Vec<f32> {
+                v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect()
+            };
+            let (a, w) = if f16 {
+                (round(&a), round(&w))
+            } else {
+                (a.clone(), w.clone())
+            };
             let want = matmul_ref(
                 &a,
                 &w,
@@ -126,7 +140,7 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
             );
             assert_eq!(out.shape(), &[m, n]);
             assert_close(
-            &format!("{kernel:?} matmul m={m} n={n} k={k} bias={b} res={r} gelu={act} weight texture={as_weight}"),
+            &format!("{kernel:?} matmul m={m} n={n} k={k} bias={b} res={r} gelu={act} weight texture={as_weight} f16 operands={f16}"),
             &read(ctx, &out).await,
             &want,
             REDUCTION,
