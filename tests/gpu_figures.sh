@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real-GPU figures of issue 18 in one go, for a machine with a GPU and a Vulkan driver
 # (no Rust toolchain needed there): the WebGPU parity tests against the official fixtures and
-# the CPU path, `camsam bench sam --backend webgpu` (figures, then --profile), the encoder on
+# the CPU path (f16 operands too), `camsam bench sam --backend webgpu` (figures, then --profile;
+# both again with --f16), the encoder on
 # WebGPU against the CPU backend, segment-everything end to end on real images, and the CPU
 # backend's figures on that machine's cores.
 #
@@ -9,8 +10,8 @@
 #
 # CAMSAM: a release build of the CLI (`cargo build --release`); IT_TESTS: the integration test
 # binary (`cargo test --test it --no-run` prints its path; `-` skips the parity tests); SHARED:
-# the reference fixtures (`../shared`; only fixtures/sam/weights, fixtures/sam/predict/voc_a
-# and data/voc_val_crops/images are read). Every step has its own time limit and writes its
+# the reference fixtures (`../shared`; only fixtures/sam/weights, fixtures/sam/predict and
+# data/voc_val_crops/images are read). Every step has its own time limit and writes its
 # output to OUTDIR/<step>.txt; a failing step does not stop the next.
 set -u
 if [ $# -ne 4 ]; then
@@ -38,6 +39,9 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,c
 # The most telling first, so a cut-off run still has them.
 step bench_webgpu 90 "$camsam" bench sam --backend webgpu --weights "$weights" --repeat 10
 step profile_webgpu 90 "$camsam" bench sam --backend webgpu --weights "$weights" --profile
+# f16 matmul operands (where the adapter offers shader-f16): the same two, for the ratio.
+step bench_webgpu_f16 90 "$camsam" bench sam --backend webgpu --f16 --weights "$weights" --repeat 10
+step profile_webgpu_f16 90 "$camsam" bench sam --backend webgpu --f16 --weights "$weights" --profile
 if [ "$it" != - ]; then
     step parity 150 env CAMSAM_SHARED="$shared" CAMSAM_REQUIRE_GPU=1 "$it" gpu_ --test-threads=1
 fi

@@ -3,8 +3,8 @@
 //! Pointwise (1×1) convolutions and im2col'd 3×3 convolutions run through it too.
 //!
 //! Kernels with the same contract, chosen per device ([`super::context::MatmulKernel`]):
-//! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs; 128×128 in
-//! `matmul_wide.wgsl` for large products, see [`wide_tiles`]) and, for CPU adapters,
+//! `matmul.wgsl` (64×64×16 tiles staged in workgroup memory, for GPUs; f16 operands where
+//! [`GpuContext::f16_operands`](super::GpuContext::f16_operands)) and, for CPU adapters,
 //! where a barrier switches between all of a workgroup's invocations, two without workgroup
 //! memory: `matmul_tex.wgsl` when the weight was uploaded with [`GpuTensor::upload_weight`]
 //! (k a multiple of 4) and so also lives in a texture, n is a multiple of 4 and the device
@@ -130,13 +130,10 @@ pub fn linear(
         _ => {
             // f16 operands where the weight has its f16 copy (GPU family only).
             let half = w.half().filter(|_| !blocked);
-            let wide = !blocked && k % 4 == 0 && wide_tiles(m, n);
-            let (shader, tile) = match (blocked, wide, half.is_some()) {
-                (true, _, _) => ("matmul_blocked", 64),
-                (false, true, false) => ("matmul_wide", 128),
-                (false, true, true) => ("matmul_wide_f16", 128),
-                (false, false, false) => ("matmul", 64),
-                (false, false, true) => ("matmul_f16", 64),
+            let (shader, tile) = match (blocked, half.is_some()) {
+                (true, _) => ("matmul_blocked", 64),
+                (false, false) => ("matmul", 64),
+                (false, true) => ("matmul_f16", 64),
             };
             rec.dispatch(
                 shader,
@@ -153,17 +150,6 @@ pub fn linear(
         }
     }
     Ok(out)
-}
-
-/// Whether a GPU takes the 128×128 tiles of `matmul_wide.wgsl` for an `m × n` output: when
-/// there are enough of them to fill a large GPU twice over (256: an H200 has 132
-/// multiprocessors, each running two such workgroups at once), and they leave under an eighth
-/// of their outputs idle. Smaller products keep the 64×64 tiles of `matmul.wgsl`, four times
-/// as many workgroups.
-fn wide_tiles(m: usize, n: usize) -> bool {
-    let (rows, cols) = (m.div_ceil(128), n.div_ceil(128));
-    let idle = rows * cols * 128 * 128 - m * n;
-    rows * cols >= 256 && 8 * idle < m * n
 }
 
 /// Whether the texel matmul takes 32-column tiles (`matmul_tex_narrow.wgsl`) for `n` output

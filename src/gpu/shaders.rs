@@ -24,24 +24,6 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
-        "matmul_wide",
-        &[
-            ("operands_f32.wgsl", include_str!("operands_f32.wgsl")),
-            ("gelu.wgsl", include_str!("gelu.wgsl")),
-            ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
-            ("matmul_wide.wgsl", include_str!("matmul_wide.wgsl")),
-        ],
-    ),
-    (
-        "matmul_wide_f16",
-        &[
-            ("operands_f16.wgsl", include_str!("operands_f16.wgsl")),
-            ("gelu.wgsl", include_str!("gelu.wgsl")),
-            ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
-            ("matmul_wide.wgsl", include_str!("matmul_wide.wgsl")),
-        ],
-    ),
-    (
         "matmul_blocked",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),

@@ -202,7 +202,7 @@ fn decoder_matches_official_fixture_cases() {
 
 /// f16 operands in the matmuls ([`GpuOptions::f16`](camsam::gpu::GpuOptions)) through the
 /// whole model, where the adapter offers `shader-f16` (lavapipe does; the GPU kernel family is
-/// forced, as f16 only runs there): the encoder on voc_a's image, then every prompt case. The
+/// forced, as f16 only runs there): the encoder on each fixture image, then its prompt cases. The
 /// tolerance f16 must keep (issue 18): masks IoU ≥ 0.99 with the official ones, IoU
 /// predictions within 1e-2.
 #[test]
@@ -226,27 +226,27 @@ fn f16_operands_keep_the_official_masks() {
         return;
     }
     let mut sam = Predictor::new(GpuSam::new(ctx, &weights(&shared)).expect("load model"));
-    let dir = shared.join("fixtures/sam/predict/voc_a");
-    let cases = read_cases(&dir);
-    let (original, _) = case_sizes(&cases);
-    let input = ModelInput {
-        pixels: model_input(&dir),
-        input_size: (1024, 1024),
-        original_size: original,
-    };
-    let t = std::time::Instant::now();
-    pollster::block_on(sam.set_input(&input)).expect("encoder");
-    eprintln!("{test}: encoder {:.2?}", t.elapsed());
-    check_prompt_cases(
-        &mut sam,
-        &dir,
-        &cases,
-        &CaseTol {
-            iou_abs: 1e-2,
-            logits_rel: None,
-            mask_iou_min: 0.99,
-        },
-    );
+    for name in ["voc_a", "voc_b", "camvid_a", "portrait_a"] {
+        let dir = shared.join("fixtures/sam/predict").join(name);
+        let cases = read_cases(&dir);
+        let (original, input_size) = case_sizes(&cases);
+        let input = ModelInput {
+            pixels: model_input(&dir),
+            input_size,
+            original_size: original,
+        };
+        pollster::block_on(sam.set_input(&input)).expect("encoder");
+        check_prompt_cases(
+            &mut sam,
+            &dir,
+            &cases,
+            &CaseTol {
+                iou_abs: 1e-2,
+                logits_rel: None,
+                mask_iou_min: 0.99,
+            },
+        );
+    }
 }
 
 fn read_cases(dir: &Path) -> serde_json::Value {

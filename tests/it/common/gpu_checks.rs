@@ -84,9 +84,6 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
         // filling n = 160 exactly.
         (45, 500, 52, true, true, false),
         (33, 160, 44, true, false, true),
-        // GPU family: enough 128×128 tiles for `matmul_wide.wgsl` (16 × 16, the last row and
-        // column partial), k a multiple of 4 but not of its 16-deep slices.
-        (2043, 1990, 36, true, true, true),
     ];
     // Weights as `upload_weight` makes them (a texture too on CPU adapters when k is a multiple
     // of 4; with n a multiple of 4 and subgroups of 8 the input is then copied into one:
