@@ -147,7 +147,8 @@ pub struct GpuContext {
     pub(crate) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
-    pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    /// Each kernel's pipeline and the layout of its bind group 0.
+    pipelines: Mutex<HashMap<&'static str, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
     pub(crate) pool: Arc<BufferPool>,
     /// Free `rgba32float` textures by (width, height), for [`Recorder::texels_of`].
     textures: Mutex<HashMap<(u32, u32), Vec<wgpu::Texture>>>,
@@ -391,8 +392,12 @@ impl GpuContext {
         }
     }
 
-    /// The compute pipeline for `shader` (a name from [`super::shaders`]), compiled once.
-    pub(crate) fn pipeline(&self, shader: &'static str) -> Result<wgpu::ComputePipeline> {
+    /// The compute pipeline for `shader` (a name from [`super::shaders`]), compiled once, with
+    /// the layout of its bind group.
+    pub(crate) fn pipeline(
+        &self,
+        shader: &'static str,
+    ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroupLayout)> {
         let mut cache = self
             .pipelines
             .lock()
@@ -431,8 +436,9 @@ impl GpuContext {
                 },
                 cache: None,
             });
-        cache.insert(shader, pipeline.clone());
-        Ok(pipeline)
+        let layout = pipeline.get_bind_group_layout(0);
+        cache.insert(shader, (pipeline.clone(), layout.clone()));
+        Ok((pipeline, layout))
     }
 
     /// A recorder for a chain of dispatches, submitted together.
@@ -444,6 +450,7 @@ impl GpuContext {
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }),
             dispatches: 0,
             held: Vec::new(),
+            params: Vec::new(),
         }
     }
 }
@@ -455,7 +462,16 @@ pub struct Recorder<'a> {
     dispatches: usize,
     /// Operand textures of [`Recorder::texels_of`] the next dispatch reads.
     held: Vec<((u32, u32), wgpu::Texture)>,
+    /// The dispatches' parameter blocks: one uniform buffer per [`PARAM_SLOTS`] dispatches,
+    /// with the bytes to write into it before the recording is submitted.
+    params: Vec<(wgpu::Buffer, Vec<u8>)>,
 }
+
+/// Parameter blocks per uniform buffer of a [`Recorder`], each in its own 256-byte slot
+/// (WebGPU's largest `minUniformBufferOffsetAlignment`). One buffer for a chain of dispatches
+/// instead of one per dispatch: allocating buffers was most of the host's time per dispatch.
+const PARAM_SLOTS: usize = 256;
+const PARAM_SLOT_BYTES: usize = 256;
 
 /// Splits `groups` workgroups over x and y so neither passes the per-dimension limit.
 /// Kernels rebuild the linear index as `wg.y * num_workgroups.x + wg.x`.
@@ -491,21 +507,42 @@ impl Recorder<'_> {
         resources: Vec<wgpu::BindingResource>,
         groups: (u32, u32, u32),
     ) -> Result<()> {
-        use wgpu::util::DeviceExt;
-        let pipeline = self.ctx.pipeline(shader)?;
+        let (pipeline, layout) = self.ctx.pipeline(shader)?;
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4).max(1) * 4, 0);
-        let uniform = self
-            .ctx
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let bytes: &[u8] = bytemuck::cast_slice(&words);
+        if bytes.len() > PARAM_SLOT_BYTES {
+            return Err(Error::Gpu(format!(
+                "{shader}: {} parameter bytes, a slot holds {PARAM_SLOT_BYTES}",
+                bytes.len()
+            )));
+        }
+        if self
+            .params
+            .last()
+            .is_none_or(|(_, b)| b.len() >= PARAM_SLOTS * PARAM_SLOT_BYTES)
+        {
+            let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("params"),
-                contents: bytemuck::cast_slice(&words),
-                usage: wgpu::BufferUsages::UNIFORM,
+                size: (PARAM_SLOTS * PARAM_SLOT_BYTES) as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
             });
+            self.params.push((buffer, Vec::new()));
+        }
+        let Some((uniform, staged)) = self.params.last_mut() else {
+            return Err(Error::Gpu("no parameter buffer".into()));
+        };
+        let offset = staged.len() as u64;
+        staged.extend_from_slice(bytes);
+        staged.resize(offset as usize + PARAM_SLOT_BYTES, 0);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
-            resource: uniform.as_entire_binding(),
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: uniform,
+                offset,
+                size: std::num::NonZeroU64::new(bytes.len() as u64),
+            }),
         }];
         for (i, resource) in resources.into_iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
@@ -518,7 +555,7 @@ impl Recorder<'_> {
             .device
             .create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(shader),
-                layout: &pipeline.get_bind_group_layout(0),
+                layout: &layout,
                 entries: &entries,
             });
         {
@@ -563,6 +600,7 @@ impl Recorder<'_> {
             encoder.resolve_query_set(&ts.set, 0..2, &ts.resolve, 0);
             encoder.copy_buffer_to_buffer(&ts.resolve, 0, &ts.read, 0, 16);
         }
+        self.write_params();
         let t = std::time::Instant::now();
         self.ctx.queue.submit([encoder.finish()]);
         // The ticks' mapping resolves in the same wait as the dispatch.
@@ -738,8 +776,16 @@ impl Recorder<'_> {
         self.dispatches
     }
 
+    /// Queues the parameter blocks recorded so far for writing (before the next submission).
+    fn write_params(&self) {
+        for (buffer, bytes) in &self.params {
+            self.ctx.queue.write_buffer(buffer, 0, bytes);
+        }
+    }
+
     /// Submits everything recorded.
     pub fn submit(self) {
+        self.write_params();
         self.ctx.queue.submit([self.encoder.finish()]);
     }
 }
