@@ -269,8 +269,18 @@ impl Readback {
     /// Waits for the copy (natively by polling the device up to its submission; in the
     /// browser the mapping resolves by itself) and returns the values.
     pub async fn finish(self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        self.finish_with(ctx, <[f32]>::to_vec).await
+    }
+
+    /// [`Readback::finish`] that hands the mapped values to `take` instead of copying them
+    /// all: the decoder copies each prompt's masks straight out of the mapping.
+    pub async fn finish_with<T>(
+        self,
+        ctx: &GpuContext,
+        take: impl FnOnce(&[f32]) -> T,
+    ) -> Result<T> {
         let Some((staging, _index, rx)) = self.pending else {
-            return Ok(Vec::new());
+            return Ok(take(&[]));
         };
         #[cfg(not(target_arch = "wasm32"))]
         ctx.device
@@ -289,7 +299,7 @@ impl Readback {
                 .slice(..)
                 .get_mapped_range()
                 .map_err(|e| Error::Gpu(format!("reading the mapped buffer: {e}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            take(bytemuck::cast_slice::<u8, f32>(&view))
         };
         staging.unmap();
         Ok(out)

@@ -196,15 +196,29 @@ impl SamBackend for GpuSam {
             let Some((chunk, (masks, iou))) = std::mem::replace(&mut in_flight, started) else {
                 continue;
             };
-            let masks = masks.finish(&self.ctx).await?;
             let iou = iou.finish(&self.ctx).await?;
-            for (j, &i) in chunk.iter().enumerate() {
-                let base = j * MASK_TOKENS;
-                results[i] = Some(LowResMasks {
-                    count,
-                    logits: masks[(base + first) * plane..(base + first + count) * plane].to_vec(),
-                    iou: iou[base + first..base + first + count].to_vec(),
-                });
+            // Each prompt's planes are copied once, straight out of the mapped readback.
+            let decoded = masks
+                .finish_with(&self.ctx, |masks| {
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(j, _)| {
+                            let base = j * MASK_TOKENS;
+                            let planes = (base + first) * plane..(base + first + count) * plane;
+                            Some(LowResMasks {
+                                count,
+                                logits: masks.get(planes)?.to_vec(),
+                                iou: iou.get(base + first..base + first + count)?.to_vec(),
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await?;
+            for (&i, r) in chunk.iter().zip(decoded) {
+                results[i] = Some(r.ok_or_else(|| {
+                    Error::Model("the decoder's readback is shorter than its batch".into())
+                })?);
             }
         }
         results
