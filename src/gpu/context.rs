@@ -450,6 +450,7 @@ impl GpuContext {
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }),
             dispatches: 0,
             held: Vec::new(),
+            pass: None,
             params: Vec::new(),
         }
     }
@@ -458,6 +459,9 @@ impl GpuContext {
 /// Records compute dispatches into one command buffer; [`Recorder::submit`] sends them.
 pub struct Recorder<'a> {
     pub(crate) ctx: &'a GpuContext,
+    /// The compute pass dispatches are recorded into (ended before copies and submission;
+    /// declared before `encoder`, so a recorder dropped unsubmitted ends it first).
+    pass: Option<wgpu::ComputePass<'static>>,
     pub(crate) encoder: wgpu::CommandEncoder,
     dispatches: usize,
     /// Operand textures of [`Recorder::texels_of`] the next dispatch reads.
@@ -558,11 +562,17 @@ impl Recorder<'_> {
                 layout: &layout,
                 entries: &entries,
             });
-        {
-            let mut pass = self
-                .encoder
+        // One compute pass for a chain of dispatches (wgpu orders them by what they read and
+        // write), ended only by a copy or the submission; a pass of its own per dispatch when
+        // profiling, for its timestamps.
+        let profiling = self.ctx.profile.is_some();
+        if profiling {
+            self.end_pass();
+        }
+        let pass = self.pass.get_or_insert_with(|| {
+            self.encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(shader),
+                    label: Some(if profiling { shader } else { "chain" }),
                     timestamp_writes: self.ctx.timestamps.as_ref().map(|t| {
                         wgpu::ComputePassTimestampWrites {
                             query_set: &t.set,
@@ -570,21 +580,30 @@ impl Recorder<'_> {
                             end_of_pass_write_index: Some(1),
                         }
                     }),
-                });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
-        }
+                })
+                .forget_lifetime()
+        });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
         self.dispatches += 1;
-        if let Ok(mut free) = self.ctx.textures.lock() {
-            for (key, texture) in self.held.drain(..) {
-                free.entry(key).or_default().push(texture);
+        if !self.held.is_empty() {
+            if let Ok(mut free) = self.ctx.textures.lock() {
+                for (key, texture) in self.held.drain(..) {
+                    free.entry(key).or_default().push(texture);
+                }
             }
         }
-        if self.ctx.profile.is_some() {
+        if profiling {
+            self.end_pass();
             self.time_dispatch(shader, params)?;
         }
         Ok(())
+    }
+
+    /// Ends the open compute pass, if any, so the encoder can record copies or be finished.
+    fn end_pass(&mut self) {
+        self.pass = None;
     }
 
     /// Profiling: submits what is recorded, waits for it and books the time under `shader`.
@@ -760,6 +779,8 @@ impl Recorder<'_> {
                 },
             );
         };
+        // Copies are recorded outside compute passes.
+        self.end_pass();
         if full > 0 {
             copy(&mut self.encoder, 0, 0, w, full);
         }
@@ -784,7 +805,8 @@ impl Recorder<'_> {
     }
 
     /// Submits everything recorded.
-    pub fn submit(self) {
+    pub fn submit(mut self) {
+        self.end_pass();
         self.write_params();
         self.ctx.queue.submit([self.encoder.finish()]);
     }
