@@ -7,21 +7,10 @@
 // 8×8 block of outputs in registers (16 vec4 accumulators), so every value loaded feeds 8
 // multiply-adds. Workgroup 8×8 → a 64×64 tile per workgroup. Rows past `m`/`n` are clamped
 // on load and skipped on store; k needs no multiple (a scalar tail loop).
-// flags: bit 0 bias, bit 1 residual, bit 2 GELU, bit 3 ReLU (activations after the residual add).
+// Parameters, epilogue (`store_output`) and output: `matmul_io.wgsl`.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 fn load_a4(o: u32) -> vec4<f32> {
     return vec4<f32>(a[o], a[o + 1u], a[o + 2u], a[o + 3u]);
@@ -29,26 +18,6 @@ fn load_a4(o: u32) -> vec4<f32> {
 
 fn load_w4(o: u32) -> vec4<f32> {
     return vec4<f32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]);
-}
-
-fn store(row: u32, col: u32, acc: f32) {
-    if (row >= p.m || col >= p.n) {
-        return;
-    }
-    var v = acc;
-    if ((p.flags & 1u) != 0u) {
-        v += bias[col];
-    }
-    if ((p.flags & 2u) != 0u) {
-        v += res[row * p.n + col];
-    }
-    if ((p.flags & 4u) != 0u) {
-        v = gelu(v);
-    }
-    if ((p.flags & 8u) != 0u) {
-        v = max(v, 0.0);
-    }
-    out[row * p.n + col] = v;
 }
 
 // Unrolled by hand (rows 0..7 of a, rows 0..7 of w, accumulators acc<row>_<column quad>):
@@ -152,68 +121,68 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
         acc7_0 = fma(a7, w0, acc7_0);
         acc7_1 = fma(a7, w1, acc7_1);
     }
-    store(r0 + 0u, c0 + 0u, acc0_0.x);
-    store(r0 + 0u, c0 + 1u, acc0_0.y);
-    store(r0 + 0u, c0 + 2u, acc0_0.z);
-    store(r0 + 0u, c0 + 3u, acc0_0.w);
-    store(r0 + 0u, c0 + 4u, acc0_1.x);
-    store(r0 + 0u, c0 + 5u, acc0_1.y);
-    store(r0 + 0u, c0 + 6u, acc0_1.z);
-    store(r0 + 0u, c0 + 7u, acc0_1.w);
-    store(r0 + 1u, c0 + 0u, acc1_0.x);
-    store(r0 + 1u, c0 + 1u, acc1_0.y);
-    store(r0 + 1u, c0 + 2u, acc1_0.z);
-    store(r0 + 1u, c0 + 3u, acc1_0.w);
-    store(r0 + 1u, c0 + 4u, acc1_1.x);
-    store(r0 + 1u, c0 + 5u, acc1_1.y);
-    store(r0 + 1u, c0 + 6u, acc1_1.z);
-    store(r0 + 1u, c0 + 7u, acc1_1.w);
-    store(r0 + 2u, c0 + 0u, acc2_0.x);
-    store(r0 + 2u, c0 + 1u, acc2_0.y);
-    store(r0 + 2u, c0 + 2u, acc2_0.z);
-    store(r0 + 2u, c0 + 3u, acc2_0.w);
-    store(r0 + 2u, c0 + 4u, acc2_1.x);
-    store(r0 + 2u, c0 + 5u, acc2_1.y);
-    store(r0 + 2u, c0 + 6u, acc2_1.z);
-    store(r0 + 2u, c0 + 7u, acc2_1.w);
-    store(r0 + 3u, c0 + 0u, acc3_0.x);
-    store(r0 + 3u, c0 + 1u, acc3_0.y);
-    store(r0 + 3u, c0 + 2u, acc3_0.z);
-    store(r0 + 3u, c0 + 3u, acc3_0.w);
-    store(r0 + 3u, c0 + 4u, acc3_1.x);
-    store(r0 + 3u, c0 + 5u, acc3_1.y);
-    store(r0 + 3u, c0 + 6u, acc3_1.z);
-    store(r0 + 3u, c0 + 7u, acc3_1.w);
-    store(r0 + 4u, c0 + 0u, acc4_0.x);
-    store(r0 + 4u, c0 + 1u, acc4_0.y);
-    store(r0 + 4u, c0 + 2u, acc4_0.z);
-    store(r0 + 4u, c0 + 3u, acc4_0.w);
-    store(r0 + 4u, c0 + 4u, acc4_1.x);
-    store(r0 + 4u, c0 + 5u, acc4_1.y);
-    store(r0 + 4u, c0 + 6u, acc4_1.z);
-    store(r0 + 4u, c0 + 7u, acc4_1.w);
-    store(r0 + 5u, c0 + 0u, acc5_0.x);
-    store(r0 + 5u, c0 + 1u, acc5_0.y);
-    store(r0 + 5u, c0 + 2u, acc5_0.z);
-    store(r0 + 5u, c0 + 3u, acc5_0.w);
-    store(r0 + 5u, c0 + 4u, acc5_1.x);
-    store(r0 + 5u, c0 + 5u, acc5_1.y);
-    store(r0 + 5u, c0 + 6u, acc5_1.z);
-    store(r0 + 5u, c0 + 7u, acc5_1.w);
-    store(r0 + 6u, c0 + 0u, acc6_0.x);
-    store(r0 + 6u, c0 + 1u, acc6_0.y);
-    store(r0 + 6u, c0 + 2u, acc6_0.z);
-    store(r0 + 6u, c0 + 3u, acc6_0.w);
-    store(r0 + 6u, c0 + 4u, acc6_1.x);
-    store(r0 + 6u, c0 + 5u, acc6_1.y);
-    store(r0 + 6u, c0 + 6u, acc6_1.z);
-    store(r0 + 6u, c0 + 7u, acc6_1.w);
-    store(r0 + 7u, c0 + 0u, acc7_0.x);
-    store(r0 + 7u, c0 + 1u, acc7_0.y);
-    store(r0 + 7u, c0 + 2u, acc7_0.z);
-    store(r0 + 7u, c0 + 3u, acc7_0.w);
-    store(r0 + 7u, c0 + 4u, acc7_1.x);
-    store(r0 + 7u, c0 + 5u, acc7_1.y);
-    store(r0 + 7u, c0 + 6u, acc7_1.z);
-    store(r0 + 7u, c0 + 7u, acc7_1.w);
+    store_output(r0 + 0u, c0 + 0u, acc0_0.x);
+    store_output(r0 + 0u, c0 + 1u, acc0_0.y);
+    store_output(r0 + 0u, c0 + 2u, acc0_0.z);
+    store_output(r0 + 0u, c0 + 3u, acc0_0.w);
+    store_output(r0 + 0u, c0 + 4u, acc0_1.x);
+    store_output(r0 + 0u, c0 + 5u, acc0_1.y);
+    store_output(r0 + 0u, c0 + 6u, acc0_1.z);
+    store_output(r0 + 0u, c0 + 7u, acc0_1.w);
+    store_output(r0 + 1u, c0 + 0u, acc1_0.x);
+    store_output(r0 + 1u, c0 + 1u, acc1_0.y);
+    store_output(r0 + 1u, c0 + 2u, acc1_0.z);
+    store_output(r0 + 1u, c0 + 3u, acc1_0.w);
+    store_output(r0 + 1u, c0 + 4u, acc1_1.x);
+    store_output(r0 + 1u, c0 + 5u, acc1_1.y);
+    store_output(r0 + 1u, c0 + 6u, acc1_1.z);
+    store_output(r0 + 1u, c0 + 7u, acc1_1.w);
+    store_output(r0 + 2u, c0 + 0u, acc2_0.x);
+    store_output(r0 + 2u, c0 + 1u, acc2_0.y);
+    store_output(r0 + 2u, c0 + 2u, acc2_0.z);
+    store_output(r0 + 2u, c0 + 3u, acc2_0.w);
+    store_output(r0 + 2u, c0 + 4u, acc2_1.x);
+    store_output(r0 + 2u, c0 + 5u, acc2_1.y);
+    store_output(r0 + 2u, c0 + 6u, acc2_1.z);
+    store_output(r0 + 2u, c0 + 7u, acc2_1.w);
+    store_output(r0 + 3u, c0 + 0u, acc3_0.x);
+    store_output(r0 + 3u, c0 + 1u, acc3_0.y);
+    store_output(r0 + 3u, c0 + 2u, acc3_0.z);
+    store_output(r0 + 3u, c0 + 3u, acc3_0.w);
+    store_output(r0 + 3u, c0 + 4u, acc3_1.x);
+    store_output(r0 + 3u, c0 + 5u, acc3_1.y);
+    store_output(r0 + 3u, c0 + 6u, acc3_1.z);
+    store_output(r0 + 3u, c0 + 7u, acc3_1.w);
+    store_output(r0 + 4u, c0 + 0u, acc4_0.x);
+    store_output(r0 + 4u, c0 + 1u, acc4_0.y);
+    store_output(r0 + 4u, c0 + 2u, acc4_0.z);
+    store_output(r0 + 4u, c0 + 3u, acc4_0.w);
+    store_output(r0 + 4u, c0 + 4u, acc4_1.x);
+    store_output(r0 + 4u, c0 + 5u, acc4_1.y);
+    store_output(r0 + 4u, c0 + 6u, acc4_1.z);
+    store_output(r0 + 4u, c0 + 7u, acc4_1.w);
+    store_output(r0 + 5u, c0 + 0u, acc5_0.x);
+    store_output(r0 + 5u, c0 + 1u, acc5_0.y);
+    store_output(r0 + 5u, c0 + 2u, acc5_0.z);
+    store_output(r0 + 5u, c0 + 3u, acc5_0.w);
+    store_output(r0 + 5u, c0 + 4u, acc5_1.x);
+    store_output(r0 + 5u, c0 + 5u, acc5_1.y);
+    store_output(r0 + 5u, c0 + 6u, acc5_1.z);
+    store_output(r0 + 5u, c0 + 7u, acc5_1.w);
+    store_output(r0 + 6u, c0 + 0u, acc6_0.x);
+    store_output(r0 + 6u, c0 + 1u, acc6_0.y);
+    store_output(r0 + 6u, c0 + 2u, acc6_0.z);
+    store_output(r0 + 6u, c0 + 3u, acc6_0.w);
+    store_output(r0 + 6u, c0 + 4u, acc6_1.x);
+    store_output(r0 + 6u, c0 + 5u, acc6_1.y);
+    store_output(r0 + 6u, c0 + 6u, acc6_1.z);
+    store_output(r0 + 6u, c0 + 7u, acc6_1.w);
+    store_output(r0 + 7u, c0 + 0u, acc7_0.x);
+    store_output(r0 + 7u, c0 + 1u, acc7_0.y);
+    store_output(r0 + 7u, c0 + 2u, acc7_0.z);
+    store_output(r0 + 7u, c0 + 3u, acc7_0.w);
+    store_output(r0 + 7u, c0 + 4u, acc7_1.x);
+    store_output(r0 + 7u, c0 + 5u, acc7_1.y);
+    store_output(r0 + 7u, c0 + 6u, acc7_1.z);
+    store_output(r0 + 7u, c0 + 7u, acc7_1.w);
 }

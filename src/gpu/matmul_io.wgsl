@@ -1,6 +1,6 @@
-// The storage-buffer matmul's parameters, the epilogue's bindings and the epilogue itself
-// (`matmul.wgsl`, in both operand precisions). Bindings 1 and 2 (the operands) are declared
-// by the kernel.
+// The storage-buffer matmuls' parameters, the epilogue's bindings and the epilogue itself
+// (`matmul.wgsl`, in both operand precisions, and `matmul_blocked.wgsl`). Bindings 1 and 2
+// (the operands) are declared by each kernel.
 // flags: bit 0 bias, bit 1 residual, bit 2 GELU, bit 3 ReLU (activations after the residual add).
 
 struct Params {

@@ -27,6 +27,7 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         "matmul_blocked",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
             ("matmul_blocked.wgsl", include_str!("matmul_blocked.wgsl")),
         ],
     ),
