@@ -1,16 +1,7 @@
-// The storage-buffer matmuls' parameters, the epilogue's bindings and the epilogue itself
-// (`matmul.wgsl`, in both operand precisions, and `matmul_blocked.wgsl`). Bindings 1 and 2
-// (the operands) are declared by each kernel.
-// flags: bit 0 bias, bit 1 residual, bit 2 GELU, bit 3 ReLU (activations after the residual add).
+// What the storage-buffer matmuls (`matmul.wgsl`, in both operand precisions, and
+// `matmul_blocked.wgsl`) share: the epilogue's bindings and the epilogue itself. Parameters
+// (binding 0): `matmul_params.wgsl`; bindings 1 and 2 (the operands) are declared by each kernel.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;

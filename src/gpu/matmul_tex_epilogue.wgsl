@@ -2,16 +2,8 @@
 // `matmul_tex_narrow.wgsl` (16×32 tiles):
 //   out[m, n] = act(sum_k a[m, k] * w[n, k] + bias[n] + res[m, n])
 // for k and n multiples of 4, `a` and `w` read as texels (see `matmul_tex.wgsl`).
-// flags: bit 0 bias, bit 1 residual, bit 2 GELU, bit 3 ReLU (activations after the residual add).
+// Parameters: `matmul_params.wgsl`.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var a: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(2) var w: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;

@@ -10,6 +10,7 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("operands_f32.wgsl", include_str!("operands_f32.wgsl")),
             ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_params.wgsl", include_str!("matmul_params.wgsl")),
             ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
             ("matmul.wgsl", include_str!("matmul.wgsl")),
         ],
@@ -19,6 +20,7 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("operands_f16.wgsl", include_str!("operands_f16.wgsl")),
             ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_params.wgsl", include_str!("matmul_params.wgsl")),
             ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
             ("matmul.wgsl", include_str!("matmul.wgsl")),
         ],
@@ -27,6 +29,7 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         "matmul_blocked",
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
+            ("matmul_params.wgsl", include_str!("matmul_params.wgsl")),
             ("matmul_io.wgsl", include_str!("matmul_io.wgsl")),
             ("matmul_blocked.wgsl", include_str!("matmul_blocked.wgsl")),
         ],
@@ -36,6 +39,7 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
             ("texels.wgsl", include_str!("texels.wgsl")),
+            ("matmul_params.wgsl", include_str!("matmul_params.wgsl")),
             (
                 "matmul_tex_epilogue.wgsl",
                 include_str!("matmul_tex_epilogue.wgsl"),
@@ -48,6 +52,7 @@ pub(crate) const KERNELS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("gelu.wgsl", include_str!("gelu.wgsl")),
             ("texels.wgsl", include_str!("texels.wgsl")),
+            ("matmul_params.wgsl", include_str!("matmul_params.wgsl")),
             (
                 "matmul_tex_epilogue.wgsl",
                 include_str!("matmul_tex_epilogue.wgsl"),
