@@ -154,6 +154,7 @@ pub struct GpuContext {
     textures: Mutex<HashMap<(u32, u32), Vec<wgpu::Texture>>>,
     /// The first uncaptured device error (validation, out of memory), reported at readback.
     pub(crate) error: Arc<Mutex<Option<String>>>,
+    /// The kernel family, resolved from [`GpuOptions::matmul`] (never `Auto`).
     matmul: MatmulKernel,
     /// Per-op times when profiling (`None` otherwise).
     profile: Option<Mutex<Vec<OpTime>>>,
@@ -228,12 +229,14 @@ impl GpuContext {
         let offered = adapter.limits();
         let offers_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
         let limits = wanted_limits(&offered);
-        let software = adapter.get_info().device_type == wgpu::DeviceType::Cpu;
-        let tiled = match options.matmul {
-            MatmulKernel::Auto => !software,
-            chosen => chosen == MatmulKernel::Tiled,
+        let matmul = match options.matmul {
+            MatmulKernel::Auto if adapter.get_info().device_type == wgpu::DeviceType::Cpu => {
+                MatmulKernel::Blocked
+            }
+            MatmulKernel::Auto => MatmulKernel::Tiled,
+            chosen => chosen,
         };
-        let f16 = options.f16 && offers_f16 && tiled;
+        let f16 = options.f16 && offers_f16 && matmul == MatmulKernel::Tiled;
         let f16_feature = if f16 {
             wgpu::Features::SHADER_F16
         } else {
@@ -278,7 +281,7 @@ impl GpuContext {
             pool,
             textures: Mutex::new(HashMap::new()),
             error,
-            matmul: options.matmul,
+            matmul,
             profile: options.profile.then(|| Mutex::new(Vec::new())),
             timestamps,
             offers_f16,
@@ -288,11 +291,7 @@ impl GpuContext {
 
     /// The matmul kernel in use on this device: never [`MatmulKernel::Auto`].
     pub fn matmul_kernel(&self) -> MatmulKernel {
-        match self.matmul {
-            MatmulKernel::Auto if self.is_software() => MatmulKernel::Blocked,
-            MatmulKernel::Auto => MatmulKernel::Tiled,
-            chosen => chosen,
-        }
+        self.matmul
     }
 
     /// Per-op times recorded since the device was opened with [`GpuOptions::profile`]

@@ -130,10 +130,10 @@ pub fn linear(
         _ => {
             // f16 operands where the weight has its f16 copy (GPU family only).
             let half = w.half().filter(|_| !blocked);
-            let (shader, tile) = match (blocked, half.is_some()) {
-                (true, _) => ("matmul_blocked", 64),
-                (false, false) => ("matmul", 64),
-                (false, true) => ("matmul_f16", 64),
+            let shader = match (blocked, half.is_some()) {
+                (true, _) => "matmul_blocked",
+                (false, false) => "matmul",
+                (false, true) => "matmul_f16",
             };
             rec.dispatch(
                 shader,
@@ -145,7 +145,7 @@ pub fn linear(
                     res.buffer(),
                     out.buffer(),
                 ],
-                (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1),
+                (n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1),
             )?
         }
     }

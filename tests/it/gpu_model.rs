@@ -280,90 +280,87 @@ fn check_prompt_cases(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (original, input) = case_sizes(cases);
-    {
-        assert_eq!(sam.input_size(), input, "{name}: input size");
-        let sx = input.1 as f64 / original.1 as f64;
-        let sy = input.0 as f64 / original.0 as f64;
-        let Some(map) = cases["cases"].as_object() else {
-            panic!("{name}: cases.json has no cases");
-        };
-        for (case, c) in map {
-            let mut prompt = Prompt {
-                points: json_pairs(&c["points"])
-                    .into_iter()
-                    .map(|(x, y)| (x * sx, y * sy))
-                    .collect(),
-                labels: c["labels"]
-                    .as_array()
-                    .map(|a| a.iter().map(|l| l.as_i64().unwrap_or(-9) as i32).collect())
-                    .unwrap_or_default(),
-                ..Default::default()
-            };
-            if let Some(b) = c["box"].as_array() {
-                let v: Vec<f64> = b.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect();
-                prompt.bbox = Some([v[0] * sx, v[1] * sy, v[2] * sx, v[3] * sy]);
-            }
-            if let Some(src) = c["mask_input"].as_str() {
-                let ious: Vec<f64> = map[src]["iou_predictions"]
-                    .as_array()
-                    .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::MIN)).collect())
-                    .unwrap_or_default();
-                let best = (0..ious.len())
-                    .max_by(|&a, &b| ious[a].total_cmp(&ious[b]))
-                    .unwrap_or(0);
-                let (_, logits) = read_npy(&dir.join(format!("{src}_low_res_logits.npy")));
-                prompt.mask_input = Some(logits[best * 65536..(best + 1) * 65536].to_vec());
-            }
-            let multimask = c["multimask"].as_bool().unwrap_or(false);
-            let out =
-                pollster::block_on(sam.predict_low_res(&[prompt], multimask)).expect("predict");
-            let got = &out[0];
-            let want_iou: Vec<f32> = c["iou_predictions"]
+    assert_eq!(sam.input_size(), input, "{name}: input size");
+    let sx = input.1 as f64 / original.1 as f64;
+    let sy = input.0 as f64 / original.0 as f64;
+    let Some(map) = cases["cases"].as_object() else {
+        panic!("{name}: cases.json has no cases");
+    };
+    for (case, c) in map {
+        let mut prompt = Prompt {
+            points: json_pairs(&c["points"])
+                .into_iter()
+                .map(|(x, y)| (x * sx, y * sy))
+                .collect(),
+            labels: c["labels"]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
-                        .collect()
-                })
+                .map(|a| a.iter().map(|l| l.as_i64().unwrap_or(-9) as i32).collect())
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        if let Some(b) = c["box"].as_array() {
+            let v: Vec<f64> = b.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect();
+            prompt.bbox = Some([v[0] * sx, v[1] * sy, v[2] * sx, v[3] * sy]);
+        }
+        if let Some(src) = c["mask_input"].as_str() {
+            let ious: Vec<f64> = map[src]["iou_predictions"]
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::MIN)).collect())
                 .unwrap_or_default();
-            assert_eq!(got.count, want_iou.len(), "{name}/{case}: mask count");
-            let worst_iou = got
-                .iou
-                .iter()
-                .zip(&want_iou)
-                .map(|(g, w)| (g - w).abs())
-                .fold(0f32, f32::max);
-            eprintln!("{name}/{case} IoU predictions: max |Δ| = {worst_iou:e}");
-            gpu::assert_close(
-                &format!("{name}/{case} iou_predictions"),
-                &got.iou,
-                &want_iou,
-                gpu::Tol {
-                    name: "IoU predictions",
-                    atol: tol.iou_abs,
-                    rtol: 0.0,
-                },
+            let best = (0..ious.len())
+                .max_by(|&a, &b| ious[a].total_cmp(&ious[b]))
+                .unwrap_or(0);
+            let (_, logits) = read_npy(&dir.join(format!("{src}_low_res_logits.npy")));
+            prompt.mask_input = Some(logits[best * 65536..(best + 1) * 65536].to_vec());
+        }
+        let multimask = c["multimask"].as_bool().unwrap_or(false);
+        let out = pollster::block_on(sam.predict_low_res(&[prompt], multimask)).expect("predict");
+        let got = &out[0];
+        let want_iou: Vec<f32> = c["iou_predictions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(got.count, want_iou.len(), "{name}/{case}: mask count");
+        let worst_iou = got
+            .iou
+            .iter()
+            .zip(&want_iou)
+            .map(|(g, w)| (g - w).abs())
+            .fold(0f32, f32::max);
+        eprintln!("{name}/{case} IoU predictions: max |Δ| = {worst_iou:e}");
+        gpu::assert_close(
+            &format!("{name}/{case} iou_predictions"),
+            &got.iou,
+            &want_iou,
+            gpu::Tol {
+                name: "IoU predictions",
+                atol: tol.iou_abs,
+                rtol: 0.0,
+            },
+        );
+        if let Some(rel) = tol.logits_rel {
+            let (_, want_low) = read_npy(&dir.join(format!("{case}_low_res_logits.npy")));
+            assert_rel_max(
+                &format!("{name}/{case} low-res logits"),
+                &got.logits,
+                &want_low,
+                rel,
             );
-            if let Some(rel) = tol.logits_rel {
-                let (_, want_low) = read_npy(&dir.join(format!("{case}_low_res_logits.npy")));
-                assert_rel_max(
-                    &format!("{name}/{case} low-res logits"),
-                    &got.logits,
-                    &want_low,
-                    rel,
-                );
-            }
-            for i in 0..got.count {
-                let mask = postprocess(&got.logits[i * 65536..(i + 1) * 65536], input, original);
-                let want = read_mask_png(&dir.join(format!("{case}_mask{i}.png")));
-                let iou = mask_iou(&mask, &want);
-                eprintln!("{name}/{case} mask {i}: IoU {iou:.5} with the official mask");
-                assert!(
-                    iou >= tol.mask_iou_min,
-                    "{name}/{case} mask {i}: IoU {iou:.5} with the official mask < {}",
-                    tol.mask_iou_min
-                );
-            }
+        }
+        for i in 0..got.count {
+            let mask = postprocess(&got.logits[i * 65536..(i + 1) * 65536], input, original);
+            let want = read_mask_png(&dir.join(format!("{case}_mask{i}.png")));
+            let iou = mask_iou(&mask, &want);
+            eprintln!("{name}/{case} mask {i}: IoU {iou:.5} with the official mask");
+            assert!(
+                iou >= tol.mask_iou_min,
+                "{name}/{case} mask {i}: IoU {iou:.5} with the official mask < {}",
+                tol.mask_iou_min
+            );
         }
     }
 }

@@ -200,10 +200,8 @@ impl SamBackend for GpuSam {
             // Each prompt's planes are copied once, straight out of the mapped readback.
             let decoded = masks
                 .finish_with(&self.ctx, |masks| {
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(j, _)| {
+                    (0..chunk.len())
+                        .map(|j| {
                             let base = j * MASK_TOKENS;
                             let planes = (base + first) * plane..(base + first + count) * plane;
                             Some(LowResMasks {

@@ -120,11 +120,7 @@ pub async fn matmul(ctx: &GpuContext, kernel: MatmulKernel) {
             let round = |v: &[f32]| -> Vec<f32> {
                 v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect()
             };
-            let (a, w) = if f16 {
-                (round(&a), round(&w))
-            } else {
-                (a.clone(), w.clone())
-            };
+            let (a, w) = if f16 { (round(&a), round(&w)) } else { (a, w) };
             let want = matmul_ref(
                 &a,
                 &w,
