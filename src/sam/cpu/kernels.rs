@@ -1,7 +1,7 @@
 //! The CPU kernels of the MobileSAM network, on row-major `f32` slices.
 //!
-//! Matrix products go through `gemm` (the kernel behind candle's CPU matmul) with explicit
-//! strides, so transposes, head splits and residual accumulation need no copies; the rest
+//! Matrix products go through `gemm` (the kernel behind candle's CPU matmul; on wasm32 the
+//! SIMD128 kernel of [`super::simd128`]) with explicit strides, so transposes, head splits and residual accumulation need no copies; the rest
 //! (depthwise 3×3 convolution, LayerNorm, softmax, exact-erf GELU, im2col) are plain loops,
 //! parallel over rows with rayon natively and sequential on wasm32. Everything works in
 //! channels-last layout (`H × W × C`, one token per row), which makes 1×1 convolutions,
@@ -68,13 +68,11 @@ impl<'a> MatRef<'a> {
 }
 
 /// How many threads a top-level product may use.
+#[cfg(not(target_arch = "wasm32"))]
 fn parallelism() -> gemm::Parallelism {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let n = rayon::current_num_threads();
-        if n > 1 && rayon::current_thread_index().is_none() {
-            return gemm::Parallelism::Rayon(n);
-        }
+    let n = rayon::current_num_threads();
+    if n > 1 && rayon::current_thread_index().is_none() {
+        return gemm::Parallelism::Rayon(n);
     }
     gemm::Parallelism::None
 }
@@ -114,8 +112,13 @@ pub(super) fn gemm_local(c: &mut [f32], c_rs: usize, accumulate: bool, a: MatRef
         }
         return;
     }
+    #[cfg(target_arch = "wasm32")]
+    {
+        super::simd128::matmul(c, c_rs, accumulate, a, b);
+    }
     // SAFETY: every index the product touches was bounds-checked above, and `c` is borrowed
     // mutably, so it cannot alias `a` or `b`.
+    #[cfg(not(target_arch = "wasm32"))]
     unsafe {
         gemm::gemm(
             m,

@@ -17,6 +17,8 @@ pub mod helpers;
 pub mod kernels;
 pub mod mask_decoder;
 pub mod prompt_encoder;
+#[cfg(target_arch = "wasm32")]
+pub mod simd128;
 pub mod tiny_vit;
 pub mod transformer;
 
