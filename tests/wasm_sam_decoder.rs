@@ -2,7 +2,8 @@
 //! `wasm-bindgen-test` on the fixture checkpoint, on both backends (the CPU one, and WebGPU on
 //! Chromium's SwiftShader adapter, `--enable-unsafe-webgpu` in `webdriver.json`): the `voc_a`
 //! `point_multi` and `box` cases from the official embedding, against the official IoU
-//! predictions and low-res logits.
+//! predictions and low-res logits; and the CPU model's wasm32 matrix kernel
+//! (`sam::cpu::simd128`, SIMD128 without relaxed SIMD in this build) against a reference.
 //!
 //! The fixture files are embedded at compile time from `../shared` (the browser has no file
 //! system). Run with `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target
@@ -11,6 +12,7 @@
 
 use camsam::core::npy::NpyArray;
 use camsam::gpu::GpuContext;
+use camsam::sam::cpu::kernels::{matmul, MatRef};
 use camsam::sam::cpu::CpuSam;
 use camsam::sam::gpu::GpuSam;
 use camsam::sam::predictor::Prompt;
@@ -122,5 +124,74 @@ async fn decoder_matches_official<B: SamBackend>(model: &B, tol: Tolerance) {
             out.logits[at],
             reference[at]
         );
+    }
+}
+
+/// The wasm32 matrix kernel against an f64 reference: shapes with remainders of its 4-row and
+/// 8-column tiles, strided operands (a transposed weight, a head's columns of a qkv matrix), an
+/// output row stride wider than the product, and accumulation.
+#[wasm_bindgen_test]
+fn cpu_matmul_matches_reference() {
+    let value = |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 1013) as f32 / 1013.0 - 0.5;
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (3, 5, 7),
+        (4, 8, 8),
+        (49, 32, 49),
+        (130, 17, 9),
+        (64, 160, 640),
+    ] {
+        for &(a_t, b_t, accumulate) in &[
+            (false, false, false),
+            (true, true, false),
+            (false, true, true),
+        ] {
+            let a_data: Vec<f32> = (0..m * k + 3).map(|i| value(i, 1)).collect();
+            let b_data: Vec<f32> = (0..k * n + 5).map(|i| value(i, 2)).collect();
+            let a = if a_t {
+                MatRef::transposed(&a_data, k, m)
+            } else {
+                MatRef::rows(&a_data, m, k)
+            };
+            let b = if b_t {
+                MatRef::transposed(&b_data, n, k)
+            } else {
+                MatRef::rows(&b_data, k, n)
+            };
+            let c_rs = n + 3;
+            let c0: Vec<f32> = (0..m * c_rs).map(|i| value(i, 3)).collect();
+            let mut c = c0.clone();
+            matmul(&mut c, c_rs, accumulate, a, b);
+            let (mut worst, mut at) = (0f64, (0, 0));
+            for i in 0..m {
+                for j in 0..n {
+                    let mut sum: f64 = (0..k)
+                        .map(|kk| {
+                            a.data[i * a.rs + kk * a.cs] as f64
+                                * b.data[kk * b.rs + j * b.cs] as f64
+                        })
+                        .sum();
+                    if accumulate {
+                        sum += c0[i * c_rs + j] as f64;
+                    }
+                    let d = (c[i * c_rs + j] as f64 - sum).abs();
+                    if d > worst {
+                        (worst, at) = (d, (i, j));
+                    }
+                }
+                // The padding past column n is untouched.
+                assert_eq!(
+                    &c[i * c_rs + n..(i + 1) * c_rs],
+                    &c0[i * c_rs + n..(i + 1) * c_rs],
+                    "{m}×{k}×{n}: row {i} written past column {n}"
+                );
+            }
+            // f32 sums of k products of values in [-0.5, 0.5]: a few ulp of k/4 per element.
+            let tol = 1e-6 * (k as f64 + 1.0);
+            assert!(
+                worst <= tol,
+                "{m}×{k}×{n} (A transposed {a_t}, B transposed {b_t}, accumulate {accumulate}): worst |Δ| {worst:e} at {at:?}, tolerance {tol:e}"
+            );
+        }
     }
 }
