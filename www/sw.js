@@ -40,6 +40,7 @@ const SHELL = [
   'www/worker/export.js',
   'www/worker/files.js',
   'www/worker/helper.js',
+  'www/worker/library.js',
   'www/worker/medical.js',
   'www/worker/model.js',
   'www/worker/pool.js',
@@ -53,6 +54,8 @@ const SHELL = [
   'www/worker/wasm.js',
   'pkg/camsam.js',
   'pkg/camsam_bg.wasm', // wasm-bindgen's name for the crate's module: <crate>_bg.wasm
+  'pkg/camsam_relaxed.js', // the relaxed-SIMD build (www/build.sh, www/worker/library.js)
+  'pkg/camsam_relaxed_bg.wasm',
 ].map((p) => new URL(p, ROOT).href);
 
 self.addEventListener('install', (event) => {

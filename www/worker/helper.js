@@ -3,16 +3,17 @@
 // Control words: [0] state (0 idle, 1 posted, 2 done, 3 failed, 4 stopped after a trap), [1] header length, [2..] the
 // header; bytes 64.. the error text of a failed job; the job's bytes from 4096.
 
-import init, { Helper } from '../../pkg/camsam.js';
 
 const POSTED = 1, DONE = 2, FAILED = 3, STOPPED = 4;
 const CONTROL = 4096;
 
-self.onmessage = async ({ data: { bytes, name, sab } }) => {
+self.onmessage = async ({ data: { bytes, name, sab, library } }) => {
   let helper;
   try {
-    await init();
-    helper = Helper.load(new Uint8Array(bytes), name);
+    // The model worker's build (library.js), so that both compute with the same instructions.
+    const lib = await import(library);
+    await lib.default();
+    helper = lib.Helper.load(new Uint8Array(bytes), name);
   } catch (err) {
     self.postMessage({ error: err && err.message ? err.message : String(err) });
     return;

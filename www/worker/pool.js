@@ -7,6 +7,7 @@
 // thread and the page says why.
 
 import { state } from './state.js';
+import { build } from './wasm.js';
 
 /** Bytes of a helper's job buffer (the encoder's largest share of a product fits). */
 const CAPACITY = 64 << 20;
@@ -45,7 +46,7 @@ function startHelper(bytes, name) {
     worker.onmessage = ({ data }) => (data.ready ? resolve() : reject(new Error(data.error)));
     worker.onerror = (e) => reject(new Error(e.message || 'the helper worker did not start'));
   });
-  worker.postMessage({ bytes, name, sab });
+  worker.postMessage({ bytes, name, sab, library: build.url });
   return ready.then(() => ({ worker, sab, ctl: new Int32Array(sab, 0, 2 + HEADER_WORDS), dead: false }));
 }
 

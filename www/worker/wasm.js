@@ -1,12 +1,17 @@
-// The wasm library (../../pkg/camsam.js) as the worker's modules use it, with every call
+// The wasm library (the build of pkg/ that library.js picks) as the worker's modules use it, with every call
 // watched for a trap: a Rust panic ends in `unreachable`, which JS sees as a
 // `WebAssembly.RuntimeError`. After one the instance cannot be trusted (a RefCell left
 // borrowed, memory half written), so the first trap is remembered (`trapped()`) wherever it was
 // caught: the dispatcher (main.js) then fails the job with kind `wasm-trap` and runs nothing
 // more, and the page replaces this worker with a fresh one (www/ui/worker-client.js).
 
-import init, * as lib from '../../pkg/camsam.js';
 import { KIND } from '../protocol.js';
+import { hasSimd, pickBuild } from './library.js';
+
+/** The build this worker runs (library.js): `url` of its module, `simd` in words. Imported
+ *  by start(), not at the top level: a worker module that awaits at its top level misses the
+ *  messages posted to it meanwhile. */
+export const build = pickBuild();
 
 let trap = null;
 
@@ -77,45 +82,44 @@ function watchMembers(target) {
 
 const isClass = (f) => typeof f === 'function' && /^class\b/.test(Function.prototype.toString.call(f));
 
-/** The library's exports, watched: classes (their methods, getters, static methods and
- *  constructors) and functions. Instances made inside the glue are watched too: their methods
- *  live on the patched prototypes. */
+/** The library's exports, watched (filled by start()): classes (their methods, getters, static
+ *  methods and constructors) and functions. Instances made inside the glue are watched too:
+ *  their methods live on the patched prototypes. */
 export const wasm = {};
-for (const [name, value] of Object.entries(lib)) {
-  if (name === 'default' || name === 'initSync') continue;
-  if (isClass(value)) {
-    watchMembers(value.prototype);
-    watchMembers(value);
-    wasm[name] = new Proxy(value, {
-      construct(target, args, newTarget) {
-        try {
-          return Reflect.construct(target, args, newTarget);
-        } catch (err) {
-          noteTrap(err);
-          throw err;
-        }
-      },
-    });
-  } else if (typeof value === 'function') {
-    wasm[name] = watched(value);
-  } else {
-    wasm[name] = value;
+
+function watchLibrary(lib) {
+  for (const [name, value] of Object.entries(lib)) {
+    if (name === 'default' || name === 'initSync') continue;
+    if (isClass(value)) {
+      watchMembers(value.prototype);
+      watchMembers(value);
+      wasm[name] = new Proxy(value, {
+        construct(target, args, newTarget) {
+          try {
+            return Reflect.construct(target, args, newTarget);
+          } catch (err) {
+            noteTrap(err);
+            throw err;
+          }
+        },
+      });
+    } else if (typeof value === 'function') {
+      wasm[name] = watched(value);
+    } else {
+      wasm[name] = value;
+    }
   }
+  Object.freeze(wasm);
 }
-Object.freeze(wasm);
 
-// A module with one SIMD instruction (i8x16.splat, i8x16.popcnt): valid where the browser has
-// WebAssembly SIMD (Chrome 91, Firefox 89, Safari 16.4 and later).
-const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
-
-/** Whether this browser runs WebAssembly SIMD, which the library is built with. */
-export const hasSimd = () => WebAssembly.validate(SIMD_PROBE);
-
-/** Instantiate the wasm module (once per worker); resolves to its exports (`memory`, …).
+/** Import and instantiate the library (once per worker); resolves to its exports (`memory`, …).
  *  Without WebAssembly SIMD it fails with kind `unsupported`, naming what is missing. */
-export function start() {
+export async function start() {
   if (!hasSimd()) {
-    return Promise.reject(Object.assign(new Error('this browser has no WebAssembly SIMD, which camsam is built with: use Chrome or Edge 91+, Firefox 89+ or Safari 16.4+'), { kind: KIND.unsupported }));
+    throw Object.assign(new Error('this browser has no WebAssembly SIMD, which camsam is built with: use Chrome or Edge 91+, Firefox 89+ or Safari 16.4+'), { kind: KIND.unsupported });
   }
-  return init();
+  const lib = await import(build.url);
+  const exports = await lib.default();
+  watchLibrary(lib);
+  return exports;
 }
