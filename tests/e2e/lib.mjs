@@ -48,8 +48,8 @@ export function tmpDir(name) {
 /** Serve the built app with www/serve.py on a free port of 127.0.0.1 (cross-origin isolated
  *  unless `isolated: false`). */
 export async function startServer({ isolated = true } = {}) {
-  if (!fs.existsSync(path.join(repo, 'pkg/camsam_bg.wasm'))) {
-    throw new Error('pkg/camsam_bg.wasm is missing: run `bash www/build.sh` first');
+  for (const built of ['pkg/camsam_bg.wasm', 'pkg/camsam_relaxed_bg.wasm']) {
+    if (!fs.existsSync(path.join(repo, built))) throw new Error(`${built} is missing: run \`bash www/build.sh\` first`);
   }
   const proc = spawn('python3', [path.join(repo, 'www/serve.py'), '--port', '0', '--root', repo, ...(isolated ? [] : ['--no-isolation'])], {
     stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CAMSAM_SERVE_QUIET: '1' },

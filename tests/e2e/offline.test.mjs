@@ -59,7 +59,9 @@ test('offline after one visit: with the server stopped and the browser offline, 
     });
     const missing = [...new Set(firstVisit)].filter((p) => !copied.includes(p));
     assert.deepEqual(missing, [], `files the page loaded but the service worker does not keep (add them to SHELL in www/sw.js); kept: ${copied.join(', ')}`);
-    assert.ok(copied.includes('/pkg/camsam_bg.wasm'), `the wasm module is kept: ${copied.join(', ')}`);
+    for (const build of ['/pkg/camsam_bg.wasm', '/pkg/camsam_relaxed_bg.wasm']) {
+      assert.ok(copied.includes(build), `both builds of the wasm module are kept (${build}): ${copied.join(', ')}`);
+    }
 
     // A second visit while online: the page (and its worker) are controlled from the start.
     await b.page.reload();
@@ -82,7 +84,7 @@ test('offline after one visit: with the server stopped and the browser offline, 
     // Nothing reached the network: everything the page and its worker asked for was answered
     // by the service worker; the worker's own attempts to refresh its copy all failed.
     const fetched = offline.filter((r) => /^https?:/.test(r.url()));
-    assert.ok(fetched.some((r) => r.url().endsWith('/pkg/camsam_bg.wasm') && !r.serviceWorker()), 'the request log saw the wasm module (so it logs the Web Worker too)');
+    assert.ok(fetched.some((r) => /\/pkg\/camsam(_relaxed)?_bg\.wasm$/.test(r.url()) && !r.serviceWorker()), 'the request log saw the wasm module (so it logs the Web Worker too)');
     const reached = [];
     for (const r of fetched) {
       const res = await r.response();
