@@ -76,7 +76,7 @@ async function start() {
     const info = await call(CMD.init, {
       backend, cancelFlag: ui.cancelFlag,
       loseGpuAfter: hook('lose-gpu-after'), memoryEvery: hook('memory-every'), wasmTrapAfter: hook('wasm-trap-after'),
-      threads: hook('threads'),
+      threads: hook('threads'), simd128: params.get('simd') === '128',
     });
     setClasses(info.classes);
     showDefaults(info.defaults);

@@ -159,6 +159,7 @@ export const KIND = strict('KIND', {
  * @property {number} [loseGpuAfter]  test hook `?lose-gpu-after=K`: destroy the WebGPU device after K prompt batches
  * @property {number} [memoryEvery]   test hook `?memory-every=N`: a memory event every N images
  * @property {number} [threads]       `?threads=N`: the CPU model's threads (default: the browser's cores, up to 8; 1 where the page is not cross-origin isolated)
+ * @property {boolean} [simd128]      `?simd=128`: the SIMD128 build even where the browser has relaxed SIMD (to measure the fallback)
  * @property {number} [wasmTrapAfter] test hook `?wasm-trap-after=K`: a real wasm trap once K images of a run are done
  */
 

@@ -4,11 +4,12 @@
 // page / native. A benchmark: it prints figures and asserts nothing.
 //
 //   cargo build --release && bash www/build.sh
-//   node tests/e2e/bench-page-native.mjs [--weights mobile_sam.pt] [--threads N] [--points 32]
+//   node tests/e2e/bench-page-native.mjs [--weights mobile_sam.pt] [--threads N] [--points 32] [--simd 128]
 //
 // Native: `camsam bench sam --backend cpu --image … --repeat 3` (fastest encoder pass of 3).
 // Page: headless Chromium, WebGPU off, the bench view (`?bench&backend=cpu`), served cross-origin
-// isolated by www/serve.py so the CPU model runs on its helper workers (`--threads 1`: one).
+// isolated by www/serve.py so the CPU model runs on its helper workers (`--threads 1`: one), in
+// the build the browser picks (relaxed SIMD where it has it; `--simd 128`: the SIMD128 build).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +24,7 @@ const arg = (name, fallback) => {
 const weights = path.resolve(arg('weights', path.join(sharedDir(), 'fixtures/sam/weights/mobile_sam_random.safetensors')));
 const threads = arg('threads', '');
 const points = Number(arg('points', '32'));
+const simd = arg('simd', '');
 const bin = process.env.CAMSAM_BIN || path.join(repo, 'target/release/camsam');
 if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`cargo build --release\` (or set CAMSAM_BIN)`);
 
@@ -48,7 +50,7 @@ const server = await startServer();
 const b = await launch({ webgpu: false });
 let page;
 try {
-  await b.page.goto(`${server.origin}/?nodemo&bench&backend=cpu&points=${points}&decoder-batch=64${threads ? `&threads=${threads}` : ''}`);
+  await b.page.goto(`${server.origin}/?nodemo&bench&backend=cpu&points=${points}&decoder-batch=64${threads ? `&threads=${threads}` : ''}${simd ? `&simd=${simd}` : ''}`);
   await waitForStatus(b.page, b.consoleLines, /ready/, 60_000);
   await b.page.getByTestId('weights-input').setInputFiles(weights);
   await waitForStatus(b.page, b.consoleLines, /weights loaded/, 300_000);

@@ -1,8 +1,9 @@
 // Which build of the library (pkg/) this browser runs. www/build.sh makes two from one source:
 // pkg/camsam.js (WebAssembly SIMD128) and pkg/camsam_relaxed.js (SIMD128 and relaxed SIMD: the
 // CPU model's matrix products use f32x4.relaxed_madd, a fused multiply-add where the CPU has
-// one; Chrome and Edge 114+). Detected once here; the model worker hands its choice to its
-// helper workers, so that every thread of the model computes with the same instructions.
+// one; Chrome and Edge 114+). Detected here (`?simd=128` asks for the SIMD128 build anyway); the
+// model worker hands its choice to its helper workers, so that every thread of the model
+// computes with the same instructions.
 
 // A module with one SIMD instruction (i8x16.splat, i8x16.popcnt): valid where the browser has
 // WebAssembly SIMD (Chrome 91, Firefox 89, Safari 16.4 and later).
@@ -19,9 +20,10 @@ export const hasSimd = () => WebAssembly.validate(SIMD_PROBE);
 /** Whether this browser runs relaxed SIMD (the faster build). */
 export const hasRelaxedSimd = () => WebAssembly.validate(RELAXED_SIMD_PROBE);
 
-/** The build for this browser: its module URL and the SIMD it uses (as the bench view prints it). */
-export function pickBuild() {
-  const relaxed = hasRelaxedSimd();
+/** The build for this browser (the SIMD128 one with `simd128`): its module URL and the SIMD it
+ *  uses, in words. */
+export function pickBuild({ simd128 = false } = {}) {
+  const relaxed = !simd128 && hasRelaxedSimd();
   return {
     url: new URL(relaxed ? '../../pkg/camsam_relaxed.js' : '../../pkg/camsam.js', import.meta.url).href,
     simd: relaxed ? 'simd128 + relaxed-simd (fused multiply-add)' : 'simd128',

@@ -33,12 +33,12 @@ import { bench } from './bench.js';
 /** The handlers, by command (protocol.js CMD; `cancel` is answered by the dispatcher). */
 const commands = {
   /** @param {import('../protocol.js').InitArgs} args @returns {Promise<import('../protocol.js').InitResult>} */
-  async [CMD.init]({ classes, backend, cancelFlag, loseGpuAfter, memoryEvery, wasmTrapAfter, threads }) {
+  async [CMD.init]({ classes, backend, cancelFlag, loseGpuAfter, memoryEvery, wasmTrapAfter, threads, simd128 }) {
     if (cancelFlag) state.cancelFlag = new Int32Array(cancelFlag);
     state.hooks = { loseGpuAfter, memoryEvery, wasmTrapAfter, threads };
     // Set before the first await: queued commands wait for it, and find the defaults and the
     // classes set when it resolves.
-    state.ready = state.ready || start().then((exports) => {
+    state.ready = state.ready || start({ simd128 }).then((exports) => {
       state.memory = exports.memory;
       loadDefaults();
       state.classes = classes && classes.length ? classes : wasm.vocClasses();

@@ -8,10 +8,10 @@
 import { KIND } from '../protocol.js';
 import { hasSimd, pickBuild } from './library.js';
 
-/** The build this worker runs (library.js): `url` of its module, `simd` in words. Imported
- *  by start(), not at the top level: a worker module that awaits at its top level misses the
- *  messages posted to it meanwhile. */
-export const build = pickBuild();
+/** The build this worker runs (library.js), set by start(): `url` of its module, `simd` in
+ *  words. Imported there, not at the top level: a worker module that awaits at its top level
+ *  misses the messages posted to it meanwhile. */
+export const build = { url: '', simd: '' };
 
 let trap = null;
 
@@ -112,12 +112,14 @@ function watchLibrary(lib) {
   Object.freeze(wasm);
 }
 
-/** Import and instantiate the library (once per worker); resolves to its exports (`memory`, …).
- *  Without WebAssembly SIMD it fails with kind `unsupported`, naming what is missing. */
-export async function start() {
+/** Import and instantiate the library (once per worker; the SIMD128 build with `simd128`, else
+ *  the one library.js picks); resolves to its exports (`memory`, …). Without WebAssembly SIMD
+ *  it fails with kind `unsupported`, naming what is missing. */
+export async function start({ simd128 = false } = {}) {
   if (!hasSimd()) {
     throw Object.assign(new Error('this browser has no WebAssembly SIMD, which camsam is built with: use Chrome or Edge 91+, Firefox 89+ or Safari 16.4+'), { kind: KIND.unsupported });
   }
+  Object.assign(build, pickBuild({ simd128 }));
   const lib = await import(build.url);
   const exports = await lib.default();
   watchLibrary(lib);
