@@ -27,4 +27,9 @@ step "wasm tests in headless Chromium (wasm-bindgen-test: MobileSAM decoder on t
 # SwiftShader's WebGPU is slow: some checks take longer than the runner's default 20 s.
 CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT=180 \
     cargo test --target wasm32-unknown-unknown --test wasm_sam_decoder --test wasm_gpu_kernels
+step "the CPU model's wasm tests again with relaxed SIMD (the page's build where the browser has it: fused multiply-add in the matrix kernel)"
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT=180 \
+    cargo test --target wasm32-unknown-unknown --test wasm_sam_decoder --target-dir "$target_dir/relaxed-simd" \
+    --config 'target.wasm32-unknown-unknown.rustflags = ["-C", "target-feature=+relaxed-simd"]'
 step "all checks passed"

@@ -3,7 +3,9 @@
 //! Chromium's SwiftShader adapter, `--enable-unsafe-webgpu` in `webdriver.json`): the `voc_a`
 //! `point_multi` and `box` cases from the official embedding, against the official IoU
 //! predictions and low-res logits; and the CPU model's wasm32 matrix kernel
-//! (`sam::cpu::simd128`, SIMD128 without relaxed SIMD in this build) against a reference.
+//! (`sam::cpu::simd128`) against a reference. `tests/run.sh` runs this file twice: as built
+//! (SIMD128) and with relaxed SIMD (the kernel's fused multiply-add, the page's build where the
+//! browser has it).
 //!
 //! The fixture files are embedded at compile time from `../shared` (the browser has no file
 //! system). Run with `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target
@@ -13,6 +15,7 @@
 use camsam::core::npy::NpyArray;
 use camsam::gpu::GpuContext;
 use camsam::sam::cpu::kernels::{matmul, MatRef};
+use camsam::sam::cpu::simd128::LEVEL;
 use camsam::sam::cpu::CpuSam;
 use camsam::sam::gpu::GpuSam;
 use camsam::sam::predictor::Prompt;
@@ -128,7 +131,7 @@ async fn decoder_matches_official<B: SamBackend>(model: &B, tol: Tolerance) {
 }
 
 /// The wasm32 matrix kernel against an f64 reference: shapes with remainders of its 4-row and
-/// 8-column tiles, strided operands (a transposed weight, a head's columns of a qkv matrix), an
+/// 8-column tiles (a row-major B read in place but for its last partial panel), strided operands (a transposed weight, a head's columns of a qkv matrix), an
 /// output row stride wider than the product, and accumulation.
 #[wasm_bindgen_test]
 fn cpu_matmul_matches_reference() {
@@ -139,6 +142,7 @@ fn cpu_matmul_matches_reference() {
         (4, 8, 8),
         (49, 32, 49),
         (130, 17, 9),
+        (5, 3, 21),
         (64, 160, 640),
     ] {
         for &(a_t, b_t, accumulate) in &[
@@ -183,14 +187,14 @@ fn cpu_matmul_matches_reference() {
                 assert_eq!(
                     &c[i * c_rs + n..(i + 1) * c_rs],
                     &c0[i * c_rs + n..(i + 1) * c_rs],
-                    "{m}×{k}×{n}: row {i} written past column {n}"
+                    "{LEVEL} {m}×{k}×{n}: row {i} written past column {n}"
                 );
             }
             // f32 sums of k products of values in [-0.5, 0.5]: a few ulp of k/4 per element.
             let tol = 1e-6 * (k as f64 + 1.0);
             assert!(
                 worst <= tol,
-                "{m}×{k}×{n} (A transposed {a_t}, B transposed {b_t}, accumulate {accumulate}): worst |Δ| {worst:e} at {at:?}, tolerance {tol:e}"
+                "{LEVEL} {m}×{k}×{n} (A transposed {a_t}, B transposed {b_t}, accumulate {accumulate}): worst |Δ| {worst:e} at {at:?}, tolerance {tol:e}"
             );
         }
     }

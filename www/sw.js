@@ -12,7 +12,7 @@
 // The Cache API entry of the weights (www/worker/model.js, 'camsam-weights-v1') is not touched.
 
 // Bump when the list or the way it is cached changes: activation deletes the other shell caches.
-const CACHE = 'camsam-shell-v4';
+const CACHE = 'camsam-shell-v5';
 // The app's root: the folder of index.html, one up from this file (the layout is fixed).
 const ROOT = new URL('../', self.location.href);
 // Every file the page loads (tests/e2e/offline.test.mjs fails when the page requests a

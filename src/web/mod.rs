@@ -63,6 +63,13 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// The SIMD this build computes the CPU model's products with: `simd128`, or
+/// `simd128+relaxed-simd` (fused multiply-add), for the bench view.
+#[wasm_bindgen(js_name = simdLevel)]
+pub fn simd_level() -> String {
+    crate::sam::cpu::simd128::LEVEL.to_string()
+}
+
 /// The VOC colour map, 256 × RGB.
 #[wasm_bindgen(js_name = vocPalette)]
 pub fn voc_palette() -> Vec<u8> {

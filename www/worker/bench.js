@@ -2,7 +2,7 @@
 
 import { KIND } from '../protocol.js';
 import { state, failure } from './state.js';
-import { wasm, build } from './wasm.js';
+import { wasm } from './wasm.js';
 import { restoreWeights } from './model.js';
 
 const ENCODER_PASSES = 3;
@@ -51,7 +51,7 @@ export async function bench({ pointsPerSide = state.defaults.pointsPerSide, deco
   }
   const r = {
     adapter: state.adapter || 'none', backend: state.backend, model_backend: state.model.backend,
-    threads: state.model.threads, simd: build.simd, isolated: self.crossOriginIsolated, notice: state.notice,
+    threads: state.model.threads, simd: wasm.simdLevel(), isolated: self.crossOriginIsolated, notice: state.notice,
     encoder_ms: encoderMs, decoder_ms_per_prompt: decoderMsPerPrompt, decoder_batch: decoderBatch,
     everything_s_per_image: everythingS, points_per_side: pointsPerSide, masks: n, image: '320×240 generated (demo_street)',
   };

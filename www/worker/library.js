@@ -20,12 +20,8 @@ export const hasSimd = () => WebAssembly.validate(SIMD_PROBE);
 /** Whether this browser runs relaxed SIMD (the faster build). */
 export const hasRelaxedSimd = () => WebAssembly.validate(RELAXED_SIMD_PROBE);
 
-/** The build for this browser (the SIMD128 one with `simd128`): its module URL and the SIMD it
- *  uses, in words. */
-export function pickBuild({ simd128 = false } = {}) {
+/** The module URL of the build for this browser (the SIMD128 one with `simd128`). */
+export function buildUrl({ simd128 = false } = {}) {
   const relaxed = !simd128 && hasRelaxedSimd();
-  return {
-    url: new URL(relaxed ? '../../pkg/camsam_relaxed.js' : '../../pkg/camsam.js', import.meta.url).href,
-    simd: relaxed ? 'simd128 + relaxed-simd (fused multiply-add)' : 'simd128',
-  };
+  return new URL(relaxed ? '../../pkg/camsam_relaxed.js' : '../../pkg/camsam.js', import.meta.url).href;
 }

@@ -2,7 +2,7 @@
 // runs the model and the merge, so the page never freezes. This file is the dispatcher: the
 // commands of www/protocol.js, run one at a time, each answered with its result or its error's
 // kind. Everything here is orchestration; decoding, merging, metrics and encoding happen in the
-// wasm library (../../pkg/camsam.js, through wasm.js).
+// wasm library (the build of ../../pkg/ that library.js picks, through wasm.js).
 //
 //   files.js    the loaded files, grouped by image name; the plan; mask zips; the demo
 //   medical.js  DICOM / NIfTI / 16-bit files as slices, their windows, label volumes

@@ -6,12 +6,12 @@
 // more, and the page replaces this worker with a fresh one (www/ui/worker-client.js).
 
 import { KIND } from '../protocol.js';
-import { hasSimd, pickBuild } from './library.js';
+import { hasSimd, buildUrl } from './library.js';
 
-/** The build this worker runs (library.js), set by start(): `url` of its module, `simd` in
- *  words. Imported there, not at the top level: a worker module that awaits at its top level
- *  misses the messages posted to it meanwhile. */
-export const build = { url: '', simd: '' };
+/** The build this worker runs (library.js), set by start(): `url` of its module. Imported
+ *  there, not at the top level: a worker module that awaits at its top level misses the
+ *  messages posted to it meanwhile. */
+export const build = { url: '' };
 
 let trap = null;
 
@@ -119,7 +119,7 @@ export async function start({ simd128 = false } = {}) {
   if (!hasSimd()) {
     throw Object.assign(new Error('this browser has no WebAssembly SIMD, which camsam is built with: use Chrome or Edge 91+, Firefox 89+ or Safari 16.4+'), { kind: KIND.unsupported });
   }
-  Object.assign(build, pickBuild({ simd128 }));
+  build.url = buildUrl({ simd128 });
   const lib = await import(build.url);
   const exports = await lib.default();
   watchLibrary(lib);

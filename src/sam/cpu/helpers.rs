@@ -7,9 +7,9 @@
 //! reads its output back. Two kinds of job:
 //!
 //! - part of a large matrix product ([`kernels::matmul`] of the encoder and the decoder), split
-//!   by rows. gemm's blocking of the inner dimension depends on `k` only, and an accumulating
-//!   product gets the output rows it adds to, so every element is computed with the same
-//!   operations in the same order as on one thread;
+//!   by rows. The wasm32 kernel (`super::simd128`) sums each element over `k` in order whatever
+//!   rows it is given, and an accumulating product gets the output rows it adds to, so every
+//!   element is computed with the same operations in the same order as on one thread;
 //! - a group of up to 16 prompts to decode, the same groups the one-thread decoder forms, with
 //!   the image embedding sent once per image.
 //!

@@ -1,7 +1,7 @@
 //! The CPU kernels of the MobileSAM network, on row-major `f32` slices.
 //!
 //! Matrix products go through `gemm` (the kernel behind candle's CPU matmul; on wasm32 the
-//! SIMD128 kernel of [`super::simd128`]) with explicit strides, so transposes, head splits and residual accumulation need no copies; the rest
+//! kernel of `super::simd128`) with explicit strides, so transposes, head splits and residual accumulation need no copies; the rest
 //! (depthwise 3×3 convolution, LayerNorm, softmax, exact-erf GELU, im2col) are plain loops,
 //! parallel over rows with rayon natively and sequential on wasm32. Everything works in
 //! channels-last layout (`H × W × C`, one token per row), which makes 1×1 convolutions,
@@ -60,10 +60,16 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// Whether every element lies inside `data` (with overflow-checked index arithmetic: on
+    /// wasm32 `usize` is 32 bits).
     fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
-            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+            || (self.rows - 1)
+                .checked_mul(self.rs)
+                .zip((self.cols - 1).checked_mul(self.cs))
+                .and_then(|(r, c)| r.checked_add(c))
+                .is_some_and(|last| last < self.data.len())
     }
 }
 
@@ -92,7 +98,12 @@ fn check(c: &[f32], c_rs: usize, a: MatRef, b: MatRef) {
     assert_eq!(b.rows, a.cols, "matmul: inner dimensions differ");
     assert!(a.fits() && b.fits(), "matmul: operand views out of bounds");
     assert!(
-        m == 0 || n == 0 || (m - 1) * c_rs + n <= c.len(),
+        m == 0
+            || n == 0
+            || (m - 1)
+                .checked_mul(c_rs)
+                .and_then(|r| r.checked_add(n))
+                .is_some_and(|end| end <= c.len()),
         "matmul: output too small"
     );
 }

@@ -1,4 +1,5 @@
-//! MobileSAM on the CPU: the network in plain Rust over `gemm` (candle's CPU matrix kernel),
+//! MobileSAM on the CPU: the network in plain Rust over `gemm` (candle's CPU matrix kernel; on
+//! wasm32 a SIMD128 kernel of its own, `simd128`),
 //! one module per official sub-module — [`tiny_vit`] (image encoder), [`prompt_encoder`],
 //! [`transformer`] and [`mask_decoder`] — loaded by official state-dict names through [`Vb`].
 //! Builds for wasm32 (single-threaded there) as the browser's fallback and is the reference
