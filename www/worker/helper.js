@@ -3,7 +3,6 @@
 // Control words: [0] state (0 idle, 1 posted, 2 done, 3 failed, 4 stopped after a trap), [1] header length, [2..] the
 // header; bytes 64.. the error text of a failed job; the job's bytes from 4096.
 
-
 const POSTED = 1, DONE = 2, FAILED = 3, STOPPED = 4;
 const CONTROL = 4096;
 

@@ -18,7 +18,7 @@ const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1,
 export const hasSimd = () => WebAssembly.validate(SIMD_PROBE);
 
 /** Whether this browser runs relaxed SIMD (the faster build). */
-export const hasRelaxedSimd = () => WebAssembly.validate(RELAXED_SIMD_PROBE);
+const hasRelaxedSimd = () => WebAssembly.validate(RELAXED_SIMD_PROBE);
 
 /** The module URL of the build for this browser (the SIMD128 one with `simd128`). */
 export function buildUrl({ simd128 = false } = {}) {

@@ -1,5 +1,5 @@
-// The wasm library (the build of pkg/ that library.js picks) as the worker's modules use it, with every call
-// watched for a trap: a Rust panic ends in `unreachable`, which JS sees as a
+// The wasm library (the build of pkg/ that library.js picks) as the worker's modules use it,
+// with every call watched for a trap: a Rust panic ends in `unreachable`, which JS sees as a
 // `WebAssembly.RuntimeError`. After one the instance cannot be trusted (a RefCell left
 // borrowed, memory half written), so the first trap is remembered (`trapped()`) wherever it was
 // caught: the dispatcher (main.js) then fails the job with kind `wasm-trap` and runs nothing

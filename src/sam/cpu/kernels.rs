@@ -1,11 +1,11 @@
 //! The CPU kernels of the MobileSAM network, on row-major `f32` slices.
 //!
 //! Matrix products go through `gemm` (the kernel behind candle's CPU matmul; on wasm32 the
-//! kernel of `super::simd128`) with explicit strides, so transposes, head splits and residual accumulation need no copies; the rest
-//! (depthwise 3×3 convolution, LayerNorm, softmax, exact-erf GELU, im2col) are plain loops,
-//! parallel over rows with rayon natively and sequential on wasm32. Everything works in
-//! channels-last layout (`H × W × C`, one token per row), which makes 1×1 convolutions,
-//! linear layers and LayerNorm the same row-wise operations.
+//! kernel of `super::simd128`) with explicit strides, so transposes, head splits and residual
+//! accumulation need no copies; the rest (depthwise 3×3 convolution, LayerNorm, softmax,
+//! exact-erf GELU, im2col) are plain loops, parallel over rows with rayon natively and
+//! sequential on wasm32. Everything works in channels-last layout (`H × W × C`, one token per
+//! row), which makes 1×1 convolutions, linear layers and LayerNorm the same row-wise operations.
 //!
 //! ```
 //! use camsam::sam::cpu::kernels::{matmul, MatRef};

@@ -6,9 +6,9 @@
 //! the 2-core VM, and its speed moved with where the allocator put the operands. This kernel
 //! reads B in panels of 8 columns (packed into a buffer kept per thread where B is strided) and
 //! computes 4 × 8 outputs per step from one broadcast value of A per row: eight accumulators,
-//! no spills. Measured the same
-//! way (Node 20, one thread, the encoder's product shapes): 33–40 GFLOP/s with a multiply and
-//! an add, 50–52 GFLOP/s with `f32x4.relaxed_madd`, the 128-bit peak of that CPU.
+//! no spills. Measured the same way (Node 20, one thread, the encoder's product shapes):
+//! 33–40 GFLOP/s with a multiply and an add, 50–52 GFLOP/s with `f32x4.relaxed_madd`, the
+//! 128-bit peak of that CPU.
 //!
 //! Every output is `Σ_k a[i][k]·b[k][j]` summed in order of `k` from zero, then added to `C`
 //! when accumulating, whatever the split of rows: a product shared with helper workers by rows
@@ -18,7 +18,7 @@ use super::kernels::MatRef;
 use core::arch::wasm32::*;
 use std::cell::RefCell;
 
-/// Columns of B per packed panel (two vectors).
+/// Columns of B per panel (two vectors).
 const NR: usize = 8;
 /// Rows of A per step.
 const MR: usize = 4;
